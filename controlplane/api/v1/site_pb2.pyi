@@ -1,0 +1,133 @@
+import datetime
+
+from controlplane.api.v1 import options_pb2 as _options_pb2
+from controlplane.api.v1 import types_pb2 as _types_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class EnrollRequest(_message.Message):
+    __slots__ = ("token", "csr_pem", "facts")
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    CSR_PEM_FIELD_NUMBER: _ClassVar[int]
+    FACTS_FIELD_NUMBER: _ClassVar[int]
+    token: str
+    csr_pem: str
+    facts: _types_pb2.SiteFacts
+    def __init__(self, token: _Optional[str] = ..., csr_pem: _Optional[str] = ..., facts: _Optional[_Union[_types_pb2.SiteFacts, _Mapping]] = ...) -> None: ...
+
+class EnrollResponse(_message.Message):
+    __slots__ = ("certificate_pem", "ca_bundle_pem", "not_after")
+    CERTIFICATE_PEM_FIELD_NUMBER: _ClassVar[int]
+    CA_BUNDLE_PEM_FIELD_NUMBER: _ClassVar[int]
+    NOT_AFTER_FIELD_NUMBER: _ClassVar[int]
+    certificate_pem: str
+    ca_bundle_pem: str
+    not_after: _timestamp_pb2.Timestamp
+    def __init__(self, certificate_pem: _Optional[str] = ..., ca_bundle_pem: _Optional[str] = ..., not_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ConnectRequest(_message.Message):
+    __slots__ = ("hello", "heartbeat", "ack", "reject")
+    HELLO_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
+    ACK_FIELD_NUMBER: _ClassVar[int]
+    REJECT_FIELD_NUMBER: _ClassVar[int]
+    hello: Hello
+    heartbeat: Heartbeat
+    ack: Ack
+    reject: Reject
+    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., ack: _Optional[_Union[Ack, _Mapping]] = ..., reject: _Optional[_Union[Reject, _Mapping]] = ...) -> None: ...
+
+class Hello(_message.Message):
+    __slots__ = ("site_id", "facts", "last_applied_sequence")
+    SITE_ID_FIELD_NUMBER: _ClassVar[int]
+    FACTS_FIELD_NUMBER: _ClassVar[int]
+    LAST_APPLIED_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    site_id: str
+    facts: _types_pb2.SiteFacts
+    last_applied_sequence: int
+    def __init__(self, site_id: _Optional[str] = ..., facts: _Optional[_Union[_types_pb2.SiteFacts, _Mapping]] = ..., last_applied_sequence: _Optional[int] = ...) -> None: ...
+
+class Heartbeat(_message.Message):
+    __slots__ = ("site_id", "capacity", "health", "deployments", "last_applied_sequence")
+    class CapacityEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: _types_pb2.AcceleratorCapacity
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[_types_pb2.AcceleratorCapacity, _Mapping]] = ...) -> None: ...
+    SITE_ID_FIELD_NUMBER: _ClassVar[int]
+    CAPACITY_FIELD_NUMBER: _ClassVar[int]
+    HEALTH_FIELD_NUMBER: _ClassVar[int]
+    DEPLOYMENTS_FIELD_NUMBER: _ClassVar[int]
+    LAST_APPLIED_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    site_id: str
+    capacity: _containers.MessageMap[str, _types_pb2.AcceleratorCapacity]
+    health: _types_pb2.SiteHealth
+    deployments: _containers.RepeatedCompositeFieldContainer[_types_pb2.DeploymentStatus]
+    last_applied_sequence: int
+    def __init__(self, site_id: _Optional[str] = ..., capacity: _Optional[_Mapping[str, _types_pb2.AcceleratorCapacity]] = ..., health: _Optional[_Union[_types_pb2.SiteHealth, str]] = ..., deployments: _Optional[_Iterable[_Union[_types_pb2.DeploymentStatus, _Mapping]]] = ..., last_applied_sequence: _Optional[int] = ...) -> None: ...
+
+class Ack(_message.Message):
+    __slots__ = ("site_id", "directive_id", "sequence")
+    SITE_ID_FIELD_NUMBER: _ClassVar[int]
+    DIRECTIVE_ID_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    site_id: str
+    directive_id: str
+    sequence: int
+    def __init__(self, site_id: _Optional[str] = ..., directive_id: _Optional[str] = ..., sequence: _Optional[int] = ...) -> None: ...
+
+class Reject(_message.Message):
+    __slots__ = ("site_id", "directive_id", "sequence", "reason")
+    SITE_ID_FIELD_NUMBER: _ClassVar[int]
+    DIRECTIVE_ID_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    site_id: str
+    directive_id: str
+    sequence: int
+    reason: str
+    def __init__(self, site_id: _Optional[str] = ..., directive_id: _Optional[str] = ..., sequence: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class ConnectResponse(_message.Message):
+    __slots__ = ("welcome", "directive")
+    WELCOME_FIELD_NUMBER: _ClassVar[int]
+    DIRECTIVE_FIELD_NUMBER: _ClassVar[int]
+    welcome: Welcome
+    directive: _types_pb2.Directive
+    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., directive: _Optional[_Union[_types_pb2.Directive, _Mapping]] = ...) -> None: ...
+
+class Welcome(_message.Message):
+    __slots__ = ("replica_id", "heartbeat_interval_seconds", "server_time")
+    REPLICA_ID_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_INTERVAL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    SERVER_TIME_FIELD_NUMBER: _ClassVar[int]
+    replica_id: str
+    heartbeat_interval_seconds: float
+    server_time: _timestamp_pb2.Timestamp
+    def __init__(self, replica_id: _Optional[str] = ..., heartbeat_interval_seconds: _Optional[float] = ..., server_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class RenewCertificateRequest(_message.Message):
+    __slots__ = ("site_id", "csr_pem")
+    SITE_ID_FIELD_NUMBER: _ClassVar[int]
+    CSR_PEM_FIELD_NUMBER: _ClassVar[int]
+    site_id: str
+    csr_pem: str
+    def __init__(self, site_id: _Optional[str] = ..., csr_pem: _Optional[str] = ...) -> None: ...
+
+class RenewCertificateResponse(_message.Message):
+    __slots__ = ("certificate_pem", "ca_bundle_pem", "not_after")
+    CERTIFICATE_PEM_FIELD_NUMBER: _ClassVar[int]
+    CA_BUNDLE_PEM_FIELD_NUMBER: _ClassVar[int]
+    NOT_AFTER_FIELD_NUMBER: _ClassVar[int]
+    certificate_pem: str
+    ca_bundle_pem: str
+    not_after: _timestamp_pb2.Timestamp
+    def __init__(self, certificate_pem: _Optional[str] = ..., ca_bundle_pem: _Optional[str] = ..., not_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

@@ -1,0 +1,199 @@
+import datetime
+
+from controlplane.api.v1 import options_pb2 as _options_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class SiteHealth(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SITE_HEALTH_UNSPECIFIED: _ClassVar[SiteHealth]
+    SITE_HEALTH_HEALTHY: _ClassVar[SiteHealth]
+    SITE_HEALTH_DEGRADED: _ClassVar[SiteHealth]
+    SITE_HEALTH_UNHEALTHY: _ClassVar[SiteHealth]
+
+class SiteStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SITE_STATUS_UNSPECIFIED: _ClassVar[SiteStatus]
+    SITE_STATUS_PENDING: _ClassVar[SiteStatus]
+    SITE_STATUS_READY: _ClassVar[SiteStatus]
+    SITE_STATUS_UNREACHABLE: _ClassVar[SiteStatus]
+    SITE_STATUS_CORDONED: _ClassVar[SiteStatus]
+
+class WorkloadSource(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    WORKLOAD_SOURCE_UNSPECIFIED: _ClassVar[WorkloadSource]
+    WORKLOAD_SOURCE_FEDERATION: _ClassVar[WorkloadSource]
+    WORKLOAD_SOURCE_LOCAL: _ClassVar[WorkloadSource]
+
+class DirectiveKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DIRECTIVE_KIND_UNSPECIFIED: _ClassVar[DirectiveKind]
+    DIRECTIVE_KIND_DEPLOY: _ClassVar[DirectiveKind]
+    DIRECTIVE_KIND_UNDEPLOY: _ClassVar[DirectiveKind]
+    DIRECTIVE_KIND_HALT: _ClassVar[DirectiveKind]
+    DIRECTIVE_KIND_RESUME: _ClassVar[DirectiveKind]
+
+class DirectiveState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DIRECTIVE_STATE_UNSPECIFIED: _ClassVar[DirectiveState]
+    DIRECTIVE_STATE_PENDING: _ClassVar[DirectiveState]
+    DIRECTIVE_STATE_ACKED: _ClassVar[DirectiveState]
+    DIRECTIVE_STATE_REJECTED: _ClassVar[DirectiveState]
+SITE_HEALTH_UNSPECIFIED: SiteHealth
+SITE_HEALTH_HEALTHY: SiteHealth
+SITE_HEALTH_DEGRADED: SiteHealth
+SITE_HEALTH_UNHEALTHY: SiteHealth
+SITE_STATUS_UNSPECIFIED: SiteStatus
+SITE_STATUS_PENDING: SiteStatus
+SITE_STATUS_READY: SiteStatus
+SITE_STATUS_UNREACHABLE: SiteStatus
+SITE_STATUS_CORDONED: SiteStatus
+WORKLOAD_SOURCE_UNSPECIFIED: WorkloadSource
+WORKLOAD_SOURCE_FEDERATION: WorkloadSource
+WORKLOAD_SOURCE_LOCAL: WorkloadSource
+DIRECTIVE_KIND_UNSPECIFIED: DirectiveKind
+DIRECTIVE_KIND_DEPLOY: DirectiveKind
+DIRECTIVE_KIND_UNDEPLOY: DirectiveKind
+DIRECTIVE_KIND_HALT: DirectiveKind
+DIRECTIVE_KIND_RESUME: DirectiveKind
+DIRECTIVE_STATE_UNSPECIFIED: DirectiveState
+DIRECTIVE_STATE_PENDING: DirectiveState
+DIRECTIVE_STATE_ACKED: DirectiveState
+DIRECTIVE_STATE_REJECTED: DirectiveState
+
+class AcceleratorCapacity(_message.Message):
+    __slots__ = ("total", "free")
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    FREE_FIELD_NUMBER: _ClassVar[int]
+    total: int
+    free: int
+    def __init__(self, total: _Optional[int] = ..., free: _Optional[int] = ...) -> None: ...
+
+class SiteFacts(_message.Message):
+    __slots__ = ("site_id", "country", "region", "labels", "capacity", "security_tier", "operator_version")
+    class LabelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class CapacityEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: AcceleratorCapacity
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[AcceleratorCapacity, _Mapping]] = ...) -> None: ...
+    SITE_ID_FIELD_NUMBER: _ClassVar[int]
+    COUNTRY_FIELD_NUMBER: _ClassVar[int]
+    REGION_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    CAPACITY_FIELD_NUMBER: _ClassVar[int]
+    SECURITY_TIER_FIELD_NUMBER: _ClassVar[int]
+    OPERATOR_VERSION_FIELD_NUMBER: _ClassVar[int]
+    site_id: str
+    country: str
+    region: str
+    labels: _containers.ScalarMap[str, str]
+    capacity: _containers.MessageMap[str, AcceleratorCapacity]
+    security_tier: int
+    operator_version: str
+    def __init__(self, site_id: _Optional[str] = ..., country: _Optional[str] = ..., region: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., capacity: _Optional[_Mapping[str, AcceleratorCapacity]] = ..., security_tier: _Optional[int] = ..., operator_version: _Optional[str] = ...) -> None: ...
+
+class DeploymentStatus(_message.Message):
+    __slots__ = ("name", "model", "version", "phase", "replicas", "ready_replicas", "source", "halted", "error_rate", "latency_p95_ms", "safety_score")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    PHASE_FIELD_NUMBER: _ClassVar[int]
+    REPLICAS_FIELD_NUMBER: _ClassVar[int]
+    READY_REPLICAS_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    HALTED_FIELD_NUMBER: _ClassVar[int]
+    ERROR_RATE_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_P95_MS_FIELD_NUMBER: _ClassVar[int]
+    SAFETY_SCORE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    model: str
+    version: str
+    phase: str
+    replicas: int
+    ready_replicas: int
+    source: WorkloadSource
+    halted: bool
+    error_rate: float
+    latency_p95_ms: float
+    safety_score: float
+    def __init__(self, name: _Optional[str] = ..., model: _Optional[str] = ..., version: _Optional[str] = ..., phase: _Optional[str] = ..., replicas: _Optional[int] = ..., ready_replicas: _Optional[int] = ..., source: _Optional[_Union[WorkloadSource, str]] = ..., halted: _Optional[bool] = ..., error_rate: _Optional[float] = ..., latency_p95_ms: _Optional[float] = ..., safety_score: _Optional[float] = ...) -> None: ...
+
+class DeployPayload(_message.Message):
+    __slots__ = ("deployment_name", "model", "version", "digest", "replicas", "accelerator", "accelerators_per_replica", "locale", "release", "risk_tier")
+    DEPLOYMENT_NAME_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    REPLICAS_FIELD_NUMBER: _ClassVar[int]
+    ACCELERATOR_FIELD_NUMBER: _ClassVar[int]
+    ACCELERATORS_PER_REPLICA_FIELD_NUMBER: _ClassVar[int]
+    LOCALE_FIELD_NUMBER: _ClassVar[int]
+    RELEASE_FIELD_NUMBER: _ClassVar[int]
+    RISK_TIER_FIELD_NUMBER: _ClassVar[int]
+    deployment_name: str
+    model: str
+    version: str
+    digest: str
+    replicas: int
+    accelerator: str
+    accelerators_per_replica: int
+    locale: str
+    release: str
+    risk_tier: int
+    def __init__(self, deployment_name: _Optional[str] = ..., model: _Optional[str] = ..., version: _Optional[str] = ..., digest: _Optional[str] = ..., replicas: _Optional[int] = ..., accelerator: _Optional[str] = ..., accelerators_per_replica: _Optional[int] = ..., locale: _Optional[str] = ..., release: _Optional[str] = ..., risk_tier: _Optional[int] = ...) -> None: ...
+
+class UndeployPayload(_message.Message):
+    __slots__ = ("deployment_name",)
+    DEPLOYMENT_NAME_FIELD_NUMBER: _ClassVar[int]
+    deployment_name: str
+    def __init__(self, deployment_name: _Optional[str] = ...) -> None: ...
+
+class Directive(_message.Message):
+    __slots__ = ("sequence", "id", "kind", "issued_at", "expires_at", "issuer", "deploy", "undeploy")
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    ISSUED_AT_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    ISSUER_FIELD_NUMBER: _ClassVar[int]
+    DEPLOY_FIELD_NUMBER: _ClassVar[int]
+    UNDEPLOY_FIELD_NUMBER: _ClassVar[int]
+    sequence: int
+    id: str
+    kind: DirectiveKind
+    issued_at: _timestamp_pb2.Timestamp
+    expires_at: _timestamp_pb2.Timestamp
+    issuer: str
+    deploy: DeployPayload
+    undeploy: UndeployPayload
+    def __init__(self, sequence: _Optional[int] = ..., id: _Optional[str] = ..., kind: _Optional[_Union[DirectiveKind, str]] = ..., issued_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., issuer: _Optional[str] = ..., deploy: _Optional[_Union[DeployPayload, _Mapping]] = ..., undeploy: _Optional[_Union[UndeployPayload, _Mapping]] = ...) -> None: ...
+
+class DirectiveRecord(_message.Message):
+    __slots__ = ("site_id", "directive", "state", "reason", "completed_at")
+    SITE_ID_FIELD_NUMBER: _ClassVar[int]
+    DIRECTIVE_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    COMPLETED_AT_FIELD_NUMBER: _ClassVar[int]
+    site_id: str
+    directive: Directive
+    state: DirectiveState
+    reason: str
+    completed_at: _timestamp_pb2.Timestamp
+    def __init__(self, site_id: _Optional[str] = ..., directive: _Optional[_Union[Directive, _Mapping]] = ..., state: _Optional[_Union[DirectiveState, str]] = ..., reason: _Optional[str] = ..., completed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
