@@ -131,6 +131,18 @@ class Store(abc.ABC):
         result = await self.txn((Compare(key, "mod_revision", expected_mod_revision),), (Put(key, value),))
         return result.succeeded
 
+    async def holds(self, compares: Sequence[Compare]) -> bool:
+        """Whether every compare holds now (a plain read, not atomic with anything: use it to
+        explain why a transaction failed, e.g. a fence that no longer holds)."""
+        for c in compares:
+            kv = await self.get(c.key)
+            if c.target == "value":
+                if kv is None or kv.value != c.value:
+                    return False
+            elif (0 if kv is None else getattr(kv, c.target)) != c.value:
+                return False
+        return True
+
     async def delete(self, key: str) -> bool:
         """Delete ``key``; returns whether it existed."""
         existing = await self.get(key)

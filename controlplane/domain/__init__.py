@@ -1,0 +1,1 @@
+"""Pure domain logic: validation and records. No I/O."""

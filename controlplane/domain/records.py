@@ -1,0 +1,152 @@
+"""Stored records and the store key layout. Pure data: JSON in, JSON out, no I/O.
+
+Records are versioned by their JSON field names: new fields get defaults so that a newer replica
+reads what an older one wrote (rolling upgrades).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, Self, TypeVar
+
+ROOT = "/stargate/"
+SITES = ROOT + "sites/"
+TOKENS = ROOT + "tokens/"
+DIRECTIVES = ROOT + "directives/"
+DIRECTIVE_SEQ = ROOT + "dirseq/"
+AUDIT_HEAD = ROOT + "audit/head"
+AUDIT_EVENTS = ROOT + "audit/events/"
+REPLICAS = ROOT + "replicas/"
+LIVENESS = ROOT + "liveness/"
+LEADER = ROOT + "leader/controllers"
+
+
+def site_key(site_id: str) -> str:
+    return SITES + site_id
+
+
+def token_key(token_hash: str) -> str:
+    return TOKENS + token_hash
+
+
+def directive_prefix(site_id: str) -> str:
+    return f"{DIRECTIVES}{site_id}/"
+
+
+def directive_key(site_id: str, sequence: int) -> str:
+    # Zero-padded so that byte order is sequence order (etcd ranges are byte-ordered).
+    return f"{DIRECTIVES}{site_id}/{sequence:020d}"
+
+
+def audit_key(sequence: int) -> str:
+    return f"{AUDIT_EVENTS}{sequence:020d}"
+
+
+T = TypeVar("T", bound="Record")
+
+
+class Record:
+    """JSON (de)serialisation for the dataclasses below; unknown fields are ignored on read."""
+
+    def to_json(self) -> bytes:
+        return json.dumps(dataclasses.asdict(self), separators=(",", ":"), sort_keys=True).encode()  # type: ignore[call-overload]
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> Self:
+        data = json.loads(raw)
+        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def replace(self, **changes: Any) -> Self:
+        return dataclasses.replace(self, **changes)  # type: ignore[type-var]
+
+
+class SiteStatus:
+    PENDING = "Pending"
+    READY = "Ready"
+    UNREACHABLE = "Unreachable"
+    CORDONED = "Cordoned"
+
+
+@dataclass(frozen=True)
+class SiteRecord(Record):
+    site_id: str
+    country: str
+    region: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    #: accelerator type -> {"total": n, "free": n}
+    capacity: dict[str, dict[str, int]] = field(default_factory=dict)
+    security_tier: int = 1
+    #: Pending, Ready or Unreachable; Cordoned is shown when ``cordoned`` is set.
+    status: str = SiteStatus.PENDING
+    cordoned: bool = False
+    operator_version: str = ""
+    certificate_fingerprint: str = ""
+    certificate_not_after: float = 0.0
+    enrolled_at: float = 0.0
+    last_heartbeat: float = 0.0
+    last_applied_sequence: int = 0
+    health: str = ""
+    #: Reported deployments (metadata only), as dicts of DeploymentStatus fields.
+    deployments: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def shown_status(self) -> str:
+        return SiteStatus.CORDONED if self.cordoned else self.status
+
+
+@dataclass(frozen=True)
+class TokenRecord(Record):
+    token_hash: str
+    site_id: str
+    country: str
+    expires_at: float
+    created_by: str
+    created_at: float
+    used_at: float = 0.0
+
+
+class DirectiveState:
+    PENDING = "Pending"
+    ACKED = "Acked"
+    REJECTED = "Rejected"
+
+
+@dataclass(frozen=True)
+class DirectiveRecord(Record):
+    site_id: str
+    sequence: int
+    id: str
+    kind: str
+    #: Kind-specific payload, as the dict form of the proto payload message.
+    payload: dict[str, Any]
+    issued_at: float
+    expires_at: float
+    issuer: str
+    state: str = DirectiveState.PENDING
+    reason: str = ""
+    completed_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class AuditEvent(Record):
+    sequence: int
+    time: float
+    actor: str
+    action: str
+    object: str
+    outcome: str
+    reason: str = ""
+    details: dict[str, str] = field(default_factory=dict)
+    prev_hash: str = ""
+    hash: str = ""
+
+
+@dataclass(frozen=True)
+class ReplicaRecord(Record):
+    replica_id: str
+    address: str
+    enroll_address: str
+    started_at: float

@@ -1,0 +1,1 @@
+"""The gRPC server: servicers, authentication and the control-plane process."""

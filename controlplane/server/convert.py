@@ -1,0 +1,130 @@
+"""Records to wire messages and back. Kept apart so servicers stay about behaviour."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from google.protobuf import json_format
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from controlplane.api.v1 import federation_pb2 as fpb
+from controlplane.api.v1 import types_pb2 as tpb
+from controlplane.domain.records import AuditEvent, DirectiveRecord, DirectiveState, SiteRecord, SiteStatus
+
+_STATUS = {
+    SiteStatus.PENDING: tpb.SITE_STATUS_PENDING,
+    SiteStatus.READY: tpb.SITE_STATUS_READY,
+    SiteStatus.UNREACHABLE: tpb.SITE_STATUS_UNREACHABLE,
+    SiteStatus.CORDONED: tpb.SITE_STATUS_CORDONED,
+}
+_DSTATE = {
+    DirectiveState.PENDING: tpb.DIRECTIVE_STATE_PENDING,
+    DirectiveState.ACKED: tpb.DIRECTIVE_STATE_ACKED,
+    DirectiveState.REJECTED: tpb.DIRECTIVE_STATE_REJECTED,
+}
+KINDS = {
+    "Deploy": tpb.DIRECTIVE_KIND_DEPLOY,
+    "Undeploy": tpb.DIRECTIVE_KIND_UNDEPLOY,
+    "Halt": tpb.DIRECTIVE_KIND_HALT,
+    "Resume": tpb.DIRECTIVE_KIND_RESUME,
+}
+HEALTH_NAMES = {v: k for k, v in tpb.SiteHealth.items()}
+
+
+def ts(seconds: float) -> Timestamp:
+    t = Timestamp()
+    if seconds:
+        t.FromNanoseconds(int(seconds * 1e9))
+    return t
+
+
+def ts_dt(when: dt.datetime) -> Timestamp:
+    t = Timestamp()
+    t.FromDatetime(when)
+    return t
+
+
+def capacity_to_pb(capacity: dict[str, dict[str, int]]) -> dict[str, tpb.AcceleratorCapacity]:
+    return {
+        k: tpb.AcceleratorCapacity(total=v.get("total", 0), free=v.get("free", 0))
+        for k, v in capacity.items()
+    }
+
+
+def capacity_from_pb(capacity: Any) -> dict[str, dict[str, int]]:
+    return {k: {"total": int(v.total), "free": int(v.free)} for k, v in capacity.items()}
+
+
+def site_to_pb(site: SiteRecord, last_heartbeat: float = 0.0, replica: str = "") -> fpb.Site:
+    return fpb.Site(
+        site_id=site.site_id,
+        country=site.country,
+        region=site.region,
+        labels=site.labels,
+        capacity=capacity_to_pb(site.capacity),
+        security_tier=site.security_tier,
+        status=_STATUS[site.shown_status],
+        last_heartbeat=ts(max(last_heartbeat, site.last_heartbeat)),
+        operator_version=site.operator_version,
+        certificate_fingerprint=site.certificate_fingerprint,
+        certificate_not_after=ts(site.certificate_not_after),
+        cordoned=site.cordoned,
+        enrolled_at=ts(site.enrolled_at),
+        last_applied_sequence=site.last_applied_sequence,
+        health=tpb.SiteHealth.Value(site.health) if site.health in tpb.SiteHealth.keys() else 0,
+        deployments=[
+            json_format.ParseDict(d, tpb.DeploymentStatus(), ignore_unknown_fields=True)
+            for d in site.deployments
+        ],
+        connected_replica=replica,
+    )
+
+
+def payload_to_pb(rec: DirectiveRecord, d: tpb.Directive) -> None:
+    if rec.kind == "Deploy":
+        json_format.ParseDict(rec.payload, d.deploy, ignore_unknown_fields=True)
+    elif rec.kind == "Undeploy":
+        json_format.ParseDict(rec.payload, d.undeploy, ignore_unknown_fields=True)
+
+
+def directive_to_pb(rec: DirectiveRecord) -> tpb.Directive:
+    d = tpb.Directive(
+        sequence=rec.sequence,
+        id=rec.id,
+        kind=KINDS.get(rec.kind, tpb.DIRECTIVE_KIND_UNSPECIFIED),
+        issued_at=ts(rec.issued_at),
+        expires_at=ts(rec.expires_at),
+        issuer=rec.issuer,
+    )
+    payload_to_pb(rec, d)
+    return d
+
+
+def directive_record_to_pb(rec: DirectiveRecord) -> tpb.DirectiveRecord:
+    return tpb.DirectiveRecord(
+        site_id=rec.site_id,
+        directive=directive_to_pb(rec),
+        state=_DSTATE[rec.state],
+        reason=rec.reason,
+        completed_at=ts(rec.completed_at),
+    )
+
+
+def audit_to_pb(e: AuditEvent) -> fpb.AuditEvent:
+    return fpb.AuditEvent(
+        sequence=e.sequence,
+        time=ts(e.time),
+        actor=e.actor,
+        action=e.action,
+        object=e.object,
+        outcome=e.outcome,
+        reason=e.reason,
+        details=e.details,
+        hash=e.hash,
+        prev_hash=e.prev_hash,
+    )
+
+
+def message_to_dict(msg: Any) -> dict[str, Any]:
+    return json_format.MessageToDict(msg, preserving_proto_field_name=True)

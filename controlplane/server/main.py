@@ -1,0 +1,102 @@
+"""``stargate-controlplane``: init a federation's PKI, or serve one replica. Thin: logic lives in
+controlplane.server.{bootstrap,app} and controlplane.store."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from controlplane.errors import StargateError
+from controlplane.server.app import ControlPlane, ServerConfig, serve_until_signal
+from controlplane.server.bootstrap import InitOptions, init
+from controlplane.server.stores import StoreOptions, open_store
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="stargate-controlplane", description="Stargate Federation control plane")
+    sub = p.add_subparsers(dest="command", required=True)
+    i = sub.add_parser(
+        "init", help="create the federation CA, server and admin certificates, and stargatectl.yaml"
+    )
+    i.add_argument("--dir", required=True, type=Path)
+    i.add_argument("--trust-domain", required=True)
+    i.add_argument(
+        "--server-address", default="127.0.0.1:7443", help="HOST:PORT clients use for the mTLS API"
+    )
+    i.add_argument(
+        "--enroll-address", default="", help="HOST:PORT of the enrollment port (default: API port + 1)"
+    )
+    i.add_argument(
+        "--hostname", action="append", default=[], help="extra DNS name or IP for the server certificate"
+    )
+    i.add_argument(
+        "--force", action="store_true", help="replace an existing CA (invalidates every certificate)"
+    )
+    s = sub.add_parser("serve", help="serve one control-plane replica")
+    s.add_argument("--dir", required=True, type=Path, help="PKI directory written by init")
+    s.add_argument("--listen", default="127.0.0.1:7443", help="HOST:PORT of the mTLS API")
+    s.add_argument(
+        "--enroll-listen", default="", help="HOST:PORT of the enrollment port (default: API port + 1)"
+    )
+    s.add_argument(
+        "--advertise", default="", help="address other replicas and status report for this replica"
+    )
+    s.add_argument("--replica-id", default="cp-0")
+    s.add_argument("--heartbeat-interval", type=float, default=5.0, help="seconds between site heartbeats")
+    s.add_argument("--lease-ttl", type=int, default=5, help="seconds; leader and replica leases")
+    StoreOptions.add_arguments(s)
+    p.add_argument("--log-level", default="INFO")
+    return p
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    store = await open_store(StoreOptions.from_args(args))
+    config = ServerConfig(
+        dir=args.dir,
+        listen=args.listen,
+        enroll_listen=args.enroll_listen,
+        replica_id=args.replica_id,
+        heartbeat_interval=args.heartbeat_interval,
+        lease_ttl=args.lease_ttl,
+        advertise=args.advertise,
+    )
+    try:
+        await serve_until_signal(ControlPlane(config, store))
+    finally:
+        await store.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        if args.command == "init":
+            cfg = init(
+                InitOptions(
+                    args.dir,
+                    args.trust_domain,
+                    args.server_address,
+                    args.enroll_address,
+                    args.hostname,
+                    force=args.force,
+                )
+            )
+            print(f"federation initialised in {args.dir}; admin config: {cfg}")
+        else:
+            asyncio.run(_serve(args))
+    except StargateError as e:
+        print(f"error: {e.public}", file=sys.stderr)
+        return 1
+    except (OSError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,193 @@
+"""The services of one control-plane replica, wired together, and its background tasks.
+
+Background tasks: the replica's lease and registration, the directive watch that wakes links,
+the liveness publisher, and the leader election whose winner runs the controllers (the liveness
+sweeper now). Every controller write carries the election's fence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from google.protobuf import json_format
+
+from controlplane.domain.records import LIVENESS, REPLICAS, ReplicaRecord
+from controlplane.errors import StargateError
+from controlplane.pki.ca import CertificateAuthority
+from controlplane.pki.identity import Identity
+from controlplane.services import clock
+from controlplane.services.audit import AuditLog
+from controlplane.services.directives import Directives
+from controlplane.services.enrollment import Enrollment
+from controlplane.services.links import LinkHub
+from controlplane.services.liveness import Liveness
+from controlplane.services.registry import Registry
+from controlplane.store import Store
+from controlplane.store.election import LeaderElection
+from controlplane.store.lease import LeaseKeeper
+
+log = logging.getLogger(__name__)
+CONTROLLER = "controller/liveness"
+
+
+@dataclass(frozen=True)
+class Status:
+    leader: str
+    replicas: list[tuple[ReplicaRecord, int]]
+    healthy: bool
+
+
+class Runtime:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        ca: CertificateAuthority,
+        replica_id: str,
+        address: str = "",
+        enroll_address: str = "",
+        heartbeat_interval: float = 5.0,
+        lease_ttl: int = 5,
+    ) -> None:
+        self.store = store
+        self.ca = ca
+        self.replica_id = replica_id
+        self.address = address
+        self.enroll_address = enroll_address
+        self.heartbeat_interval = heartbeat_interval
+        self.lease_ttl = lease_ttl
+        self.audit = AuditLog(store)
+        self.registry = Registry(store, self.audit)
+        self.enrollment = Enrollment(store, self.audit, ca)
+        self.directives = Directives(store, self.audit)
+        self.links = LinkHub(store)
+        self.liveness = Liveness(store, self.registry, replica_id, heartbeat_interval)
+        self.election = LeaderElection(store, "controllers", replica_id, ttl=lease_ttl)
+        self._lease: LeaseKeeper | None = None
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._facts: dict[str, tuple[Any, ...]] = {}
+
+    def link(self, caller: Identity) -> Any:
+        from controlplane.server.site_servicer import LinkStream  # the servicer module owns streams
+
+        return LinkStream(self, caller)
+
+    # --- background ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._keep_registered(), name="replica-lease"),
+            asyncio.create_task(self.links.run(), name="directive-watch"),
+            asyncio.create_task(self.liveness.run_publisher(self._lease_id), name="liveness-publisher"),
+            asyncio.create_task(self.election.run(), name="election"),
+            asyncio.create_task(self._controllers(), name="controllers"),
+        ]
+
+    def _lease_id(self) -> int:
+        return self._lease.lease_id if self._lease is not None and self._lease.valid() else 0
+
+    async def _keep_registered(self) -> None:
+        """Hold a replica lease with the registration key on it; re-register after any loss."""
+        record = ReplicaRecord(self.replica_id, self.address, self.enroll_address, clock.now())
+        delay = 0.1
+        while True:
+            keeper = LeaseKeeper(self.store, self.lease_ttl)
+            try:
+                lease = await keeper.start()
+                self._lease = keeper
+                await self.store.put(REPLICAS + self.replica_id, record.to_json(), lease=lease)
+                self.liveness._dirty = True  # republish the liveness map under the new lease
+                delay = 0.1
+                await keeper.lost.wait()
+            except StargateError as e:
+                log.warning("replica registration failed: %s", e.public)
+            finally:
+                await keeper.stop(revoke=False)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    async def _controllers(self) -> None:
+        """Leader-only loops. Each pass re-checks leadership; writes carry the fence."""
+        while True:
+            await asyncio.sleep(self.heartbeat_interval / 2)
+            if not self.election.is_leader:
+                continue
+            try:
+                await self.liveness.sweep(CONTROLLER, fence=list(self.election.fence()))
+            except StargateError as e:
+                log.info("liveness sweep: %s", e.public)
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        with contextlib.suppress(Exception):
+            await self.election.resign()
+        if self._lease is not None:
+            await self._lease.stop(revoke=True)
+
+    # --- reads --------------------------------------------------------------------------------
+
+    async def status(self) -> Status:
+        healthy = await self.store.healthy()
+        replicas: list[tuple[ReplicaRecord, int]] = []
+        counts: dict[str, int] = {self.replica_id: len(self.links)}
+        if healthy:
+            with contextlib.suppress(StargateError):
+                for kv in (await self.store.range(LIVENESS)).items:
+                    rid = kv.key[len(LIVENESS) :]
+                    if rid != self.replica_id:
+                        counts[rid] = len(json.loads(kv.value))
+                for kv in (await self.store.range(REPLICAS)).items:
+                    rec = ReplicaRecord.from_json(kv.value)
+                    replicas.append((rec, counts.get(rec.replica_id, 0)))
+        if not any(r.replica_id == self.replica_id for r, _ in replicas):
+            replicas.append(
+                (ReplicaRecord(self.replica_id, self.address, self.enroll_address, 0.0), len(self.links))
+            )
+        return Status(self.election.leader or "", sorted(replicas, key=lambda x: x[0].replica_id), healthy)
+
+    # --- site facts -----------------------------------------------------------------------------
+
+    async def site_facts(
+        self, site_id: str, *, facts: Any = None, heartbeat: Any = None, last_applied: int = 0
+    ) -> None:
+        """Store what a site reports, only when it changed (no store write per heartbeat)."""
+        change: dict[str, Any] = {"last_applied_sequence": int(last_applied)}
+        if facts is not None:
+            change.update(
+                region=facts.region[:64],
+                labels=dict(facts.labels),
+                operator_version=facts.operator_version[:64],
+            )
+            if facts.capacity:
+                change["capacity"] = {
+                    k: {"total": v.total, "free": v.free} for k, v in facts.capacity.items()
+                }
+        if heartbeat is not None:
+            change["capacity"] = {
+                k: {"total": v.total, "free": v.free} for k, v in heartbeat.capacity.items()
+            }
+            change["health"] = (
+                type(heartbeat)
+                .DESCRIPTOR.fields_by_name["health"]
+                .enum_type.values_by_number[heartbeat.health]
+                .name
+            )
+            change["deployments"] = [
+                json_format.MessageToDict(d, preserving_proto_field_name=True) for d in heartbeat.deployments
+            ]
+        key = tuple(sorted((k, json.dumps(v, sort_keys=True)) for k, v in change.items()))
+        merged = dict(self._facts.get(site_id, ())) | dict(key)
+        snapshot = tuple(sorted(merged.items()))
+        if self._facts.get(site_id) == snapshot:
+            return
+        self._facts[site_id] = snapshot
+        await self.registry.update(site_id, change)

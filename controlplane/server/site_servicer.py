@@ -1,0 +1,191 @@
+"""SiteService: enrollment, the site link, certificate renewal.
+
+On the link every message must speak for the site named in the client certificate; a message for
+another site is refused, audited, and ends the stream (a compromised site cannot act as another).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+
+from controlplane.api.v1 import site_pb2 as spb
+from controlplane.api.v1 import site_pb2_grpc as sgrpc
+from controlplane.errors import InvalidArgument, PermissionDenied, ResourceExhausted, StargateError
+from controlplane.pki.identity import Identity
+from controlplane.server import convert
+from controlplane.server.auth import authorize, peer_address, peer_identity
+from controlplane.server.rpc import MAX_REQUEST_BYTES, abort, authenticated, refuse
+from controlplane.server.runtime import Runtime
+from controlplane.services import clock
+from controlplane.services.enrollment import SiteFactsIn
+
+log = logging.getLogger(__name__)
+Ctx = grpc.aio.ServicerContext
+
+
+def facts_in(facts: Any) -> SiteFactsIn:
+    return SiteFactsIn(
+        site_id=facts.site_id,
+        country=facts.country,
+        region=facts.region[:64],
+        labels=dict(facts.labels),
+        capacity=convert.capacity_from_pb(facts.capacity),
+        security_tier=facts.security_tier or 1,
+        operator_version=facts.operator_version[:64],
+    )
+
+
+class SiteServicer(sgrpc.SiteServiceServicer):
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.trust_domain = rt.ca.trust_domain
+        self.audit = rt.audit
+
+    async def Enroll(self, request: spb.EnrollRequest, context: Ctx) -> spb.EnrollResponse:
+        try:
+            if request.ByteSize() > MAX_REQUEST_BYTES:
+                err = ResourceExhausted(f"request larger than {MAX_REQUEST_BYTES} bytes")
+                await refuse(self.audit, f"anonymous@{peer_address(context)}", "Enroll", err)
+                raise err
+            issued = await self.rt.enrollment.enroll(
+                peer_address(context), request.token, request.csr_pem, facts_in(request.facts)
+            )
+        except grpc.aio.AbortError:
+            raise
+        except Exception as e:
+            await abort(context, e)
+            raise
+        return spb.EnrollResponse(
+            certificate_pem=issued.certificate_pem.decode(),
+            ca_bundle_pem=issued.ca_pem.decode(),
+            not_after=convert.ts_dt(issued.not_after),
+        )
+
+    @authenticated("RenewCertificate")
+    async def RenewCertificate(
+        self, request: spb.RenewCertificateRequest, context: Ctx, caller: Identity
+    ) -> spb.RenewCertificateResponse:
+        await self._check_speaker(caller, request.site_id, "RenewCertificate")
+        issued = await self.rt.enrollment.renew(caller, request.csr_pem)
+        return spb.RenewCertificateResponse(
+            certificate_pem=issued.certificate_pem.decode(),
+            ca_bundle_pem=issued.ca_pem.decode(),
+            not_after=convert.ts_dt(issued.not_after),
+        )
+
+    async def _check_speaker(self, caller: Identity, site_id: str, method: str) -> None:
+        if site_id != caller.name:
+            err = PermissionDenied("message speaks for another site than the certificate")
+            await refuse(self.audit, caller.spiffe_id, method, err)
+            raise err
+
+    async def Connect(
+        self, request_iterator: AsyncIterator[spb.ConnectRequest], context: Ctx
+    ) -> AsyncIterator[spb.ConnectResponse]:
+        actor = f"anonymous@{peer_address(context)}"
+        try:
+            caller = peer_identity(context, self.trust_domain)
+            actor = caller.spiffe_id
+            authorize(caller, "Connect")
+            first = await anext(aiter(request_iterator), None)
+            if first is None or not first.HasField("hello"):
+                raise InvalidArgument("hello", "the first message on a link must be Hello")
+            await self._check_speaker(caller, first.hello.site_id, "Connect")
+        except grpc.aio.AbortError:
+            raise
+        except StargateError as e:
+            if not isinstance(e, InvalidArgument):
+                await refuse(self.audit, actor, "Connect", e)
+            await abort(context, e)
+            return
+        link = self.rt.link(caller)
+        async for response in link.serve(first.hello, request_iterator, context):
+            yield response
+
+
+class LinkStream:
+    """One site's stream: receives heartbeats/acks, sends directives in order."""
+
+    def __init__(self, rt: Runtime, caller: Identity) -> None:
+        self.rt = rt
+        self.caller = caller
+        self.site_id = caller.name
+        #: Why the reader ended the link, reported to the site as the stream's status.
+        self.error: StargateError | None = None
+
+    async def serve(
+        self, hello: spb.Hello, requests: AsyncIterator[spb.ConnectRequest], context: Ctx
+    ) -> AsyncIterator[spb.ConnectResponse]:
+        rt = self.rt
+        session = rt.links.attach(self.site_id)
+        rt.liveness.seen(self.site_id)
+        try:
+            await rt.registry.mark_ready(self.site_id, self.caller.spiffe_id, clock.now())
+            await rt.site_facts(self.site_id, facts=hello.facts, last_applied=hello.last_applied_sequence)
+            yield spb.ConnectResponse(
+                welcome=spb.Welcome(
+                    replica_id=rt.replica_id,
+                    heartbeat_interval_seconds=rt.heartbeat_interval,
+                    server_time=convert.ts(clock.now()),
+                )
+            )
+            reader = asyncio.create_task(self._read(requests, context, session))
+            last_sent = hello.last_applied_sequence
+            try:
+                while not session.closed.is_set():
+                    session.wake.clear()
+                    for rec in await rt.directives.after(self.site_id, last_sent):
+                        yield spb.ConnectResponse(directive=convert.directive_to_pb(rec))
+                        last_sent = rec.sequence
+                    if not session.wake.is_set():
+                        await session.wake.wait()
+            finally:
+                reader.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await reader
+            if self.error is not None:
+                await abort(context, self.error)
+        finally:
+            rt.links.detach(session)
+            rt.liveness.drop(self.site_id)
+
+    async def _read(self, requests: AsyncIterator[spb.ConnectRequest], context: Ctx, session: Any) -> None:
+        try:
+            async for msg in requests:
+                await self._handle(msg)
+        except StargateError as e:
+            self.error = e
+            if isinstance(e, PermissionDenied):
+                await refuse(self.rt.audit, self.caller.spiffe_id, "Connect", e)
+            log.info("link of %s closed: %s", self.site_id, e.public)
+        except (asyncio.CancelledError, grpc.aio.AioRpcError):
+            pass
+        finally:
+            session.close()
+
+    async def _handle(self, msg: spb.ConnectRequest) -> None:
+        which = msg.WhichOneof("message")
+        body = getattr(msg, which) if which else None
+        if body is None or which == "hello":
+            raise InvalidArgument("message", "expected heartbeat, ack or reject after hello")
+        if body.site_id != self.site_id:
+            raise PermissionDenied("message speaks for another site than the certificate")
+        rt = self.rt
+        rt.liveness.seen(self.site_id)
+        if which == "heartbeat":
+            await rt.site_facts(self.site_id, heartbeat=body, last_applied=body.last_applied_sequence)
+        elif which in ("ack", "reject"):
+            await rt.directives.complete(
+                self.caller.spiffe_id,
+                self.site_id,
+                body.directive_id,
+                body.sequence,
+                rejected=which == "reject",
+                reason=getattr(body, "reason", ""),
+            )

@@ -1,0 +1,95 @@
+"""The site registry: sites, their status and what they report."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from controlplane.domain.records import SITES, SiteRecord, SiteStatus, site_key
+from controlplane.domain.validation import validate_dns_label
+from controlplane.errors import Conflict, NotFound, NotLeader
+from controlplane.services.audit import AuditLog, Entry
+from controlplane.store import Compare, KeyValue, Put, Store
+
+#: Retries of a read-modify-write that lost a race (another replica updated the same site).
+CAS_ATTEMPTS = 20
+
+
+class Registry:
+    def __init__(self, store: Store, audit: AuditLog) -> None:
+        self._store = store
+        self._audit = audit
+
+    async def get_kv(self, site_id: str) -> tuple[KeyValue, SiteRecord]:
+        validate_dns_label("site_id", site_id)
+        kv = await self._store.get(site_key(site_id))
+        if kv is None:
+            raise NotFound(f"site {site_id!r} not found")
+        return kv, SiteRecord.from_json(kv.value)
+
+    async def get(self, site_id: str) -> SiteRecord:
+        return (await self.get_kv(site_id))[1]
+
+    async def list(self, country: str = "") -> list[SiteRecord]:
+        res = await self._store.range(SITES)
+        sites = [SiteRecord.from_json(kv.value) for kv in res.items]
+        return [s for s in sites if not country or s.country == country]
+
+    async def update(
+        self,
+        site_id: str,
+        change: dict[str, Any],
+        entry: Entry | None = None,
+        *,
+        only_if: Any = None,
+        fence: Sequence[Compare] = (),
+    ) -> SiteRecord | None:
+        """Apply ``change`` to a site with compare-and-set, with an optional audit entry.
+
+        ``only_if(record) -> bool`` guards the change (evaluated on each attempt); returns None
+        when the guard declines or nothing would change, else the new record.
+        """
+        for _ in range(CAS_ATTEMPTS):
+            kv, site = await self.get_kv(site_id)
+            if only_if is not None and not only_if(site):
+                return None
+            new = site.replace(**change)
+            if new == site:
+                return None
+            result = await self._audit.commit(
+                [*fence, Compare.unchanged(kv)], [Put(kv.key, new.to_json())], [entry] if entry else []
+            )
+            if result.succeeded:
+                return new
+            if fence and not await self._store.holds(fence):
+                raise NotLeader()
+        raise Conflict()
+
+    async def cordon(self, site_id: str, actor: str, reason: str, cordoned: bool) -> SiteRecord:
+        action = "site.cordon" if cordoned else "site.uncordon"
+        entry = Entry(actor, action, f"site/{site_id}", reason=reason)
+        updated = await self.update(site_id, {"cordoned": cordoned}, entry)
+        return updated or await self.get(site_id)
+
+    async def mark_ready(self, site_id: str, actor: str, now: float) -> None:
+        await self.update(
+            site_id,
+            {"status": SiteStatus.READY, "last_heartbeat": now},
+            Entry(actor, "site.ready", f"site/{site_id}"),
+            only_if=lambda s: s.status != SiteStatus.READY,
+        )
+
+    async def mark_unreachable(
+        self, site_id: str, actor: str, last_seen: float, fence: Sequence[Compare] = ()
+    ) -> bool:
+        entry = Entry(
+            actor, "site.unreachable", f"site/{site_id}", details={"last_heartbeat": f"{last_seen:.3f}"}
+        )
+        updated = await self.update(
+            site_id,
+            {"status": SiteStatus.UNREACHABLE, "last_heartbeat": last_seen},
+            entry,
+            only_if=lambda s: s.status == SiteStatus.READY and s.last_heartbeat <= last_seen,
+            fence=fence,
+        )
+        return updated is not None

@@ -1,0 +1,1 @@
+"""The site-agent core: enrolment, the link, directive handling, local policy. No Kubernetes here."""

@@ -1,0 +1,66 @@
+"""The site's own application record: which directives it applied or refused, in order.
+
+This is the site's ground truth (the federation's view is derived from acks). Tests assert
+"exactly once" against it. ``FileRecord`` survives restarts of the agent process.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from controlplane.pki.keys import write_atomic
+
+
+@dataclass(frozen=True)
+class Applied:
+    sequence: int
+    directive_id: str
+    kind: str
+    outcome: str  # "applied" | "rejected"
+    reason: str = ""
+
+
+class ApplicationRecord:
+    """In memory. ``last_sequence`` only grows; an id is recorded at most once."""
+
+    def __init__(self) -> None:
+        self.entries: list[Applied] = []
+        self._by_id: dict[str, Applied] = {}
+
+    @property
+    def last_sequence(self) -> int:
+        return self.entries[-1].sequence if self.entries else 0
+
+    def get(self, directive_id: str) -> Applied | None:
+        return self._by_id.get(directive_id)
+
+    def add(self, entry: Applied) -> None:
+        if entry.directive_id in self._by_id:
+            return
+        self.entries.append(entry)
+        self._by_id[entry.directive_id] = entry
+        self.save()
+
+    def applied_ids(self) -> list[str]:
+        return [e.directive_id for e in self.entries if e.outcome == "applied"]
+
+    def save(self) -> None:
+        """Persist (no-op in memory)."""
+
+
+class FileRecord(ApplicationRecord):
+    """Kept as JSON beside the site's key; rewritten atomically on every entry."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+        if path.exists():
+            for raw in json.loads(path.read_text()):
+                e = Applied(**raw)
+                self.entries.append(e)
+                self._by_id[e.directive_id] = e
+
+    def save(self) -> None:
+        write_atomic(self.path, json.dumps([asdict(e) for e in self.entries]).encode(), 0o600)
