@@ -6,6 +6,7 @@ import datetime as dt
 
 import grpc
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 
 from controlplane.errors import InvalidArgument, Unauthenticated
 
@@ -38,7 +39,9 @@ def check_client_certificate(cert_pem: bytes, ca_pem: bytes) -> x509.Certificate
         raise Unauthenticated(
             f"client certificate expired at {cert.not_valid_after_utc.isoformat()}; ask an admin for a new one"
         )
-    if cert.issuer != ca.subject:
+    try:
+        cert.verify_directly_issued_by(ca)
+    except (ValueError, TypeError, InvalidSignature):
         raise Unauthenticated("client certificate was not issued by this federation's CA")
     return cert
 

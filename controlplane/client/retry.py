@@ -42,7 +42,7 @@ class RetryPolicy:
         """A fresh AsyncRetrying: tenacity never resets backoff inside one, so make one per outage."""
         return AsyncRetrying(
             retry=retry_if_exception(transient),
-            wait=wait_exponential_jitter(initial=self.initial, max=self.maximum, jitter=self.initial),
+            wait=wait_exponential_jitter(multiplier=self.initial, max=self.maximum, jitter=self.initial),
             stop=stop_never if self.deadline is None else stop_after_delay(self.deadline),
             reraise=True,
         )

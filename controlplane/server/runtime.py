@@ -114,7 +114,8 @@ class Runtime:
     async def _controllers(self) -> None:
         """Leader-only loops. Each pass re-checks leadership; writes carry the fence."""
         while True:
-            await asyncio.sleep(self.heartbeat_interval / 2)
+            # A quarter interval: Unreachable is declared at most 0.25 interval after the 3rd miss.
+            await asyncio.sleep(self.heartbeat_interval / 4)
             if not self.election.is_leader:
                 continue
             try:

@@ -1,0 +1,102 @@
+"""A real control plane in the test's event loop: real PKI, real gRPC over mTLS on port 0.
+
+Test infrastructure, not product code. Sites are SimulatedSite instances (the real site-agent
+core with in-memory workloads) enrolled through the real token/CSR path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from controlplane.api.v1 import federation_pb2 as fpb
+from controlplane.client.config import ConfigFile, Context
+from controlplane.client.enroll import Facts
+from controlplane.client.federation import FederationClient
+from controlplane.client.retry import RetryPolicy
+from controlplane.server.app import ControlPlane, ServerConfig
+from controlplane.server.bootstrap import InitOptions, init
+from controlplane.store import Store
+from operators.agent.policy import LocalPolicy
+from operators.sim import SimulatedSite
+
+TD = "test.stargate"
+FAST = RetryPolicy(initial=0.05, maximum=0.5, deadline=5.0)
+
+
+@dataclass
+class Federation:
+    dir: Path
+    store: Store
+    interval: float = 0.3
+    replica_id: str = "cp-0"
+    cp: ControlPlane | None = None
+    sites: dict[str, SimulatedSite] = field(default_factory=dict)
+
+    async def start(self) -> Federation:
+        if not (self.dir / "ca.key").exists():
+            init(InitOptions(self.dir, TD, server_address="127.0.0.1:0", enroll_address="127.0.0.1:0"))
+        self.cp = ControlPlane(
+            ServerConfig(
+                dir=self.dir,
+                listen="127.0.0.1:0",
+                enroll_listen="127.0.0.1:0",
+                replica_id=self.replica_id,
+                heartbeat_interval=self.interval,
+                lease_ttl=2,
+            ),
+            self.store,
+        )
+        await self.cp.start()
+        return self
+
+    @property
+    def address(self) -> str:
+        assert self.cp is not None
+        return self.cp.address
+
+    @property
+    def enroll_address(self) -> str:
+        assert self.cp is not None
+        return self.cp.enroll_address
+
+    @property
+    def ca_pem(self) -> bytes:
+        return (self.dir / "ca.crt").read_bytes()
+
+    def context(self) -> Context:
+        return ConfigFile.load(self.dir / "stargatectl.yaml").context()
+
+    def client(self, ctx: Context | None = None) -> FederationClient:
+        return FederationClient(ctx or self.context(), servers=[self.address], retry=FAST)
+
+    async def token(self, site_id: str, country: str, ttl_seconds: int = 0) -> str:
+        async with self.client() as c:
+            resp = await c.call(
+                "CreateJoinToken", fpb.CreateJoinTokenRequest(site_id=site_id, country=country, ttl_seconds=ttl_seconds)
+            )
+        return str(resp.token)
+
+    def new_site(self, facts: Facts, policy: LocalPolicy | None = None) -> SimulatedSite:
+        site = SimulatedSite(facts, self.dir / "sites" / facts.site_id, [self.address], policy=policy)
+        self.sites[facts.site_id] = site
+        return site
+
+    async def add_site(
+        self, site_id: str, country: str, *, accelerators: dict[str, int] | None = None, policy: LocalPolicy | None = None
+    ) -> SimulatedSite:
+        facts = Facts(site_id, country, "r1", {}, accelerators or {"h100": 16}, 3)
+        site = self.new_site(facts, policy)
+        await site.enroll(self.enroll_address, self.ca_pem, await self.token(site_id, country))
+        site.start()
+        await site.wait_connected(10)
+        return site
+
+    async def stop(self) -> None:
+        for s in self.sites.values():
+            with contextlib.suppress(Exception):
+                await s.stop()
+        if self.cp is not None:
+            await self.cp.stop(grace=0.5)
+            self.cp = None
