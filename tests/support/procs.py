@@ -1,0 +1,111 @@
+"""Real CLI and server processes for tests (test infrastructure)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+CLI = [sys.executable, "-m", "controlplane.cli.main"]
+SERVER = [sys.executable, "-m", "controlplane.server.main"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def free_port_pair() -> int:
+    """A port P with P+1 also free (the enrollment port defaults to API port + 1)."""
+    for _ in range(50):
+        p = free_port()
+        with socket.socket() as a, socket.socket() as b:
+            try:
+                a.bind(("127.0.0.1", p))
+                b.bind(("127.0.0.1", p + 1))
+            except OSError:
+                continue
+            return p
+    raise RuntimeError("no free port pair")
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+def run(*args: str, config: Path | None = None, timeout: float = 30, env: dict[str, str] | None = None) -> Result:
+    cmd = [*CLI, *(["--config", str(config)] if config else []), *args]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
+    return Result(p.returncode, p.stdout, p.stderr)
+
+
+def assert_one_line_error(r: Result, *needles: str) -> None:
+    assert r.code != 0, r
+    lines = [line for line in r.err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, r.err
+    assert "Traceback" not in r.err, r.err
+    for n in needles:
+        assert n in lines[0], (n, lines[0])
+
+
+def wait_port(port: int, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"port {port} not listening after {timeout}s")
+
+
+class Proc:
+    """A long-running process, stopped with SIGTERM (then SIGKILL) at the end."""
+
+    def __init__(self, cmd: list[str], log: Path) -> None:
+        self.log = log
+        self._f = log.open("wb")
+        self.p = subprocess.Popen(cmd, stdout=self._f, stderr=subprocess.STDOUT)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_for(self, text: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in self.output():
+                return
+            if self.p.poll() is not None:
+                raise RuntimeError(f"process exited with {self.p.returncode}:\n{self.output()}")
+            time.sleep(0.05)
+        raise TimeoutError(f"{text!r} not seen in {timeout}s:\n{self.output()}")
+
+    def terminate(self, timeout: float = 15) -> int:
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+            try:
+                self.p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+        self._f.close()
+        return int(self.p.returncode)
+
+    def kill(self) -> None:
+        if self.p.poll() is None:
+            self.p.kill()
+            self.p.wait()
+        self._f.close()
