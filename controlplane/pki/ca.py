@@ -112,6 +112,9 @@ class CertificateAuthority:
             raise InvalidArgument("ttl", f"must be between 1 s and {MAX_TTL.days} days")
         now = utcnow()
         not_after = min(now + ttl, self.cert.not_valid_after_utc)
+        # Back-date for clock skew, but never by more than 5% of the lifetime, so that renewal at
+        # 2/3 of (not_after - not_before) stays close to 2/3 of the requested ttl.
+        skew = min(CLOCK_SKEW, ttl * 0.05)
         sans: list[x509.GeneralName] = [x509.UniformResourceIdentifier(identity.spiffe_id)]
         sans += [x509.DNSName(n) for n in dns_names]
         sans += [x509.IPAddress(ipaddress.ip_address(a)) for a in ip_addresses]
@@ -124,7 +127,7 @@ class CertificateAuthority:
             .issuer_name(self.cert.subject)
             .public_key(public_key)  # type: ignore[arg-type]
             .serial_number(x509.random_serial_number())
-            .not_valid_before(now - CLOCK_SKEW)
+            .not_valid_before(now - skew)
             .not_valid_after(not_after)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(

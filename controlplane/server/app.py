@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ from grpc_reflection.v1alpha import reflection
 from controlplane.api.v1 import federation_pb2, site_pb2
 from controlplane.api.v1 import federation_pb2_grpc as fgrpc
 from controlplane.api.v1 import site_pb2_grpc as sgrpc
-from controlplane.pki.ca import CertificateAuthority
+from controlplane.pki.ca import SITE_TTL, CertificateAuthority
 from controlplane.pki.keys import load_certificate
 from controlplane.server.federation_servicer import FederationServicer
 from controlplane.server.runtime import Runtime
@@ -56,6 +57,8 @@ class ServerConfig:
     heartbeat_interval: float = 5.0
     lease_ttl: int = 5
     advertise: str = ""
+    #: Lifetime of site certificates; sites renew at two thirds of it.
+    site_cert_ttl: dt.timedelta = SITE_TTL
 
 
 def _host_port(addr: str) -> tuple[str, int]:
@@ -107,6 +110,7 @@ class ControlPlane:
             enroll_address=self.enroll_address,
             heartbeat_interval=self.config.heartbeat_interval,
             lease_ttl=self.config.lease_ttl,
+            site_cert_ttl=self.config.site_cert_ttl,
         )
         fgrpc.add_FederationServiceServicer_to_server(FederationServicer(rt), server)
         sgrpc.add_SiteServiceServicer_to_server(SiteServicer(rt), server)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import logging
 import sys
 from pathlib import Path
@@ -47,6 +48,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--replica-id", default="cp-0")
     s.add_argument("--heartbeat-interval", type=float, default=5.0, help="seconds between site heartbeats")
     s.add_argument("--lease-ttl", type=int, default=5, help="seconds; leader and replica leases")
+    s.add_argument("--site-cert-ttl", type=float, default=24.0, help="hours a site certificate lives (default 24)")
     StoreOptions.add_arguments(s)
     p.add_argument("--log-level", default="INFO")
     return p
@@ -62,6 +64,7 @@ async def _serve(args: argparse.Namespace) -> None:
         heartbeat_interval=args.heartbeat_interval,
         lease_ttl=args.lease_ttl,
         advertise=args.advertise,
+        site_cert_ttl=dt.timedelta(hours=args.site_cert_ttl),
     )
     try:
         await serve_until_signal(ControlPlane(config, store))

@@ -8,6 +8,7 @@ sweeper now). Every controller write carries the election's fence.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import contextlib
 import json
 import logging
@@ -18,7 +19,7 @@ from google.protobuf import json_format
 
 from controlplane.domain.records import LIVENESS, REPLICAS, ReplicaRecord
 from controlplane.errors import StargateError
-from controlplane.pki.ca import CertificateAuthority
+from controlplane.pki.ca import SITE_TTL, CertificateAuthority
 from controlplane.pki.identity import Identity
 from controlplane.services import clock
 from controlplane.services.audit import AuditLog
@@ -53,6 +54,7 @@ class Runtime:
         enroll_address: str = "",
         heartbeat_interval: float = 5.0,
         lease_ttl: int = 5,
+        site_cert_ttl: dt.timedelta = SITE_TTL,
     ) -> None:
         self.store = store
         self.ca = ca
@@ -63,7 +65,7 @@ class Runtime:
         self.lease_ttl = lease_ttl
         self.audit = AuditLog(store)
         self.registry = Registry(store, self.audit)
-        self.enrollment = Enrollment(store, self.audit, ca)
+        self.enrollment = Enrollment(store, self.audit, ca, site_cert_ttl)
         self.directives = Directives(store, self.audit)
         self.links = LinkHub(store)
         self.liveness = Liveness(store, self.registry, replica_id, heartbeat_interval)

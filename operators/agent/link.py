@@ -124,6 +124,8 @@ class SiteAgent:
             yield await self._outbox.get()
 
     async def _stream(self, channel: grpc.aio.Channel) -> None:
+        """One stream until it fails, the server ends it, or the certificate is due for renewal
+        (then it is renewed on this channel and the stream ends, so the next one uses it)."""
         self._outbox = asyncio.Queue()
         hello = spb.ConnectRequest(
             hello=spb.Hello(
@@ -133,6 +135,20 @@ class SiteAgent:
             )
         )
         call = sgrpc.SiteServiceStub(channel).Connect(self._requests(hello))
+        receiver = asyncio.create_task(self._receive(call))
+        renewer = asyncio.create_task(self._renew_when_due(channel))
+        try:
+            done, _ = await asyncio.wait({receiver, renewer}, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()  # re-raise a stream error for the retry loop
+        finally:
+            for task in (receiver, renewer):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, grpc.aio.AioRpcError):
+                    await task
+            call.cancel()
+
+    async def _receive(self, call: Any) -> None:
         heartbeats: asyncio.Task[None] | None = None
         try:
             async for msg in call:
@@ -152,7 +168,13 @@ class SiteAgent:
                 heartbeats.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await heartbeats
-            call.cancel()
+
+    async def _renew_when_due(self, channel: grpc.aio.Channel) -> None:
+        cert = load_certificate(self.cred_dir / "site.crt")
+        start, end = cert.not_valid_before_utc, cert.not_valid_after_utc
+        due = start + (end - start) * RENEW_AT
+        await asyncio.sleep(max(0.0, (due - dt.datetime.now(dt.UTC)).total_seconds()))
+        await self.renew(channel)
 
     async def _free(self) -> dict[str, int]:
         used: dict[str, int] = {}

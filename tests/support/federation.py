@@ -7,6 +7,7 @@ core with in-memory workloads) enrolled through the real token/CSR path.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +32,7 @@ class Federation:
     store: Store
     interval: float = 0.3
     replica_id: str = "cp-0"
+    site_cert_ttl: dt.timedelta = dt.timedelta(hours=24)
     cp: ControlPlane | None = None
     sites: dict[str, SimulatedSite] = field(default_factory=dict)
 
@@ -45,6 +47,7 @@ class Federation:
                 replica_id=self.replica_id,
                 heartbeat_interval=self.interval,
                 lease_ttl=2,
+                site_cert_ttl=self.site_cert_ttl,
             ),
             self.store,
         )

@@ -1,0 +1,40 @@
+"""Short-lived site certificates are renewed over the link, with a key generated at the site."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from pathlib import Path
+
+from controlplane.api.v1 import federation_pb2 as fpb
+from controlplane.api.v1 import types_pb2 as tpb
+from controlplane.pki.keys import fingerprint, load_certificate
+from controlplane.store.memory import MemoryStore
+from tests.support.federation import Federation
+
+
+async def test_site_renews_before_expiry_and_stays_ready(tmp_path: Path) -> None:
+    store = MemoryStore()
+    fed = await Federation(tmp_path / "fed", store, site_cert_ttl=dt.timedelta(seconds=3)).start()
+    try:
+        site = await fed.add_site("fr-par-1", "FR")
+        crt = site.directory / "site.crt"
+        first = load_certificate(crt)
+        first_key = (site.directory / "site.key").read_bytes()
+        assert (first.not_valid_after_utc - first.not_valid_before_utc).total_seconds() < 4
+        # Renewal is due at 2/3 of the lifetime (~2 s); wait past the first certificate's expiry.
+        await asyncio.sleep(3.6)
+        second = load_certificate(crt)
+        assert second.serial_number != first.serial_number
+        assert (site.directory / "site.key").read_bytes() != first_key  # a new key, made at the site
+        assert site.agent.connects >= 2  # reconnected with the new certificate
+        async with fed.client() as c:
+            s = (await c.call("GetSite", fpb.GetSiteRequest(site_id="fr-par-1"))).site
+            events = (await c.call("ListAuditEvents", fpb.ListAuditEventsRequest())).events
+        assert s.status == tpb.SITE_STATUS_READY
+        assert s.certificate_fingerprint == fingerprint(load_certificate(crt))
+        renewals = [e for e in events if e.action == "certificate.issue" and e.details.get("renewal") == "true"]
+        assert renewals and renewals[0].actor == "spiffe://test.stargate/site/fr-par-1"
+    finally:
+        await fed.stop()
+        await store.close()
