@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import re
 from pathlib import Path
 from typing import Any
@@ -419,6 +418,3 @@ def register(sub: Any) -> None:
     p = cp.add_parser("status", help="replicas, leader and store")
     _out(p)
     p.set_defaults(handler=status)
-
-
-__all__ = ["dt", "register"]

@@ -9,11 +9,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from controlplane.cli.output import emit
-
 
 async def dev_up(args: argparse.Namespace) -> int:
-    from controlplane.cli.commands import _sites_table, sites_list
+    from controlplane.cli.commands import sites_list
     from controlplane.devenv.topology import default_sites, load_sites_file
     from controlplane.devenv.up import DevFederation, DevOptions
 
@@ -68,6 +66,3 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--heartbeat-interval", type=float, default=5.0)
     p.set_defaults(handler=dev_up)
-
-
-__all__ = ["emit", "register", "_sites_table"]

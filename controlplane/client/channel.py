@@ -37,7 +37,8 @@ def check_client_certificate(cert_pem: bytes, ca_pem: bytes) -> x509.Certificate
     now = dt.datetime.now(dt.UTC)
     if cert.not_valid_after_utc < now:
         raise Unauthenticated(
-            f"client certificate expired at {cert.not_valid_after_utc.isoformat()}; ask an admin for a new one"
+            f"client certificate expired at {cert.not_valid_after_utc.isoformat()}; "
+            "ask an admin for a new one"
         )
     try:
         cert.verify_directly_issued_by(ca)

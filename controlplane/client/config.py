@@ -76,7 +76,8 @@ class ConfigFile:
         except FileNotFoundError as e:
             raise InvalidArgument(
                 "--config",
-                f"{path} does not exist (run `stargate-controlplane init` or `stargatectl dev up`, or set STARGATE_CONFIG)",
+                f"{path} does not exist (run `stargate-controlplane init` or `stargatectl dev up`, "
+                "or set STARGATE_CONFIG)",
             ) from e
         except (OSError, yaml.YAMLError) as e:
             raise InvalidArgument("--config", f"{path} is not readable YAML") from e

@@ -67,7 +67,8 @@ class FederationClient:
         if e.code() == grpc.StatusCode.UNAVAILABLE:
             if is_tls_failure(e) or "socket closed" in (e.details() or "").lower():
                 return Unauthenticated(
-                    f"the federation refused the TLS connection (certificate not accepted?) at {', '.join(self._servers)}"
+                    "the federation refused the TLS connection (certificate not accepted?) "
+                    f"at {', '.join(self._servers)}"
                 )
             return Unavailable(f"cannot reach the federation at {', '.join(self._servers)}")
         return from_status(e.code(), e.details() or e.code().name)

@@ -30,6 +30,7 @@ KINDS = {
     "Resume": tpb.DIRECTIVE_KIND_RESUME,
 }
 HEALTH_NAMES = {v: k for k, v in tpb.SiteHealth.items()}
+_HEALTH_KNOWN = frozenset(tpb.SiteHealth.keys())
 
 
 def ts(seconds: float) -> Timestamp:
@@ -72,7 +73,7 @@ def site_to_pb(site: SiteRecord, last_heartbeat: float = 0.0, replica: str = "")
         cordoned=site.cordoned,
         enrolled_at=ts(site.enrolled_at),
         last_applied_sequence=site.last_applied_sequence,
-        health=tpb.SiteHealth.Value(site.health) if site.health in tpb.SiteHealth.keys() else 0,
+        health=site.health if site.health in _HEALTH_KNOWN else "SITE_HEALTH_UNSPECIFIED",
         deployments=[
             json_format.ParseDict(d, tpb.DeploymentStatus(), ignore_unknown_fields=True)
             for d in site.deployments

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import TypeAlias
 
 import grpc
 from google.protobuf import json_format
@@ -11,7 +12,7 @@ from controlplane import __version__
 from controlplane.api.v1 import federation_pb2 as fpb
 from controlplane.api.v1 import federation_pb2_grpc as fgrpc
 from controlplane.domain.validation import validate_dns_label
-from controlplane.errors import InvalidArgument, NotFound, PermissionDenied
+from controlplane.errors import InvalidArgument, PermissionDenied
 from controlplane.pki.ca import USER_TTL
 from controlplane.pki.identity import Identity, Role
 from controlplane.server import convert
@@ -21,7 +22,7 @@ from controlplane.services.validation import deploy_payload
 
 _ROLE_FROM_PB = {fpb.ROLE_ADMIN: Role.ADMIN, fpb.ROLE_STEWARD: Role.STEWARD, fpb.ROLE_AUDITOR: Role.AUDITOR}
 _ROLE_TO_PB = {v: k for k, v in _ROLE_FROM_PB.items()} | {Role.SITE: fpb.ROLE_SITE}
-Ctx = grpc.aio.ServicerContext
+Ctx: TypeAlias = grpc.aio.ServicerContext
 
 
 class FederationServicer(fgrpc.FederationServiceServicer):
@@ -171,8 +172,7 @@ class FederationServicer(fgrpc.FederationServiceServicer):
     @authenticated("WhoAmI")
     async def WhoAmI(self, request: fpb.WhoAmIRequest, context: Ctx, caller: Identity) -> fpb.WhoAmIResponse:
         return fpb.WhoAmIResponse(
-            identity=caller.spiffe_id, role=_ROLE_TO_PB.get(caller.role, 0), country=caller.country
+            identity=caller.spiffe_id,
+            role=_ROLE_TO_PB.get(caller.role, fpb.ROLE_UNSPECIFIED),
+            country=caller.country,
         )
-
-
-__all__ = ["FederationServicer", "NotFound"]

@@ -48,7 +48,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--replica-id", default="cp-0")
     s.add_argument("--heartbeat-interval", type=float, default=5.0, help="seconds between site heartbeats")
     s.add_argument("--lease-ttl", type=int, default=5, help="seconds; leader and replica leases")
-    s.add_argument("--site-cert-ttl", type=float, default=24.0, help="hours a site certificate lives (default 24)")
+    s.add_argument(
+        "--site-cert-ttl", type=float, default=24.0, help="hours a site certificate lives (default 24)"
+    )
     StoreOptions.add_arguments(s)
     p.add_argument("--log-level", default="INFO")
     return p

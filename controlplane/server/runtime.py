@@ -8,8 +8,8 @@ sweeper now). Every controller write carries the election's fence.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import contextlib
+import datetime as dt
 import json
 import logging
 from dataclasses import dataclass

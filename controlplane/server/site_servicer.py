@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, TypeAlias
 
 import grpc
 
@@ -26,7 +26,7 @@ from controlplane.services import clock
 from controlplane.services.enrollment import SiteFactsIn
 
 log = logging.getLogger(__name__)
-Ctx = grpc.aio.ServicerContext
+Ctx: TypeAlias = grpc.aio.ServicerContext
 
 
 def facts_in(facts: Any) -> SiteFactsIn:

@@ -155,10 +155,10 @@ class MemoryStore(Store):
         self._watchers.append(watcher)
         try:
             while True:
-                batch = await watcher.queue.get()
-                if batch is None:
+                item = await watcher.queue.get()
+                if item is None:
                     raise StoreUnavailable()
-                yield batch
+                yield item
         finally:
             if watcher in self._watchers:
                 self._watchers.remove(watcher)

@@ -56,7 +56,9 @@ async def test_txn_is_atomic_and_one_revision(store: Store) -> None:
     guard = await store.get("/x/guard")
     assert guard is not None
     before = await store.current_revision()
-    ok = await store.txn([Compare.unchanged(guard)], [Put("/x/1", b"a"), Put("/x/2", b"b"), Delete("/x/guard")])
+    ok = await store.txn(
+        [Compare.unchanged(guard)], [Put("/x/1", b"a"), Put("/x/2", b"b"), Delete("/x/guard")]
+    )
     assert ok.succeeded and ok.revision == before + 1
     a, b = await store.get("/x/1"), await store.get("/x/2")
     assert a is not None and b is not None and a.mod_revision == b.mod_revision == ok.revision

@@ -33,7 +33,9 @@ async def test_site_renews_before_expiry_and_stays_ready(tmp_path: Path) -> None
             events = (await c.call("ListAuditEvents", fpb.ListAuditEventsRequest())).events
         assert s.status == tpb.SITE_STATUS_READY
         assert s.certificate_fingerprint == fingerprint(load_certificate(crt))
-        renewals = [e for e in events if e.action == "certificate.issue" and e.details.get("renewal") == "true"]
+        renewals = [
+            e for e in events if e.action == "certificate.issue" and e.details.get("renewal") == "true"
+        ]
         assert renewals and renewals[0].actor == "spiffe://test.stargate/site/fr-par-1"
     finally:
         await fed.stop()

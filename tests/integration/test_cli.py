@@ -19,11 +19,25 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, int
     import subprocess
 
     init = subprocess.run(
-        [*SERVER, "init", "--dir", str(d), "--trust-domain", "cli.test", "--server-address", f"127.0.0.1:{port}"],
-        capture_output=True, text=True, timeout=30,
+        [
+            *SERVER,
+            "init",
+            "--dir",
+            str(d),
+            "--trust-domain",
+            "cli.test",
+            "--server-address",
+            f"127.0.0.1:{port}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert init.returncode == 0, init.stderr
-    proc = Proc([*SERVER, "serve", "--dir", str(d), "--listen", f"127.0.0.1:{port}", "--heartbeat-interval", "0.5"], d.parent / "server.log")
+    proc = Proc(
+        [*SERVER, "serve", "--dir", str(d), "--listen", f"127.0.0.1:{port}", "--heartbeat-interval", "0.5"],
+        d.parent / "server.log",
+    )
     try:
         wait_port(port)
         wait_port(port + 1)
@@ -42,26 +56,68 @@ def test_init_writes_pki_with_private_modes(server: tuple[Path, int]) -> None:
     assert cfg["federations"][0]["federation"]["servers"] == [f"127.0.0.1:{port}"]
     import subprocess
 
-    dup = subprocess.run([*SERVER, "init", "--dir", str(d), "--trust-domain", "cli.test"], capture_output=True, text=True)
-    assert dup.returncode == 1 and "already holds a federation CA" in dup.stderr and "Traceback" not in dup.stderr
+    dup = subprocess.run(
+        [*SERVER, "init", "--dir", str(d), "--trust-domain", "cli.test"], capture_output=True, text=True
+    )
+    assert (
+        dup.returncode == 1
+        and "already holds a federation CA" in dup.stderr
+        and "Traceback" not in dup.stderr
+    )
 
 
 def test_token_join_list_flow(server: tuple[Path, int], tmp_path: Path) -> None:
     d, port = server
     cfg = d / "stargatectl.yaml"
-    r = run("sites", "token", "create", "--site-id", "fr-par-1", "--country", "FR", "--ttl", "15m", "-o", "json", config=cfg)
+    r = run(
+        "sites",
+        "token",
+        "create",
+        "--site-id",
+        "fr-par-1",
+        "--country",
+        "FR",
+        "--ttl",
+        "15m",
+        "-o",
+        "json",
+        config=cfg,
+    )
     assert r.code == 0, r.err
     tok = r.json()
     assert set(tok) == {"token", "site_id", "country", "expires_at"} and tok["site_id"] == "fr-par-1"
     out = tmp_path / "site"
-    r = run("join", "--server", f"127.0.0.1:{port + 1}", "--ca-file", str(d / "ca.crt"), "--token", tok["token"],
-            "--out", str(out), "--accelerator", "h100=8", "--region", "paris")
+    r = run(
+        "join",
+        "--server",
+        f"127.0.0.1:{port + 1}",
+        "--ca-file",
+        str(d / "ca.crt"),
+        "--token",
+        tok["token"],
+        "--out",
+        str(out),
+        "--accelerator",
+        "h100=8",
+        "--region",
+        "paris",
+    )
     assert r.code == 0, r.err
     assert stat.S_IMODE((out / "site.key").stat().st_mode) == 0o600
     assert (out / "site.crt").exists() and (out / "ca.crt").read_bytes() == (d / "ca.crt").read_bytes()
     # The same token again: refused, one line, nothing written.
     again = tmp_path / "again"
-    r = run("join", "--server", f"127.0.0.1:{port + 1}", "--ca-file", str(d / "ca.crt"), "--token", tok["token"], "--out", str(again))
+    r = run(
+        "join",
+        "--server",
+        f"127.0.0.1:{port + 1}",
+        "--ca-file",
+        str(d / "ca.crt"),
+        "--token",
+        tok["token"],
+        "--out",
+        str(again),
+    )
     assert_one_line_error(r, "already used")
     assert not again.exists()
     r = run("sites", "list", "-o", "json", config=cfg)
@@ -74,21 +130,45 @@ def test_token_join_list_flow(server: tuple[Path, int], tmp_path: Path) -> None:
         assert run("sites", "list", "-o", fmt, config=cfg).code == 0
     r = run("audit", "list", "-o", "json", config=cfg)
     actions = [e["action"] for e in r.json()["items"]]
-    assert r.json()["chain_verified"] and "site.enroll" in actions and actions.count("site.enroll") == 2  # ok + denied
+    assert (
+        r.json()["chain_verified"] and "site.enroll" in actions and actions.count("site.enroll") == 2
+    )  # ok + denied
 
 
 def test_people_roles(server: tuple[Path, int], tmp_path: Path) -> None:
     d, _ = server
     cfg = d / "stargatectl.yaml"
-    r = run("users", "issue", "--name", "claire", "--role", "steward", "--country", "FR", "--out", str(tmp_path / "claire"), "-o", "json", config=cfg)
+    r = run(
+        "users",
+        "issue",
+        "--name",
+        "claire",
+        "--role",
+        "steward",
+        "--country",
+        "FR",
+        "--out",
+        str(tmp_path / "claire"),
+        "-o",
+        "json",
+        config=cfg,
+    )
     assert r.code == 0, r.err
     claire = tmp_path / "claire" / "stargatectl.yaml"
     assert stat.S_IMODE((tmp_path / "claire" / "claire.key").stat().st_mode) == 0o600
     r = run("whoami", "-o", "json", config=claire)
     assert r.json() == {"identity": "spiffe://cli.test/user/claire", "role": "steward", "country": "FR"}
-    assert_one_line_error(run("sites", "token", "create", "--site-id", "fr-x-1", "--country", "FR", config=claire), "may not call")
+    assert_one_line_error(
+        run("sites", "token", "create", "--site-id", "fr-x-1", "--country", "FR", config=claire),
+        "may not call",
+    )
     assert run("sites", "list", config=claire).code == 0
-    assert_one_line_error(run("users", "issue", "--name", "bob", "--role", "steward", "--out", str(tmp_path / "bob"), config=cfg), "country")
+    assert_one_line_error(
+        run(
+            "users", "issue", "--name", "bob", "--role", "steward", "--out", str(tmp_path / "bob"), config=cfg
+        ),
+        "country",
+    )
     assert not (tmp_path / "bob" / "bob.crt").exists()
 
 
@@ -98,8 +178,38 @@ def test_people_roles(server: tuple[Path, int], tmp_path: Path) -> None:
         (["sites", "token", "create", "--site-id", "Bad_Id", "--country", "FR"], "site_id"),
         (["sites", "token", "create", "--site-id", "ok-1", "--country", "ZZ"], "country"),
         (["sites", "get", "nope-1"], "not found"),
-        (["deploy", "--site", "nope-1", "--name", "a", "--model", "a", "--version", "1", "--digest", "sha256:" + "0" * 64], "not found"),
-        (["deploy", "--site", "nope-1", "--name", "a", "--model", "a", "--version", "1", "--digest", "md5:x"], "digest"),
+        (
+            [
+                "deploy",
+                "--site",
+                "nope-1",
+                "--name",
+                "a",
+                "--model",
+                "a",
+                "--version",
+                "1",
+                "--digest",
+                "sha256:" + "0" * 64,
+            ],
+            "not found",
+        ),
+        (
+            [
+                "deploy",
+                "--site",
+                "nope-1",
+                "--name",
+                "a",
+                "--model",
+                "a",
+                "--version",
+                "1",
+                "--digest",
+                "md5:x",
+            ],
+            "digest",
+        ),
     ],
 )
 def test_bad_input_is_one_line(server: tuple[Path, int], args: list[str], needle: str) -> None:
@@ -112,7 +222,10 @@ def test_config_and_server_errors(server: tuple[Path, int], tmp_path: Path) -> N
     bad = tmp_path / "bad.yaml"
     bad.write_text("kind: Nope\n")
     assert_one_line_error(run("sites", "list", config=bad), "not a stargatectl config")
-    assert_one_line_error(run("--server", "127.0.0.1:1", "--timeout", "1", "sites", "list", config=d / "stargatectl.yaml"), "cannot reach")
+    assert_one_line_error(
+        run("--server", "127.0.0.1:1", "--timeout", "1", "sites", "list", config=d / "stargatectl.yaml"),
+        "cannot reach",
+    )
     r = run("sites", "list", env={"STARGATE_CONFIG": str(d / "stargatectl.yaml")})
     assert r.code == 0, r.err
 

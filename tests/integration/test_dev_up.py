@@ -10,7 +10,10 @@ from tests.support.procs import CLI, Proc, assert_one_line_error, free_port_pair
 def test_dev_up_brings_up_three_ready_sites_and_stops_cleanly(tmp_path: Path) -> None:
     port = free_port_pair()
     d = tmp_path / "dev"
-    proc = Proc([*CLI, "dev", "up", "--dir", str(d), "--listen", f"127.0.0.1:{port}", "--store", "memory"], tmp_path / "dev.log")
+    proc = Proc(
+        [*CLI, "dev", "up", "--dir", str(d), "--listen", f"127.0.0.1:{port}", "--store", "memory"],
+        tmp_path / "dev.log",
+    )
     try:
         proc.wait_for("running; Ctrl-C to stop", timeout=60)
         out = proc.output()
@@ -34,12 +37,29 @@ def test_dev_up_with_a_sites_file(tmp_path: Path) -> None:
         "- {id: in-mum-1, country: IN, labels: {tier: gold}}\n"
     )
     d = tmp_path / "dev"
-    proc = Proc([*CLI, "dev", "up", "--dir", str(d), "--listen", f"127.0.0.1:{port}", "--store", "memory",
-                 "--sites-file", str(sites)], tmp_path / "dev.log")
+    proc = Proc(
+        [
+            *CLI,
+            "dev",
+            "up",
+            "--dir",
+            str(d),
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--store",
+            "memory",
+            "--sites-file",
+            str(sites),
+        ],
+        tmp_path / "dev.log",
+    )
     try:
         proc.wait_for("running; Ctrl-C to stop", timeout=60)
         items = run("sites", "list", "-o", "json", config=d / "stargatectl.yaml").json()["items"]
-        assert [(s["id"], s["country"], s["status"]) for s in items] == [("br-sao-1", "BR", "Ready"), ("in-mum-1", "IN", "Ready")]
+        assert [(s["id"], s["country"], s["status"]) for s in items] == [
+            ("br-sao-1", "BR", "Ready"),
+            ("in-mum-1", "IN", "Ready"),
+        ]
         assert items[0]["capacity"] == {"h100": {"total": 8, "free": 8}}
     finally:
         assert proc.terminate() == 0
@@ -48,4 +68,6 @@ def test_dev_up_with_a_sites_file(tmp_path: Path) -> None:
 def test_dev_up_rejects_a_bad_sites_file(tmp_path: Path) -> None:
     sites = tmp_path / "sites.yaml"
     sites.write_text("- {id: br-sao-1, country: BR}\n- {id: xx-1, country: Brazil}\n")
-    assert_one_line_error(run("dev", "up", "--dir", str(tmp_path / "d"), "--sites-file", str(sites)), "sites[1].country")
+    assert_one_line_error(
+        run("dev", "up", "--dir", str(tmp_path / "d"), "--sites-file", str(sites)), "sites[1].country"
+    )

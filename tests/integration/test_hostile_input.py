@@ -29,7 +29,9 @@ from controlplane.pki.keys import certificate_pem, private_key_pem
 from tests.support.federation import TD, Federation
 
 
-def _creds(ca: CertificateAuthority, identity: Identity, ttl: dt.timedelta = dt.timedelta(hours=1)) -> tuple[bytes, bytes]:
+def _creds(
+    ca: CertificateAuthority, identity: Identity, ttl: dt.timedelta = dt.timedelta(hours=1)
+) -> tuple[bytes, bytes]:
     key, cert = ca.issue(identity, ttl=ttl)
     return private_key_pem(key), certificate_pem(cert)
 
@@ -69,7 +71,7 @@ async def test_tls_layer_refusals_store_nothing(fed: Federation) -> None:
     err = await _raw_status(fed, key, cert)
     assert err.code() == grpc.StatusCode.UNAVAILABLE
     after = await _audit(fed)
-    assert not [e for e in after[len(before):] if e.action == "token.create"]  # nothing was created
+    assert not [e for e in after[len(before) :] if e.action == "token.create"]  # nothing was created
 
 
 async def test_client_explains_expired_and_foreign_certificates(fed: Federation, tmp_path: Path) -> None:
@@ -138,14 +140,20 @@ async def test_site_speaking_as_another_site_is_refused(fed: Federation) -> None
 async def test_people_cannot_open_site_links_and_sites_cannot_call_people_rpcs(fed: Federation) -> None:
     await fed.add_site("fr-par-1", "FR")
     d = fed.dir / "sites" / "fr-par-1"
-    async with secure_channel(fed.address, fed.ca_pem, (d / "site.key").read_bytes(), (d / "site.crt").read_bytes()) as ch:
+    async with secure_channel(
+        fed.address, fed.ca_pem, (d / "site.key").read_bytes(), (d / "site.crt").read_bytes()
+    ) as ch:
         with pytest.raises(grpc.aio.AioRpcError) as info:
             await fgrpc.FederationServiceStub(ch).ListSites(fpb.ListSitesRequest())
         assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
 
 
-@pytest.mark.parametrize("case", ["unknown", "reused", "expired", "wrong-site", "bad-site-id", "bad-country", "csr-other"])
-async def test_bad_enrollment_is_refused_audited_and_stores_nothing(fed: Federation, tmp_path: Path, case: str) -> None:
+@pytest.mark.parametrize(
+    "case", ["unknown", "reused", "expired", "wrong-site", "bad-site-id", "bad-country", "csr-other"]
+)
+async def test_bad_enrollment_is_refused_audited_and_stores_nothing(
+    fed: Federation, tmp_path: Path, case: str
+) -> None:
     token = await fed.token("fr-par-1", "FR", ttl_seconds=1 if case == "expired" else 0)
     facts = Facts("fr-par-1", "FR")
     if case == "unknown":
@@ -171,7 +179,9 @@ async def test_bad_enrollment_is_refused_audited_and_stores_nothing(fed: Federat
         _, csr = site_csr("de-fra-1")
         async with secure_channel(fed.enroll_address, fed.ca_pem) as ch:
             with pytest.raises(grpc.aio.AioRpcError) as info:
-                await sgrpc.SiteServiceStub(ch).Enroll(spb.EnrollRequest(token=token, csr_pem=csr, facts=facts.to_pb()))
+                await sgrpc.SiteServiceStub(ch).Enroll(
+                    spb.EnrollRequest(token=token, csr_pem=csr, facts=facts.to_pb())
+                )
         err: StargateError = InvalidArgument("csr_pem", info.value.details() or "")
         assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     else:
@@ -206,7 +216,9 @@ async def test_oversized_requests_are_refused_and_audited(fed: Federation) -> No
         with pytest.raises(StargateError):
             await c.call("CordonSite", fpb.CordonSiteRequest(site_id="fr-par-1", reason="x" * 5_000_000))
     events = await _audit(fed)
-    assert any(e.action == "rpc.CordonSite" and e.outcome == "denied" and "larger than" in e.reason for e in events)
+    assert any(
+        e.action == "rpc.CordonSite" and e.outcome == "denied" and "larger than" in e.reason for e in events
+    )
     async with secure_channel(fed.enroll_address, fed.ca_pem) as ch:
         with pytest.raises(grpc.aio.AioRpcError) as raw:
             await sgrpc.SiteServiceStub(ch).Enroll(spb.EnrollRequest(token="t" * 300_000))

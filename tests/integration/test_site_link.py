@@ -27,7 +27,9 @@ async def _wait_status(fed: Federation, site_id: str, status: int, timeout: floa
 
 
 def _deploy(site: str, name: str = "atlas", **kw: object) -> fpb.DeployRequest:
-    payload = tpb.DeployPayload(deployment_name=name, model="atlas", version="1.2.0", digest=DIGEST, replicas=1, **kw)  # type: ignore[arg-type]
+    payload = tpb.DeployPayload(
+        deployment_name=name, model="atlas", version="1.2.0", digest=DIGEST, replicas=1, **kw
+    )  # type: ignore[arg-type]
     return fpb.DeployRequest(site_id=site, deploy=payload)
 
 
@@ -59,7 +61,9 @@ async def test_three_sites_ready_then_unreachable_then_ready(fed: Federation) ->
 async def test_deploy_is_delivered_applied_and_acked(fed: Federation) -> None:
     site = await fed.add_site("fr-par-1", "FR")
     async with fed.client() as c:
-        d = (await c.call("Deploy", _deploy("fr-par-1", accelerator="h100", accelerators_per_replica=8))).directive
+        d = (
+            await c.call("Deploy", _deploy("fr-par-1", accelerator="h100", accelerators_per_replica=8))
+        ).directive
         for _ in range(100):
             recs = (await c.call("ListDirectives", fpb.ListDirectivesRequest(site_id="fr-par-1"))).directives
             if recs and recs[0].state == tpb.DIRECTIVE_STATE_ACKED:
@@ -77,7 +81,11 @@ async def test_offline_site_gets_directives_on_reconnect_exactly_once(fed: Feder
         await _until(lambda: site.agent.record.applied_ids() == [first.id])
         await site.stop()
         queued = [(await c.call("Deploy", _deploy("fr-par-1", f"m{i}"))).directive.id for i in range(3)]
-        queued.append((await c.call("Undeploy", fpb.UndeployRequest(site_id="fr-par-1", deployment_name="one"))).directive.id)
+        queued.append(
+            (
+                await c.call("Undeploy", fpb.UndeployRequest(site_id="fr-par-1", deployment_name="one"))
+            ).directive.id
+        )
         await asyncio.sleep(0.3)
         assert site.agent.record.applied_ids() == [first.id]  # nothing reaches an offline site
         site.start()
@@ -121,10 +129,17 @@ async def test_audit_chain_covers_every_state_change(fed: Federation) -> None:
         resp = await c.call("ListAuditEvents", fpb.ListAuditEventsRequest())
     assert site.status == tpb.SITE_STATUS_CORDONED and site.cordoned
     actions = [e.action for e in resp.events]
-    for a in ("token.create", "site.enroll", "certificate.issue", "site.ready", "site.cordon", "site.uncordon"):
+    for a in (
+        "token.create",
+        "site.enroll",
+        "certificate.issue",
+        "site.ready",
+        "site.cordon",
+        "site.uncordon",
+    ):
         assert a in actions
     assert resp.chain_verified
-    admin = [e for e in resp.events if e.action == "site.cordon"][0]
+    admin = next(e for e in resp.events if e.action == "site.cordon")
     assert admin.actor == "spiffe://test.stargate/user/admin" and admin.reason == "maintenance"
     assert [e.sequence for e in resp.events] == list(range(1, len(resp.events) + 1))
 

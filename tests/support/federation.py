@@ -77,7 +77,8 @@ class Federation:
     async def token(self, site_id: str, country: str, ttl_seconds: int = 0) -> str:
         async with self.client() as c:
             resp = await c.call(
-                "CreateJoinToken", fpb.CreateJoinTokenRequest(site_id=site_id, country=country, ttl_seconds=ttl_seconds)
+                "CreateJoinToken",
+                fpb.CreateJoinTokenRequest(site_id=site_id, country=country, ttl_seconds=ttl_seconds),
             )
         return str(resp.token)
 
@@ -87,7 +88,12 @@ class Federation:
         return site
 
     async def add_site(
-        self, site_id: str, country: str, *, accelerators: dict[str, int] | None = None, policy: LocalPolicy | None = None
+        self,
+        site_id: str,
+        country: str,
+        *,
+        accelerators: dict[str, int] | None = None,
+        policy: LocalPolicy | None = None,
     ) -> SimulatedSite:
         facts = Facts(site_id, country, "r1", {}, accelerators or {"h100": 16}, 3)
         site = self.new_site(facts, policy)

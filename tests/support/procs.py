@@ -47,9 +47,13 @@ class Result:
         return json.loads(self.out)
 
 
-def run(*args: str, config: Path | None = None, timeout: float = 30, env: dict[str, str] | None = None) -> Result:
+def run(
+    *args: str, config: Path | None = None, timeout: float = 30, env: dict[str, str] | None = None
+) -> Result:
     cmd = [*CLI, *(["--config", str(config)] if config else []), *args]
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
+    p = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
+    )
     return Result(p.returncode, p.stdout, p.stderr)
 
 
