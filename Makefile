@@ -28,7 +28,7 @@ lint: $(STAMP) proto-lint
 	$(BIN)/ruff check controlplane operators tests benchmarks proto
 	$(BIN)/ruff format --check controlplane operators tests benchmarks proto
 	$(BIN)/mypy
-	$(BIN)/lint-imports
+	$(BIN)/lint-imports --no-cache
 
 # buf lint + buf breaking against the committed v1 baseline. buf comes from npm (@bufbuild/buf);
 # where npm is absent the stale-stub and classification tests still guard the API.

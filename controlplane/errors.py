@@ -13,20 +13,32 @@ import grpc
 class StargateError(Exception):
     """Base of every error the federation raises on purpose."""
 
-    code: grpc.StatusCode = grpc.StatusCode.INTERNAL
     #: Message safe to show to any caller.
     public: str = "internal error"
+    #: The status a client received, when rebuilt by ``from_status``; else the table decides.
+    wire_code: grpc.StatusCode | None = None
 
     def __init__(self, message: str | None = None) -> None:
         if message is not None:
             self.public = message
         super().__init__(self.public)
 
+    @property
+    def code(self) -> grpc.StatusCode:
+        if self.wire_code is not None:
+            return self.wire_code
+        for cls, code in GRPC_STATUS:
+            if isinstance(self, cls):
+                return code
+        return grpc.StatusCode.INTERNAL
 
-class InvalidArgument(StargateError):
+
+class InvalidRequest(StargateError):
+    """The request is malformed (as rebuilt by a client from INVALID_ARGUMENT)."""
+
+
+class InvalidArgument(InvalidRequest):
     """A request field is malformed. Always names the field."""
-
-    code = grpc.StatusCode.INVALID_ARGUMENT
 
     def __init__(self, field: str, reason: str) -> None:
         self.field = field
@@ -35,42 +47,38 @@ class InvalidArgument(StargateError):
 
 
 class NotFound(StargateError):
-    code = grpc.StatusCode.NOT_FOUND
+    """The named object does not exist."""
 
 
 class AlreadyExists(StargateError):
-    code = grpc.StatusCode.ALREADY_EXISTS
+    """The object exists already."""
 
 
 class FailedPrecondition(StargateError):
-    code = grpc.StatusCode.FAILED_PRECONDITION
+    """The system is not in a state that allows this."""
 
 
 class Conflict(StargateError):
     """A compare-and-set lost a race; the caller may re-read and retry."""
 
-    code = grpc.StatusCode.ABORTED
     public = "concurrent update, retry"
 
 
 class Unauthenticated(StargateError):
-    code = grpc.StatusCode.UNAUTHENTICATED
     public = "a verified client certificate is required"
 
 
 class PermissionDenied(StargateError):
-    code = grpc.StatusCode.PERMISSION_DENIED
     public = "permission denied"
 
 
 class ResourceExhausted(StargateError):
-    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    """A size or rate limit was exceeded."""
 
 
 class Unavailable(StargateError):
     """A dependency (the store, the server) cannot be reached; retrying later may work."""
 
-    code = grpc.StatusCode.UNAVAILABLE
     public = "service unavailable, retry later"
 
 
@@ -94,8 +102,6 @@ class StoreUnavailable(StoreError, Unavailable):
 class CompactedError(StoreError):
     """A watch asked for a revision that compaction already removed: re-list, then watch again."""
 
-    code = grpc.StatusCode.OUT_OF_RANGE
-
     def __init__(self, requested: int, compact_revision: int) -> None:
         self.requested = requested
         self.compact_revision = compact_revision
@@ -105,13 +111,12 @@ class CompactedError(StoreError):
 class LeaseNotFound(StoreError):
     """The lease expired or was revoked."""
 
-    code = grpc.StatusCode.FAILED_PRECONDITION
     public = "lease not found or expired"
 
 
 #: The one table from error class to gRPC status code. Most specific first.
 GRPC_STATUS: tuple[tuple[type[StargateError], grpc.StatusCode], ...] = (
-    (InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT),
+    (InvalidRequest, grpc.StatusCode.INVALID_ARGUMENT),
     (NotFound, grpc.StatusCode.NOT_FOUND),
     (AlreadyExists, grpc.StatusCode.ALREADY_EXISTS),
     (Conflict, grpc.StatusCode.ABORTED),
@@ -128,15 +133,14 @@ GRPC_STATUS: tuple[tuple[type[StargateError], grpc.StatusCode], ...] = (
 
 def status_for(exc: BaseException) -> tuple[grpc.StatusCode, str]:
     """The gRPC status and safe message for an exception; anything unexpected is INTERNAL."""
-    for cls, code in GRPC_STATUS:
-        if isinstance(exc, cls):
-            return code, exc.public
+    if isinstance(exc, StargateError):
+        return exc.code, exc.public
     return grpc.StatusCode.INTERNAL, StargateError.public
 
 
 #: Reverse table used by the client library to turn a status back into an error.
 _FROM_STATUS: dict[grpc.StatusCode, type[StargateError]] = {
-    grpc.StatusCode.INVALID_ARGUMENT: StargateError,
+    grpc.StatusCode.INVALID_ARGUMENT: InvalidRequest,
     grpc.StatusCode.NOT_FOUND: NotFound,
     grpc.StatusCode.ALREADY_EXISTS: AlreadyExists,
     grpc.StatusCode.ABORTED: Conflict,
@@ -151,7 +155,6 @@ _FROM_STATUS: dict[grpc.StatusCode, type[StargateError]] = {
 
 def from_status(code: grpc.StatusCode, message: str) -> StargateError:
     """Rebuild an error from a gRPC status on the client side (message kept verbatim)."""
-    cls = _FROM_STATUS.get(code, StargateError)
-    err = StargateError(message) if cls is StargateError else cls(message)
-    err.code = code
+    err = _FROM_STATUS.get(code, StargateError)(message)
+    err.wire_code = code
     return err

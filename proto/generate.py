@@ -18,9 +18,8 @@ def proto_files() -> list[str]:
 
 
 def generate(out: Path) -> None:
-    from grpc_tools import protoc  # test-only dependency (grpcio-tools)
-
     import grpc_tools
+    from grpc_tools import protoc  # test-only dependency (grpcio-tools)
 
     include = str(Path(grpc_tools.__file__).parent / "_proto")
     args = [

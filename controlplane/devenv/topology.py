@@ -71,10 +71,10 @@ def _site(item: Any, where: str) -> Facts:
     accels = item.get("accelerators") or {}
     if not isinstance(labels, dict):
         raise InvalidArgument(f"{where}.labels", "must be a mapping of strings")
-    if not isinstance(accels, dict) or not all(isinstance(v, int) and v >= 0 for v in accels.values()):
+    if not isinstance(accels, dict) or not all(_is_int(v) and v >= 0 for v in accels.values()):
         raise InvalidArgument(f"{where}.accelerators", "must map accelerator type to a count >= 0")
     tier = item.get("securityTier", 1)
-    if not isinstance(tier, int):
+    if not _is_int(tier):
         raise InvalidArgument(f"{where}.securityTier", "must be an integer 1..4")
     validate_security_tier(tier, f"{where}.securityTier")
     return Facts(
@@ -85,3 +85,7 @@ def _site(item: Any, where: str) -> Facts:
         {str(k): int(v) for k, v in accels.items()},
         tier,
     )
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)  # YAML `true` is not a count

@@ -37,7 +37,7 @@ _TRUST_DOMAIN = re.compile(r"^[a-z0-9]([a-z0-9.-]{0,253}[a-z0-9])?$")
 
 
 def validate_trust_domain(td: str) -> str:
-    if not _TRUST_DOMAIN.match(td):
+    if not _TRUST_DOMAIN.fullmatch(td):
         raise InvalidArgument("trust_domain", "must be a lowercase DNS name, e.g. stargate.example")
     return td
 

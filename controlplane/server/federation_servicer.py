@@ -86,7 +86,11 @@ class FederationServicer(fgrpc.FederationServiceServicer):
     @authenticated("Deploy")
     async def Deploy(self, request: fpb.DeployRequest, context: Ctx, caller: Identity) -> fpb.DeployResponse:
         validate_dns_label("site_id", request.site_id)
-        payload = deploy_payload(json_format.MessageToDict(request.deploy, preserving_proto_field_name=True))
+        payload = deploy_payload(
+            json_format.MessageToDict(
+                request.deploy, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+            )
+        )
         rec = await self.rt.directives.issue(
             request.site_id, "Deploy", payload, caller.spiffe_id, ttl_s=self._ttl(request.ttl_seconds)
         )
