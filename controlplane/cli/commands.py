@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -152,13 +153,19 @@ async def deploy(args: argparse.Namespace) -> int:
         accelerators_per_replica=args.accelerators_per_replica,
         locale=args.locale,
     )
-    resp = await call(args, "Deploy", fpb.DeployRequest(site_id=args.site, deploy=payload))
+    resp = await call(
+        args, "Deploy", fpb.DeployRequest(site_id=args.site, deploy=payload, request_id=str(uuid.uuid4()))
+    )
     emit(views.directive(resp.directive), args.output, _directive_line)
     return 0
 
 
 async def undeploy(args: argparse.Namespace) -> int:
-    resp = await call(args, "Undeploy", fpb.UndeployRequest(site_id=args.site, deployment_name=args.name))
+    resp = await call(
+        args,
+        "Undeploy",
+        fpb.UndeployRequest(site_id=args.site, deployment_name=args.name, request_id=str(uuid.uuid4())),
+    )
     emit(views.directive(resp.directive), args.output, _directive_line)
     return 0
 

@@ -16,6 +16,7 @@ SITES = ROOT + "sites/"
 TOKENS = ROOT + "tokens/"
 DIRECTIVES = ROOT + "directives/"
 DIRECTIVE_SEQ = ROOT + "dirseq/"
+DIRECTIVE_IDS = ROOT + "dirids/"
 AUDIT_HEAD = ROOT + "audit/head"
 AUDIT_EVENTS = ROOT + "audit/events/"
 REPLICAS = ROOT + "replicas/"
@@ -38,6 +39,10 @@ def directive_prefix(site_id: str) -> str:
 def directive_key(site_id: str, sequence: int) -> str:
     # Zero-padded so that byte order is sequence order (etcd ranges are byte-ordered).
     return f"{DIRECTIVES}{site_id}/{sequence:020d}"
+
+
+def directive_id_key(site_id: str, directive_id: str) -> str:
+    return f"{DIRECTIVE_IDS}{site_id}/{directive_id}"
 
 
 def audit_key(sequence: int) -> str:

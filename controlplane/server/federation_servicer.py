@@ -92,7 +92,12 @@ class FederationServicer(fgrpc.FederationServiceServicer):
             )
         )
         rec = await self.rt.directives.issue(
-            request.site_id, "Deploy", payload, caller.spiffe_id, ttl_s=self._ttl(request.ttl_seconds)
+            request.site_id,
+            "Deploy",
+            payload,
+            caller.spiffe_id,
+            ttl_s=self._ttl(request.ttl_seconds),
+            directive_id=request.request_id,
         )
         return fpb.DeployResponse(directive=convert.directive_to_pb(rec))
 
@@ -108,6 +113,7 @@ class FederationServicer(fgrpc.FederationServiceServicer):
             {"deployment_name": request.deployment_name},
             caller.spiffe_id,
             ttl_s=self._ttl(request.ttl_seconds),
+            directive_id=request.request_id,
         )
         return fpb.UndeployResponse(directive=convert.directive_to_pb(rec))
 

@@ -15,11 +15,12 @@ from controlplane.domain.records import (
     DIRECTIVE_SEQ,
     DirectiveRecord,
     DirectiveState,
+    directive_id_key,
     directive_key,
     directive_prefix,
     site_key,
 )
-from controlplane.errors import Conflict, FailedPrecondition, NotFound, NotLeader
+from controlplane.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound, NotLeader
 from controlplane.services import clock
 from controlplane.services.audit import AuditLog, Entry
 from controlplane.store import Compare, Put, Store
@@ -42,10 +43,27 @@ class Directives:
         *,
         ttl_s: float = DEFAULT_TTL_S,
         fence: Sequence[Compare] = (),
+        directive_id: str = "",
     ) -> DirectiveRecord:
         """Queue a directive for ``site_id``. ``fence`` lets a leader-only caller add its lease
-        compare so that a deposed leader cannot issue."""
+        compare so that a deposed leader cannot issue.
+
+        ``directive_id`` is an idempotency key: when a directive with that id exists for the site,
+        it is returned and nothing is queued (a client retrying after a lost response, or a
+        controller re-running a step after failover, cannot queue the same work twice).
+        """
+        if directive_id:
+            try:
+                directive_id = str(uuid.UUID(directive_id))
+            except ValueError as e:
+                raise InvalidArgument("request_id", "must be a UUID") from e
         for _ in range(CAS_ATTEMPTS):
+            new_id = directive_id or str(uuid.uuid4())
+            existing = await self._store.get(directive_id_key(site_id, new_id))
+            if existing is not None:
+                kv = await self._store.get(directive_key(site_id, int(existing.value)))
+                if kv is not None:
+                    return DirectiveRecord.from_json(kv.value)
             site = await self._store.get(site_key(site_id))
             if site is None:
                 raise NotFound(f"site {site_id!r} not found")
@@ -55,7 +73,7 @@ class Directives:
             rec = DirectiveRecord(
                 site_id=site_id,
                 sequence=last + 1,
-                id=str(uuid.uuid4()),
+                id=new_id,
                 kind=kind,
                 payload=payload,
                 issued_at=now,
@@ -66,12 +84,14 @@ class Directives:
             result = await self._audit.commit(
                 [
                     *fence,
-                    Compare("/stargate/sites/" + site_id, "create_revision", site.create_revision),
+                    Compare.absent(directive_id_key(site_id, new_id)),
+                    Compare(site.key, "create_revision", site.create_revision),
                     seq_cmp,
                 ],
                 [
                     Put(DIRECTIVE_SEQ + site_id, str(rec.sequence).encode()),
                     Put(directive_key(site_id, rec.sequence), rec.to_json()),
+                    Put(directive_id_key(site_id, rec.id), str(rec.sequence).encode()),
                 ],
                 [
                     Entry(

@@ -77,6 +77,9 @@ _REQUIRE_LEADER = (("hasleader", "true"),)
 class EtcdClient(aetcd.Client):  # type: ignore[misc]
     """``aetcd.Client`` that can open a TLS channel; ``connect`` otherwise mirrors upstream 1.0.0."""
 
+    _is_connecting: bool
+    _connected: asyncio.Event
+
     def __init__(
         self, host: str, port: int, *, credentials: grpc.ChannelCredentials | None, **kw: Any
     ) -> None:

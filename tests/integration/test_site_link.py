@@ -150,3 +150,15 @@ async def _until(cond: object, timeout: float = 5.0) -> None:
         if time.monotonic() - start > timeout:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.02)
+
+
+async def test_deploy_with_the_same_request_id_queues_once(fed: Federation) -> None:
+    await fed.add_site("fr-par-1", "FR")
+    rid = "6f1c2a9e-7b1d-4c1e-9a55-3f0e2b7d8c41"
+    async with fed.client() as c:
+        request = fpb.DeployRequest(site_id="fr-par-1", deploy=_deploy("fr-par-1").deploy, request_id=rid)
+        a = (await c.call("Deploy", request)).directive
+        b = (await c.call("Deploy", request)).directive  # a retry after a lost response
+        recs = (await c.call("ListDirectives", fpb.ListDirectivesRequest(site_id="fr-par-1"))).directives
+    assert a.id == b.id == rid and a.sequence == b.sequence == 1
+    assert len(recs) == 1

@@ -26,7 +26,7 @@ from controlplane.api.v1 import types_pb2 as controlplane_dot_api_dot_v1_dot_typ
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$controlplane/api/v1/federation.proto\x12\x16stargate.federation.v1\x1a\x1f\x63ontrolplane/api/v1/types.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa2\x06\n\x04Site\x12\x0f\n\x07site_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63ountry\x18\x02 \x01(\t\x12\x0e\n\x06region\x18\x03 \x01(\t\x12\x38\n\x06labels\x18\x04 \x03(\x0b\x32(.stargate.federation.v1.Site.LabelsEntry\x12<\n\x08\x63\x61pacity\x18\x05 \x03(\x0b\x32*.stargate.federation.v1.Site.CapacityEntry\x12\x15\n\rsecurity_tier\x18\x06 \x01(\x05\x12\x32\n\x06status\x18\x07 \x01(\x0e\x32\".stargate.federation.v1.SiteStatus\x12\x32\n\x0elast_heartbeat\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10operator_version\x18\t \x01(\t\x12\x1f\n\x17\x63\x65rtificate_fingerprint\x18\n \x01(\t\x12\x39\n\x15\x63\x65rtificate_not_after\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x63ordoned\x18\x0c \x01(\x08\x12/\n\x0b\x65nrolled_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1d\n\x15last_applied_sequence\x18\x0e \x01(\x04\x12\x32\n\x06health\x18\x0f \x01(\x0e\x32\".stargate.federation.v1.SiteHealth\x12=\n\x0b\x64\x65ployments\x18\x10 \x03(\x0b\x32(.stargate.federation.v1.DeploymentStatus\x12\x19\n\x11\x63onnected_replica\x18\x11 \x01(\t\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\\\n\rCapacityEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12:\n\x05value\x18\x02 \x01(\x0b\x32+.stargate.federation.v1.AcceleratorCapacity:\x02\x38\x01\"O\n\x16\x43reateJoinTokenRequest\x12\x0f\n\x07site_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63ountry\x18\x02 \x01(\t\x12\x13\n\x0bttl_seconds\x18\x03 \x01(\x03\"z\n\x17\x43reateJoinTokenResponse\x12\r\n\x05token\x18\x01 \x01(\t\x12\x0f\n\x07site_id\x18\x02 \x01(\t\x12\x0f\n\x07\x63ountry\x18\x03 \x01(\t\x12.\n\nexpires_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"#\n\x10ListSitesRequest\x12\x0f\n\x07\x63ountry\x18\x01 \x01(\t\"@\n\x11ListSitesResponse\x12+\n\x05sites\x18\x01 \x03(\x0b\x32\x1c.stargate.federation.v1.Site\"!\n\x0eGetSiteRequest\x12\x0f\n\x07site_id\x18\x01 \x01(\t\"=\n\x0fGetSiteResponse\x12*\n\x04site\x18\x01 \x01(\x0b\x32\x1c.stargate.federation.v1.Site\"4\n\x11\x43ordonSiteRequest\x12\x0f\n\x07site_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"@\n\x12\x43ordonSiteResponse\x12*\n\x04site\x18\x01 \x01(\x0b\x32\x1c.stargate.federation.v1.Site\"&\n\x13UncordonSiteRequest\x12\x0f\n\x07site_id\x18\x01 \x01(\t\"B\n\x14UncordonSiteResponse\x12*\n\x04site\x18\x01 \x01(\x0b\x32\x1c.stargate.federation.v1.Site\"l\n\rDeployRequest\x12\x0f\n\x07site_id\x18\x01 \x01(\t\x12\x35\n\x06\x64\x65ploy\x18\x02 \x01(\x0b\x32%.stargate.federation.v1.DeployPayload\x12\x13\n\x0bttl_seconds\x18\x03 \x01(\x03\"F\n\x0e\x44\x65ployResponse\x12\x34\n\tdirective\x18\x01 \x01(\x0b\x32!.stargate.federation.v1.Directive\"P\n\x0fUndeployRequest\x12\x0f\n\x07site_id\x18\x01 \x01(\t\x12\x17\n\x0f\x64\x65ployment_name\x18\x02 \x01(\t\x12\x13\n\x0bttl_seconds\x18\x03 \x01(\x03\"H\n\x10UndeployResponse\x12\x34\n\tdirective\x18\x01 \x01(\x0b\x32!.stargate.federation.v1.Directive\"(\n\x15ListDirectivesRequest\x12\x0f\n\x07site_id\x18\x01 \x01(\t\"U\n\x16ListDirectivesResponse\x12;\n\ndirectives\x18\x01 \x03(\x0b\x32\'.stargate.federation.v1.DirectiveRecord\"\x8e\x01\n\x1bIssueUserCertificateRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12*\n\x04role\x18\x02 \x01(\x0e\x32\x1c.stargate.federation.v1.Role\x12\x0f\n\x07\x63ountry\x18\x03 \x01(\t\x12\x0f\n\x07\x63sr_pem\x18\x04 \x01(\t\x12\x13\n\x0bttl_seconds\x18\x05 \x01(\x03\"}\n\x1cIssueUserCertificateResponse\x12\x17\n\x0f\x63\x65rtificate_pem\x18\x01 \x01(\t\x12\x15\n\rca_bundle_pem\x18\x02 \x01(\t\x12-\n\tnot_after\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xab\x02\n\nAuditEvent\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x61\x63tor\x18\x03 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x04 \x01(\t\x12\x0e\n\x06object\x18\x05 \x01(\t\x12\x0f\n\x07outcome\x18\x06 \x01(\t\x12\x0e\n\x06reason\x18\x07 \x01(\t\x12@\n\x07\x64\x65tails\x18\x08 \x03(\x0b\x32/.stargate.federation.v1.AuditEvent.DetailsEntry\x12\x0c\n\x04hash\x18\t \x01(\t\x12\x11\n\tprev_hash\x18\n \x01(\t\x1a.\n\x0c\x44\x65tailsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"?\n\x16ListAuditEventsRequest\x12\x16\n\x0e\x61\x66ter_sequence\x18\x01 \x01(\x04\x12\r\n\x05limit\x18\x02 \x01(\x05\"e\n\x17ListAuditEventsResponse\x12\x32\n\x06\x65vents\x18\x01 \x03(\x0b\x32\".stargate.federation.v1.AuditEvent\x12\x16\n\x0e\x63hain_verified\x18\x02 \x01(\x08\"\x12\n\x10GetStatusRequest\"O\n\x07Replica\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06leader\x18\x02 \x01(\x08\x12\x0f\n\x07\x61\x64\x64ress\x18\x03 \x01(\t\x12\x17\n\x0f\x63onnected_sites\x18\x04 \x01(\x05\"?\n\x0bStoreStatus\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x11\n\tendpoints\x18\x02 \x03(\t\x12\x0f\n\x07healthy\x18\x03 \x01(\x08\"\xc7\x01\n\x11GetStatusResponse\x12\x0e\n\x06leader\x18\x01 \x01(\t\x12\x31\n\x08replicas\x18\x02 \x03(\x0b\x32\x1f.stargate.federation.v1.Replica\x12\x32\n\x05store\x18\x03 \x01(\x0b\x32#.stargate.federation.v1.StoreStatus\x12\x12\n\nreplica_id\x18\x04 \x01(\t\x12\x0f\n\x07version\x18\x05 \x01(\t\x12\x16\n\x0e\x65nroll_address\x18\x06 \x01(\t\"\x0f\n\rWhoAmIRequest\"\x8e\x01\n\x0eWhoAmIResponse\x12\x10\n\x08identity\x18\x01 \x01(\t\x12*\n\x04role\x18\x02 \x01(\x0e\x32\x1c.stargate.federation.v1.Role\x12\x0f\n\x07\x63ountry\x18\x03 \x01(\t\x12-\n\tnot_after\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*_\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x0e\n\nROLE_ADMIN\x10\x01\x12\x10\n\x0cROLE_STEWARD\x10\x02\x12\x10\n\x0cROLE_AUDITOR\x10\x03\x12\r\n\tROLE_SITE\x10\x04\x32\xf1\t\n\x11\x46\x65\x64\x65rationService\x12r\n\x0f\x43reateJoinToken\x12..stargate.federation.v1.CreateJoinTokenRequest\x1a/.stargate.federation.v1.CreateJoinTokenResponse\x12`\n\tListSites\x12(.stargate.federation.v1.ListSitesRequest\x1a).stargate.federation.v1.ListSitesResponse\x12Z\n\x07GetSite\x12&.stargate.federation.v1.GetSiteRequest\x1a\'.stargate.federation.v1.GetSiteResponse\x12\x63\n\nCordonSite\x12).stargate.federation.v1.CordonSiteRequest\x1a*.stargate.federation.v1.CordonSiteResponse\x12i\n\x0cUncordonSite\x12+.stargate.federation.v1.UncordonSiteRequest\x1a,.stargate.federation.v1.UncordonSiteResponse\x12W\n\x06\x44\x65ploy\x12%.stargate.federation.v1.DeployRequest\x1a&.stargate.federation.v1.DeployResponse\x12]\n\x08Undeploy\x12\'.stargate.federation.v1.UndeployRequest\x1a(.stargate.federation.v1.UndeployResponse\x12o\n\x0eListDirectives\x12-.stargate.federation.v1.ListDirectivesRequest\x1a..stargate.federation.v1.ListDirectivesResponse\x12\x81\x01\n\x14IssueUserCertificate\x12\x33.stargate.federation.v1.IssueUserCertificateRequest\x1a\x34.stargate.federation.v1.IssueUserCertificateResponse\x12r\n\x0fListAuditEvents\x12..stargate.federation.v1.ListAuditEventsRequest\x1a/.stargate.federation.v1.ListAuditEventsResponse\x12`\n\tGetStatus\x12(.stargate.federation.v1.GetStatusRequest\x1a).stargate.federation.v1.GetStatusResponse\x12W\n\x06WhoAmI\x12%.stargate.federation.v1.WhoAmIRequest\x1a&.stargate.federation.v1.WhoAmIResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$controlplane/api/v1/federation.proto\x12\x16stargate.federation.v1\x1a\x1f\x63ontrolplane/api/v1/types.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa2\x06\n\x04Site\x12\x0f\n\x07site_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63ountry\x18\x02 \x01(\t\x12\x0e\n\x06region\x18\x03 \x01(\t\x12\x38\n\x06labels\x18\x04 \x03(\x0b\x32(.stargate.federation.v1.Site.LabelsEntry\x12<\n\x08\x63\x61pacity\x18\x05 \x03(\x0b\x32*.stargate.federation.v1.Site.CapacityEntry\x12\x15\n\rsecurity_tier\x18\x06 \x01(\x05\x12\x32\n\x06status\x18\x07 \x01(\x0e\x32\".stargate.federation.v1.SiteStatus\x12\x32\n\x0elast_heartbeat\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10operator_version\x18\t \x01(\t\x12\x1f\n\x17\x63\x65rtificate_fingerprint\x18\n \x01(\t\x12\x39\n\x15\x63\x65rtificate_not_after\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x63ordoned\x18\x0c \x01(\x08\x12/\n\x0b\x65nrolled_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1d\n\x15last_applied_sequence\x18\x0e \x01(\x04\x12\x32\n\x06health\x18\x0f \x01(\x0e\x32\".stargate.federation.v1.SiteHealth\x12=\n\x0b\x64\x65ployments\x18\x10 \x03(\x0b\x32(.stargate.federation.v1.DeploymentStatus\x12\x19\n\x11\x63onnected_replica\x18\x11 \x01(\t\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\\\n\rCapacityEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12:\n\x05value\x18\x02 \x01(\x0b\x32+.stargate.federation.v1.AcceleratorCapacity:\x02\x38\x01\"O\n\x16\x43reateJoinTokenRequest\x12\x0f\n\x07site_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63ountry\x18\x02 \x01(\t\x12\x13\n\x0bttl_seconds\x18\x03 \x01(\x03\"z\n\x17\x43reateJoinTokenResponse\x12\r\n\x05token\x18\x01 \x01(\t\x12\x0f\n\x07site_id\x18\x02 \x01(\t\x12\x0f\n\x07\x63ountry\x18\x03 \x01(\t\x12.\n\nexpires_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"#\n\x10ListSitesRequest\x12\x0f\n\x07\x63ountry\x18\x01 \x01(\t\"@\n\x11ListSitesResponse\x12+\n\x05sites\x18\x01 \x03(\x0b\x32\x1c.stargate.federation.v1.Site\"!\n\x0eGetSiteRequest\x12\x0f\n\x07site_id\x18\x01 \x01(\t\"=\n\x0fGetSiteResponse\x12*\n\x04site\x18\x01 \x01(\x0b\x32\x1c.stargate.federation.v1.Site\"4\n\x11\x43ordonSiteRequest\x12\x0f\n\x07site_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"@\n\x12\x43ordonSiteResponse\x12*\n\x04site\x18\x01 \x01(\x0b\x32\x1c.stargate.federation.v1.Site\"&\n\x13UncordonSiteRequest\x12\x0f\n\x07site_id\x18\x01 \x01(\t\"B\n\x14UncordonSiteResponse\x12*\n\x04site\x18\x01 \x01(\x0b\x32\x1c.stargate.federation.v1.Site\"\x80\x01\n\rDeployRequest\x12\x0f\n\x07site_id\x18\x01 \x01(\t\x12\x35\n\x06\x64\x65ploy\x18\x02 \x01(\x0b\x32%.stargate.federation.v1.DeployPayload\x12\x13\n\x0bttl_seconds\x18\x03 \x01(\x03\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"F\n\x0e\x44\x65ployResponse\x12\x34\n\tdirective\x18\x01 \x01(\x0b\x32!.stargate.federation.v1.Directive\"d\n\x0fUndeployRequest\x12\x0f\n\x07site_id\x18\x01 \x01(\t\x12\x17\n\x0f\x64\x65ployment_name\x18\x02 \x01(\t\x12\x13\n\x0bttl_seconds\x18\x03 \x01(\x03\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"H\n\x10UndeployResponse\x12\x34\n\tdirective\x18\x01 \x01(\x0b\x32!.stargate.federation.v1.Directive\"(\n\x15ListDirectivesRequest\x12\x0f\n\x07site_id\x18\x01 \x01(\t\"U\n\x16ListDirectivesResponse\x12;\n\ndirectives\x18\x01 \x03(\x0b\x32\'.stargate.federation.v1.DirectiveRecord\"\x8e\x01\n\x1bIssueUserCertificateRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12*\n\x04role\x18\x02 \x01(\x0e\x32\x1c.stargate.federation.v1.Role\x12\x0f\n\x07\x63ountry\x18\x03 \x01(\t\x12\x0f\n\x07\x63sr_pem\x18\x04 \x01(\t\x12\x13\n\x0bttl_seconds\x18\x05 \x01(\x03\"}\n\x1cIssueUserCertificateResponse\x12\x17\n\x0f\x63\x65rtificate_pem\x18\x01 \x01(\t\x12\x15\n\rca_bundle_pem\x18\x02 \x01(\t\x12-\n\tnot_after\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xab\x02\n\nAuditEvent\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x61\x63tor\x18\x03 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x04 \x01(\t\x12\x0e\n\x06object\x18\x05 \x01(\t\x12\x0f\n\x07outcome\x18\x06 \x01(\t\x12\x0e\n\x06reason\x18\x07 \x01(\t\x12@\n\x07\x64\x65tails\x18\x08 \x03(\x0b\x32/.stargate.federation.v1.AuditEvent.DetailsEntry\x12\x0c\n\x04hash\x18\t \x01(\t\x12\x11\n\tprev_hash\x18\n \x01(\t\x1a.\n\x0c\x44\x65tailsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"?\n\x16ListAuditEventsRequest\x12\x16\n\x0e\x61\x66ter_sequence\x18\x01 \x01(\x04\x12\r\n\x05limit\x18\x02 \x01(\x05\"e\n\x17ListAuditEventsResponse\x12\x32\n\x06\x65vents\x18\x01 \x03(\x0b\x32\".stargate.federation.v1.AuditEvent\x12\x16\n\x0e\x63hain_verified\x18\x02 \x01(\x08\"\x12\n\x10GetStatusRequest\"O\n\x07Replica\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06leader\x18\x02 \x01(\x08\x12\x0f\n\x07\x61\x64\x64ress\x18\x03 \x01(\t\x12\x17\n\x0f\x63onnected_sites\x18\x04 \x01(\x05\"?\n\x0bStoreStatus\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x11\n\tendpoints\x18\x02 \x03(\t\x12\x0f\n\x07healthy\x18\x03 \x01(\x08\"\xc7\x01\n\x11GetStatusResponse\x12\x0e\n\x06leader\x18\x01 \x01(\t\x12\x31\n\x08replicas\x18\x02 \x03(\x0b\x32\x1f.stargate.federation.v1.Replica\x12\x32\n\x05store\x18\x03 \x01(\x0b\x32#.stargate.federation.v1.StoreStatus\x12\x12\n\nreplica_id\x18\x04 \x01(\t\x12\x0f\n\x07version\x18\x05 \x01(\t\x12\x16\n\x0e\x65nroll_address\x18\x06 \x01(\t\"\x0f\n\rWhoAmIRequest\"\x8e\x01\n\x0eWhoAmIResponse\x12\x10\n\x08identity\x18\x01 \x01(\t\x12*\n\x04role\x18\x02 \x01(\x0e\x32\x1c.stargate.federation.v1.Role\x12\x0f\n\x07\x63ountry\x18\x03 \x01(\t\x12-\n\tnot_after\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*_\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x0e\n\nROLE_ADMIN\x10\x01\x12\x10\n\x0cROLE_STEWARD\x10\x02\x12\x10\n\x0cROLE_AUDITOR\x10\x03\x12\r\n\tROLE_SITE\x10\x04\x32\xf1\t\n\x11\x46\x65\x64\x65rationService\x12r\n\x0f\x43reateJoinToken\x12..stargate.federation.v1.CreateJoinTokenRequest\x1a/.stargate.federation.v1.CreateJoinTokenResponse\x12`\n\tListSites\x12(.stargate.federation.v1.ListSitesRequest\x1a).stargate.federation.v1.ListSitesResponse\x12Z\n\x07GetSite\x12&.stargate.federation.v1.GetSiteRequest\x1a\'.stargate.federation.v1.GetSiteResponse\x12\x63\n\nCordonSite\x12).stargate.federation.v1.CordonSiteRequest\x1a*.stargate.federation.v1.CordonSiteResponse\x12i\n\x0cUncordonSite\x12+.stargate.federation.v1.UncordonSiteRequest\x1a,.stargate.federation.v1.UncordonSiteResponse\x12W\n\x06\x44\x65ploy\x12%.stargate.federation.v1.DeployRequest\x1a&.stargate.federation.v1.DeployResponse\x12]\n\x08Undeploy\x12\'.stargate.federation.v1.UndeployRequest\x1a(.stargate.federation.v1.UndeployResponse\x12o\n\x0eListDirectives\x12-.stargate.federation.v1.ListDirectivesRequest\x1a..stargate.federation.v1.ListDirectivesResponse\x12\x81\x01\n\x14IssueUserCertificate\x12\x33.stargate.federation.v1.IssueUserCertificateRequest\x1a\x34.stargate.federation.v1.IssueUserCertificateResponse\x12r\n\x0fListAuditEvents\x12..stargate.federation.v1.ListAuditEventsRequest\x1a/.stargate.federation.v1.ListAuditEventsResponse\x12`\n\tGetStatus\x12(.stargate.federation.v1.GetStatusRequest\x1a).stargate.federation.v1.GetStatusResponse\x12W\n\x06WhoAmI\x12%.stargate.federation.v1.WhoAmIRequest\x1a&.stargate.federation.v1.WhoAmIResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,8 +39,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SITE_CAPACITYENTRY']._serialized_options = b'8\001'
   _globals['_AUDITEVENT_DETAILSENTRY']._loaded_options = None
   _globals['_AUDITEVENT_DETAILSENTRY']._serialized_options = b'8\001'
-  _globals['_ROLE']._serialized_start=3308
-  _globals['_ROLE']._serialized_end=3403
+  _globals['_ROLE']._serialized_start=3349
+  _globals['_ROLE']._serialized_end=3444
   _globals['_SITE']._serialized_start=131
   _globals['_SITE']._serialized_end=933
   _globals['_SITE_LABELSENTRY']._serialized_start=794
@@ -67,42 +67,42 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_UNCORDONSITEREQUEST']._serialized_end=1499
   _globals['_UNCORDONSITERESPONSE']._serialized_start=1501
   _globals['_UNCORDONSITERESPONSE']._serialized_end=1567
-  _globals['_DEPLOYREQUEST']._serialized_start=1569
-  _globals['_DEPLOYREQUEST']._serialized_end=1677
-  _globals['_DEPLOYRESPONSE']._serialized_start=1679
-  _globals['_DEPLOYRESPONSE']._serialized_end=1749
-  _globals['_UNDEPLOYREQUEST']._serialized_start=1751
-  _globals['_UNDEPLOYREQUEST']._serialized_end=1831
-  _globals['_UNDEPLOYRESPONSE']._serialized_start=1833
-  _globals['_UNDEPLOYRESPONSE']._serialized_end=1905
-  _globals['_LISTDIRECTIVESREQUEST']._serialized_start=1907
-  _globals['_LISTDIRECTIVESREQUEST']._serialized_end=1947
-  _globals['_LISTDIRECTIVESRESPONSE']._serialized_start=1949
-  _globals['_LISTDIRECTIVESRESPONSE']._serialized_end=2034
-  _globals['_ISSUEUSERCERTIFICATEREQUEST']._serialized_start=2037
-  _globals['_ISSUEUSERCERTIFICATEREQUEST']._serialized_end=2179
-  _globals['_ISSUEUSERCERTIFICATERESPONSE']._serialized_start=2181
-  _globals['_ISSUEUSERCERTIFICATERESPONSE']._serialized_end=2306
-  _globals['_AUDITEVENT']._serialized_start=2309
-  _globals['_AUDITEVENT']._serialized_end=2608
-  _globals['_AUDITEVENT_DETAILSENTRY']._serialized_start=2562
-  _globals['_AUDITEVENT_DETAILSENTRY']._serialized_end=2608
-  _globals['_LISTAUDITEVENTSREQUEST']._serialized_start=2610
-  _globals['_LISTAUDITEVENTSREQUEST']._serialized_end=2673
-  _globals['_LISTAUDITEVENTSRESPONSE']._serialized_start=2675
-  _globals['_LISTAUDITEVENTSRESPONSE']._serialized_end=2776
-  _globals['_GETSTATUSREQUEST']._serialized_start=2778
-  _globals['_GETSTATUSREQUEST']._serialized_end=2796
-  _globals['_REPLICA']._serialized_start=2798
-  _globals['_REPLICA']._serialized_end=2877
-  _globals['_STORESTATUS']._serialized_start=2879
-  _globals['_STORESTATUS']._serialized_end=2942
-  _globals['_GETSTATUSRESPONSE']._serialized_start=2945
-  _globals['_GETSTATUSRESPONSE']._serialized_end=3144
-  _globals['_WHOAMIREQUEST']._serialized_start=3146
-  _globals['_WHOAMIREQUEST']._serialized_end=3161
-  _globals['_WHOAMIRESPONSE']._serialized_start=3164
-  _globals['_WHOAMIRESPONSE']._serialized_end=3306
-  _globals['_FEDERATIONSERVICE']._serialized_start=3406
-  _globals['_FEDERATIONSERVICE']._serialized_end=4671
+  _globals['_DEPLOYREQUEST']._serialized_start=1570
+  _globals['_DEPLOYREQUEST']._serialized_end=1698
+  _globals['_DEPLOYRESPONSE']._serialized_start=1700
+  _globals['_DEPLOYRESPONSE']._serialized_end=1770
+  _globals['_UNDEPLOYREQUEST']._serialized_start=1772
+  _globals['_UNDEPLOYREQUEST']._serialized_end=1872
+  _globals['_UNDEPLOYRESPONSE']._serialized_start=1874
+  _globals['_UNDEPLOYRESPONSE']._serialized_end=1946
+  _globals['_LISTDIRECTIVESREQUEST']._serialized_start=1948
+  _globals['_LISTDIRECTIVESREQUEST']._serialized_end=1988
+  _globals['_LISTDIRECTIVESRESPONSE']._serialized_start=1990
+  _globals['_LISTDIRECTIVESRESPONSE']._serialized_end=2075
+  _globals['_ISSUEUSERCERTIFICATEREQUEST']._serialized_start=2078
+  _globals['_ISSUEUSERCERTIFICATEREQUEST']._serialized_end=2220
+  _globals['_ISSUEUSERCERTIFICATERESPONSE']._serialized_start=2222
+  _globals['_ISSUEUSERCERTIFICATERESPONSE']._serialized_end=2347
+  _globals['_AUDITEVENT']._serialized_start=2350
+  _globals['_AUDITEVENT']._serialized_end=2649
+  _globals['_AUDITEVENT_DETAILSENTRY']._serialized_start=2603
+  _globals['_AUDITEVENT_DETAILSENTRY']._serialized_end=2649
+  _globals['_LISTAUDITEVENTSREQUEST']._serialized_start=2651
+  _globals['_LISTAUDITEVENTSREQUEST']._serialized_end=2714
+  _globals['_LISTAUDITEVENTSRESPONSE']._serialized_start=2716
+  _globals['_LISTAUDITEVENTSRESPONSE']._serialized_end=2817
+  _globals['_GETSTATUSREQUEST']._serialized_start=2819
+  _globals['_GETSTATUSREQUEST']._serialized_end=2837
+  _globals['_REPLICA']._serialized_start=2839
+  _globals['_REPLICA']._serialized_end=2918
+  _globals['_STORESTATUS']._serialized_start=2920
+  _globals['_STORESTATUS']._serialized_end=2983
+  _globals['_GETSTATUSRESPONSE']._serialized_start=2986
+  _globals['_GETSTATUSRESPONSE']._serialized_end=3185
+  _globals['_WHOAMIREQUEST']._serialized_start=3187
+  _globals['_WHOAMIREQUEST']._serialized_end=3202
+  _globals['_WHOAMIRESPONSE']._serialized_start=3205
+  _globals['_WHOAMIRESPONSE']._serialized_end=3347
+  _globals['_FEDERATIONSERVICE']._serialized_start=3447
+  _globals['_FEDERATIONSERVICE']._serialized_end=4712
 # @@protoc_insertion_point(module_scope)

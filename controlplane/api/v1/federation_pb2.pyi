@@ -149,14 +149,16 @@ class UncordonSiteResponse(_message.Message):
     def __init__(self, site: _Optional[_Union[Site, _Mapping]] = ...) -> None: ...
 
 class DeployRequest(_message.Message):
-    __slots__ = ("site_id", "deploy", "ttl_seconds")
+    __slots__ = ("site_id", "deploy", "ttl_seconds", "request_id")
     SITE_ID_FIELD_NUMBER: _ClassVar[int]
     DEPLOY_FIELD_NUMBER: _ClassVar[int]
     TTL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     site_id: str
     deploy: _types_pb2.DeployPayload
     ttl_seconds: int
-    def __init__(self, site_id: _Optional[str] = ..., deploy: _Optional[_Union[_types_pb2.DeployPayload, _Mapping]] = ..., ttl_seconds: _Optional[int] = ...) -> None: ...
+    request_id: str
+    def __init__(self, site_id: _Optional[str] = ..., deploy: _Optional[_Union[_types_pb2.DeployPayload, _Mapping]] = ..., ttl_seconds: _Optional[int] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class DeployResponse(_message.Message):
     __slots__ = ("directive",)
@@ -165,14 +167,16 @@ class DeployResponse(_message.Message):
     def __init__(self, directive: _Optional[_Union[_types_pb2.Directive, _Mapping]] = ...) -> None: ...
 
 class UndeployRequest(_message.Message):
-    __slots__ = ("site_id", "deployment_name", "ttl_seconds")
+    __slots__ = ("site_id", "deployment_name", "ttl_seconds", "request_id")
     SITE_ID_FIELD_NUMBER: _ClassVar[int]
     DEPLOYMENT_NAME_FIELD_NUMBER: _ClassVar[int]
     TTL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     site_id: str
     deployment_name: str
     ttl_seconds: int
-    def __init__(self, site_id: _Optional[str] = ..., deployment_name: _Optional[str] = ..., ttl_seconds: _Optional[int] = ...) -> None: ...
+    request_id: str
+    def __init__(self, site_id: _Optional[str] = ..., deployment_name: _Optional[str] = ..., ttl_seconds: _Optional[int] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class UndeployResponse(_message.Message):
     __slots__ = ("directive",)
