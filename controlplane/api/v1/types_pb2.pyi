@@ -1,6 +1,7 @@
 import datetime
 
 from controlplane.api.v1 import options_pb2 as _options_pb2
+from controlplane.api.v1 import release_pb2 as _release_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -109,7 +110,7 @@ class SiteFacts(_message.Message):
     def __init__(self, site_id: _Optional[str] = ..., country: _Optional[str] = ..., region: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., capacity: _Optional[_Mapping[str, AcceleratorCapacity]] = ..., security_tier: _Optional[int] = ..., operator_version: _Optional[str] = ...) -> None: ...
 
 class DeploymentStatus(_message.Message):
-    __slots__ = ("name", "model", "version", "phase", "replicas", "ready_replicas", "source", "halted", "error_rate", "latency_p95_ms", "safety_score")
+    __slots__ = ("name", "model", "version", "phase", "replicas", "ready_replicas", "source", "halted", "error_rate", "latency_p95_ms", "safety_score", "release")
     NAME_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -121,6 +122,7 @@ class DeploymentStatus(_message.Message):
     ERROR_RATE_FIELD_NUMBER: _ClassVar[int]
     LATENCY_P95_MS_FIELD_NUMBER: _ClassVar[int]
     SAFETY_SCORE_FIELD_NUMBER: _ClassVar[int]
+    RELEASE_FIELD_NUMBER: _ClassVar[int]
     name: str
     model: str
     version: str
@@ -132,10 +134,11 @@ class DeploymentStatus(_message.Message):
     error_rate: float
     latency_p95_ms: float
     safety_score: float
-    def __init__(self, name: _Optional[str] = ..., model: _Optional[str] = ..., version: _Optional[str] = ..., phase: _Optional[str] = ..., replicas: _Optional[int] = ..., ready_replicas: _Optional[int] = ..., source: _Optional[_Union[WorkloadSource, str]] = ..., halted: _Optional[bool] = ..., error_rate: _Optional[float] = ..., latency_p95_ms: _Optional[float] = ..., safety_score: _Optional[float] = ...) -> None: ...
+    release: str
+    def __init__(self, name: _Optional[str] = ..., model: _Optional[str] = ..., version: _Optional[str] = ..., phase: _Optional[str] = ..., replicas: _Optional[int] = ..., ready_replicas: _Optional[int] = ..., source: _Optional[_Union[WorkloadSource, str]] = ..., halted: _Optional[bool] = ..., error_rate: _Optional[float] = ..., latency_p95_ms: _Optional[float] = ..., safety_score: _Optional[float] = ..., release: _Optional[str] = ...) -> None: ...
 
 class DeployPayload(_message.Message):
-    __slots__ = ("deployment_name", "model", "version", "digest", "replicas", "accelerator", "accelerators_per_replica", "locale", "release", "risk_tier")
+    __slots__ = ("deployment_name", "model", "version", "digest", "replicas", "accelerator", "accelerators_per_replica", "locale", "release", "risk_tier", "signed_release", "rollout")
     DEPLOYMENT_NAME_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -146,6 +149,8 @@ class DeployPayload(_message.Message):
     LOCALE_FIELD_NUMBER: _ClassVar[int]
     RELEASE_FIELD_NUMBER: _ClassVar[int]
     RISK_TIER_FIELD_NUMBER: _ClassVar[int]
+    SIGNED_RELEASE_FIELD_NUMBER: _ClassVar[int]
+    ROLLOUT_FIELD_NUMBER: _ClassVar[int]
     deployment_name: str
     model: str
     version: str
@@ -156,7 +161,9 @@ class DeployPayload(_message.Message):
     locale: str
     release: str
     risk_tier: int
-    def __init__(self, deployment_name: _Optional[str] = ..., model: _Optional[str] = ..., version: _Optional[str] = ..., digest: _Optional[str] = ..., replicas: _Optional[int] = ..., accelerator: _Optional[str] = ..., accelerators_per_replica: _Optional[int] = ..., locale: _Optional[str] = ..., release: _Optional[str] = ..., risk_tier: _Optional[int] = ...) -> None: ...
+    signed_release: _release_pb2.SignedRelease
+    rollout: str
+    def __init__(self, deployment_name: _Optional[str] = ..., model: _Optional[str] = ..., version: _Optional[str] = ..., digest: _Optional[str] = ..., replicas: _Optional[int] = ..., accelerator: _Optional[str] = ..., accelerators_per_replica: _Optional[int] = ..., locale: _Optional[str] = ..., release: _Optional[str] = ..., risk_tier: _Optional[int] = ..., signed_release: _Optional[_Union[_release_pb2.SignedRelease, _Mapping]] = ..., rollout: _Optional[str] = ...) -> None: ...
 
 class UndeployPayload(_message.Message):
     __slots__ = ("deployment_name",)
