@@ -7,7 +7,7 @@ from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -78,7 +78,7 @@ class AcceleratorCapacity(_message.Message):
     def __init__(self, total: _Optional[int] = ..., free: _Optional[int] = ...) -> None: ...
 
 class SiteFacts(_message.Message):
-    __slots__ = ("site_id", "country", "region", "labels", "capacity", "security_tier", "operator_version")
+    __slots__ = ("site_id", "country", "region", "labels", "capacity", "security_tier", "operator_version", "policy")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -100,6 +100,7 @@ class SiteFacts(_message.Message):
     CAPACITY_FIELD_NUMBER: _ClassVar[int]
     SECURITY_TIER_FIELD_NUMBER: _ClassVar[int]
     OPERATOR_VERSION_FIELD_NUMBER: _ClassVar[int]
+    POLICY_FIELD_NUMBER: _ClassVar[int]
     site_id: str
     country: str
     region: str
@@ -107,7 +108,18 @@ class SiteFacts(_message.Message):
     capacity: _containers.MessageMap[str, AcceleratorCapacity]
     security_tier: int
     operator_version: str
-    def __init__(self, site_id: _Optional[str] = ..., country: _Optional[str] = ..., region: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., capacity: _Optional[_Mapping[str, AcceleratorCapacity]] = ..., security_tier: _Optional[int] = ..., operator_version: _Optional[str] = ...) -> None: ...
+    policy: PolicySummary
+    def __init__(self, site_id: _Optional[str] = ..., country: _Optional[str] = ..., region: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., capacity: _Optional[_Mapping[str, AcceleratorCapacity]] = ..., security_tier: _Optional[int] = ..., operator_version: _Optional[str] = ..., policy: _Optional[_Union[PolicySummary, _Mapping]] = ...) -> None: ...
+
+class PolicySummary(_message.Message):
+    __slots__ = ("accepted_risk_tiers", "federation_capacity_share", "require_local_approval")
+    ACCEPTED_RISK_TIERS_FIELD_NUMBER: _ClassVar[int]
+    FEDERATION_CAPACITY_SHARE_FIELD_NUMBER: _ClassVar[int]
+    REQUIRE_LOCAL_APPROVAL_FIELD_NUMBER: _ClassVar[int]
+    accepted_risk_tiers: _containers.RepeatedScalarFieldContainer[int]
+    federation_capacity_share: float
+    require_local_approval: bool
+    def __init__(self, accepted_risk_tiers: _Optional[_Iterable[int]] = ..., federation_capacity_share: _Optional[float] = ..., require_local_approval: _Optional[bool] = ...) -> None: ...
 
 class DeploymentStatus(_message.Message):
     __slots__ = ("name", "model", "version", "phase", "replicas", "ready_replicas", "source", "halted", "error_rate", "latency_p95_ms", "safety_score", "release")
