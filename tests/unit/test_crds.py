@@ -161,10 +161,11 @@ def test_field_names_line_up_with_the_wire_api() -> None:
         v.name.removeprefix("WORKLOAD_SOURCE_").lower() for v in types_pb2.WorkloadSource.DESCRIPTOR.values
     }
     assert set(sources) == wire - {"unspecified"}
-    facts = {f.json_name for f in types_pb2.SiteFacts.DESCRIPTOR.fields} - {
-        "operatorVersion"
-    }  # the operator's
+    # operatorVersion is the operator's own; policy is summarised from the SitePolicy resource.
+    facts = {f.json_name for f in types_pb2.SiteFacts.DESCRIPTOR.fields} - {"operatorVersion", "policy"}
     assert facts <= set(schema_of("FederationLink")["properties"]["spec"]["properties"])
+    summary = {f.json_name for f in types_pb2.PolicySummary.DESCRIPTOR.fields}
+    assert summary <= set(schema_of("SitePolicy")["properties"]["spec"]["properties"])
 
 
 VALID = sorted((CHART / "examples").glob("*.yaml"))
