@@ -22,6 +22,9 @@ AUDIT_EVENTS = ROOT + "audit/events/"
 REPLICAS = ROOT + "replicas/"
 LIVENESS = ROOT + "liveness/"
 LEADER = ROOT + "leader/controllers"
+PUBLISHERS = ROOT + "publishers/"
+RELEASES = ROOT + "releases/"
+ROLLOUTS = ROOT + "rollouts/"
 
 
 def site_key(site_id: str) -> str:
@@ -96,6 +99,8 @@ class SiteRecord(Record):
     health: str = ""
     #: Reported deployments (metadata only), as dicts of DeploymentStatus fields.
     deployments: list[dict[str, Any]] = field(default_factory=list)
+    #: The site's policy summary (accepted_risk_tiers, federation_capacity_share, ...).
+    policy: dict[str, Any] = field(default_factory=dict)
 
     @property
     def shown_status(self) -> str:

@@ -34,8 +34,29 @@ ROLES: dict[str, frozenset[Role]] = {
     "ListAuditEvents": frozenset({Role.ADMIN, Role.AUDITOR}),
     "GetStatus": _ANY_PERSON,
     "WhoAmI": _ANY_PERSON,
+    "AddPublisher": _ADMIN,
+    "ListPublishers": _ANY_PERSON,
+    "CreateRelease": _ADMIN,
+    "GetRelease": _ANY_PERSON,
+    "ListReleases": _ANY_PERSON,
+    "PlanRollout": _ANY_PERSON,
+    "CreateRollout": _ADMIN,
+    "GetRollout": _ANY_PERSON,
+    "ListRollouts": _ANY_PERSON,
+    "UpdateRollout": _ADMIN,
+    # The service checks the steward's country, and whether admins may approve (off by default).
+    "ApproveRollout": frozenset({Role.ADMIN, Role.STEWARD}),
     "Connect": frozenset({Role.SITE}),
     "RenewCertificate": frozenset({Role.SITE}),
+    # Safety controls (docs/safety.md); the service also refuses a non-admin approver.
+    "Halt": _ADMIN,
+    "Resume": _ADMIN,
+    "Freeze": _ADMIN,
+    "Unfreeze": _ADMIN,
+    "ApproveSafetyAction": _ADMIN,
+    "GetSafetyAction": _ANY_PERSON,
+    "ListSafetyActions": _ANY_PERSON,
+    "ReportIncident": frozenset({Role.SITE}),
 }
 
 # Parsing a PEM costs ~60 us; links and CLIs reuse one certificate for many calls.

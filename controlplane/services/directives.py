@@ -108,6 +108,14 @@ class Directives:
                 raise NotLeader()  # a failed fence is final: this replica is no longer the leader
         raise Conflict()
 
+    async def get(self, site_id: str, directive_id: str) -> DirectiveRecord | None:
+        """The directive with ``directive_id`` for ``site_id``, or None."""
+        idx = await self._store.get(directive_id_key(site_id, directive_id))
+        if idx is None:
+            return None
+        kv = await self._store.get(directive_key(site_id, int(idx.value)))
+        return DirectiveRecord.from_json(kv.value) if kv is not None else None
+
     async def after(self, site_id: str, sequence: int, limit: int = 256) -> list[DirectiveRecord]:
         """Directives of ``site_id`` with a sequence greater than ``sequence``, in order."""
         res = await self._store.range(

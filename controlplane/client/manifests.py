@@ -1,0 +1,183 @@
+"""Kubernetes-style manifests (ModelRelease, Rollout) to wire messages.
+
+camelCase fields, unknown fields rejected, every error naming the field path
+(``spec.waves[1].bake``) and the reason. Semantic checks (countries, DNS names, ranges) are the
+server's, which reports them the same way; here we check shape and types.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from google.protobuf.message import Message
+
+from controlplane.api.v1 import release_pb2 as rpb
+from controlplane.api.v1 import rollouts_pb2 as opb
+from controlplane.errors import InvalidArgument
+
+API_VERSION = "federation.stargate.io/v1alpha1"
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def duration(value: Any, where: str) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    m = _DURATION.fullmatch(str(value).strip()) if isinstance(value, str) else None
+    if not m:
+        raise InvalidArgument(where, f"{value!r} is not a duration like 30s, 5m, 1h")
+    return float(m.group(1)) * _UNITS[m.group(2)]
+
+
+# Schema: manifest key -> (proto field, type). Types: str, int, float, bool, "duration",
+# [type] for lists, {"*": str} for string maps, or a nested schema dict.
+RELEASE_SPEC: dict[str, tuple[str, Any]] = {
+    "model": ("model", str),
+    "version": ("version", str),
+    "digest": ("digest", str),
+    "riskTier": ("risk_tier", int),
+    "export": (
+        "export",
+        {"allowCountries": ("allow_countries", [str]), "denyCountries": ("deny_countries", [str])},
+    ),
+    "resources": (
+        "resources",
+        {"accelerator": ("accelerator", str), "acceleratorsPerReplica": ("accelerators_per_replica", int)},
+    ),
+    "locales": ("locales", [str]),
+}
+ROLLOUT_SPEC: dict[str, tuple[str, Any]] = {
+    "release": ("release", str),
+    "placement": (
+        "placement",
+        {
+            "countries": ("countries", [str]),
+            "labels": ("labels", {"*": str}),
+            "replicasPerSite": ("replicas_per_site", int),
+            "maxSites": ("max_sites", int),
+        },
+    ),
+    "waves": (
+        "waves",
+        [
+            {
+                "name": ("name", str),
+                "sites": ("sites", int),
+                "percent": ("percent", int),
+                "bake": ("bake_seconds", "duration"),
+            }
+        ],
+    ),
+    "gates": (
+        "gates",
+        {
+            "minReadyRatio": ("min_ready_ratio", float),
+            "maxErrorRate": ("max_error_rate", float),
+            "maxLatencyP95Ms": ("max_latency_p95_ms", float),
+            "minSafetyScore": ("min_safety_score", float),
+            "timeout": ("timeout_seconds", "duration"),
+        },
+    ),
+    "approvals": ("approvals", {"countrySteward": ("country_steward", bool)}),
+}
+REQUIRED = {"ModelRelease": ("model", "version", "digest", "riskTier"), "Rollout": ("release", "waves")}
+
+
+def _scalar(value: Any, kind: Any, where: str) -> Any:
+    if kind == "duration":
+        return duration(value, where)
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if (kind is int and isinstance(value, bool)) or not isinstance(value, kind):
+        name = {str: "a string (quote it)", int: "an integer", float: "a number", bool: "true or false"}[kind]
+        raise InvalidArgument(where, f"must be {name}, got {value!r}")
+    return value
+
+
+def _fill(msg: Message, data: Any, schema: dict[str, tuple[str, Any]], where: str) -> None:
+    if not isinstance(data, dict):
+        raise InvalidArgument(where, "must be a mapping")
+    for key, value in data.items():
+        path = f"{where}.{key}"
+        if key not in schema:
+            raise InvalidArgument(path, f"unknown field (known: {', '.join(schema)})")
+        field, kind = schema[key]
+        if value is None:
+            continue
+        if isinstance(kind, dict) and "*" in kind:
+            if not isinstance(value, dict):
+                raise InvalidArgument(path, "must be a mapping of strings")
+            target = getattr(msg, field)
+            for k, v in value.items():
+                target[str(k)] = _scalar(v, kind["*"], f"{path}.{k}")
+        elif isinstance(kind, dict):
+            _fill(getattr(msg, field), value, kind, path)
+        elif isinstance(kind, list):
+            if not isinstance(value, list):
+                raise InvalidArgument(path, "must be a list")
+            target = getattr(msg, field)
+            for i, item in enumerate(value):
+                if isinstance(kind[0], dict):
+                    _fill(target.add(), item, kind[0], f"{path}[{i}]")
+                else:
+                    target.append(_scalar(item, kind[0], f"{path}[{i}]"))
+        else:
+            setattr(msg, field, _scalar(value, kind, path))
+
+
+def _document(doc: Any, index: int) -> Message:
+    where = f"document {index + 1}"
+    if not isinstance(doc, dict):
+        raise InvalidArgument(where, "must be a mapping with apiVersion, kind, metadata, spec")
+    unknown = set(doc) - {"apiVersion", "kind", "metadata", "spec"}
+    if unknown:
+        raise InvalidArgument(sorted(unknown)[0], "unknown top-level field")
+    if doc.get("apiVersion") != API_VERSION:
+        raise InvalidArgument("apiVersion", f"must be {API_VERSION}")
+    kind = doc.get("kind")
+    meta = doc.get("metadata")
+    if not isinstance(meta, dict) or not isinstance(meta.get("name"), str) or set(meta) - {"name"}:
+        raise InvalidArgument("metadata", "must be {name: <DNS label>} (no other fields)")
+    spec = doc.get("spec")
+    if not isinstance(spec, dict):
+        raise InvalidArgument("spec", "is required and must be a mapping")
+    for req in REQUIRED.get(str(kind), ()):
+        if spec.get(req) is None:
+            raise InvalidArgument(f"spec.{req}", "is required")
+    if kind == "ModelRelease":
+        release = rpb.ModelRelease(name=meta["name"])
+        _fill(release, spec, RELEASE_SPEC, "spec")
+        return release
+    if kind == "Rollout":
+        rollout = opb.RolloutSpec(name=meta["name"])
+        _fill(rollout, spec, ROLLOUT_SPEC, "spec")
+        return rollout
+    raise InvalidArgument("kind", f"must be ModelRelease or Rollout, got {kind!r}")
+
+
+def load(path: Path) -> list[Message]:
+    """Every document of a YAML file, converted; raises InvalidArgument naming the field."""
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise InvalidArgument("-f", f"cannot read {path}: {e.strerror}") from e
+    try:
+        docs = [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark is not None else ""
+        raise InvalidArgument("-f", f"{path} is not valid YAML{at}") from e
+    if not docs:
+        raise InvalidArgument("-f", f"{path} holds no document")
+    return [_document(d, i) for i, d in enumerate(docs)]
+
+
+def load_one(path: Path, cls: type[Message]) -> Any:
+    found = [m for m in load(path) if isinstance(m, cls)]
+    if len(found) != 1:
+        kind = "ModelRelease" if cls is rpb.ModelRelease else "Rollout"
+        raise InvalidArgument("kind", f"{path} must hold exactly one {kind}, found {len(found)}")
+    return found[0]

@@ -1,0 +1,116 @@
+"""Publishers and releases. A release is registered only when its publisher is known and the
+signature over the canonical release verifies; releases are immutable once registered."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from google.protobuf import json_format
+
+from controlplane.api.v1 import release_pb2 as rpb
+from controlplane.domain import releases as rel
+from controlplane.domain.records import PUBLISHERS, RELEASES
+from controlplane.domain.validation import validate_dns_label
+from controlplane.errors import AlreadyExists, NotFound, PermissionDenied
+from controlplane.services import clock
+from controlplane.services.audit import AuditLog, Entry
+from controlplane.store import Compare, Put, Store
+
+
+def signed_to_dict(s: rpb.SignedRelease) -> dict[str, Any]:
+    return json_format.MessageToDict(s, preserving_proto_field_name=True)
+
+
+def signed_from_dict(d: dict[str, Any]) -> rpb.SignedRelease:
+    return json_format.ParseDict(d, rpb.SignedRelease(), ignore_unknown_fields=True)
+
+
+class Releases:
+    def __init__(self, store: Store, audit: AuditLog) -> None:
+        self._store = store
+        self._audit = audit
+
+    async def add_publisher(self, actor: str, name: str, public_key: bytes) -> dict[str, Any]:
+        validate_dns_label("name", name)
+        rel.validate_public_key(public_key)
+        record: dict[str, Any] = {
+            "name": name,
+            "public_key": base64.b64encode(public_key).decode(),
+            "key_id": rel.key_id(public_key),
+            "added_at": clock.now(),
+            "added_by": actor,
+        }
+        key = PUBLISHERS + name
+        result = await self._audit.commit(
+            [Compare.absent(key)],
+            [Put(key, json.dumps(record).encode())],
+            [Entry(actor, "publisher.add", f"publisher/{name}", details={"key_id": rel.key_id(public_key)})],
+        )
+        if not result.succeeded:
+            raise AlreadyExists(f"publisher {name!r} exists (keys are not replaced: add a new publisher)")
+        return record
+
+    async def publishers(self) -> list[dict[str, Any]]:
+        return [json.loads(kv.value) for kv in (await self._store.range(PUBLISHERS)).items]
+
+    async def publisher_key(self, name: str) -> bytes:
+        kv = await self._store.get(PUBLISHERS + name)
+        if kv is None:
+            raise NotFound(f"publisher {name!r} is not registered")
+        return base64.b64decode(json.loads(kv.value)["public_key"])
+
+    async def create(self, actor: str, signed: rpb.SignedRelease) -> rpb.SignedRelease:
+        r = signed.release
+        rel.validate_release(r)
+        validate_dns_label("publisher", signed.publisher)
+        try:
+            key = await self.publisher_key(signed.publisher)
+        except NotFound:
+            await self._audit.record(
+                Entry(actor, "release.create", f"release/{r.name}", "denied", "unknown publisher")
+            )
+            raise
+        if not rel.verify(key, signed.signature, r):
+            await self._audit.record(
+                Entry(actor, "release.create", f"release/{r.name}", "denied", "signature does not verify")
+            )
+            raise PermissionDenied(f"signature: does not verify with publisher {signed.publisher!r}'s key")
+        stored = rpb.SignedRelease()
+        stored.CopyFrom(signed)
+        stored.publisher_key = key
+        body = {"signed": signed_to_dict(stored), "created_at": clock.now(), "created_by": actor}
+        k = RELEASES + r.name
+        result = await self._audit.commit(
+            [Compare.absent(k)],
+            [Put(k, json.dumps(body).encode())],
+            [
+                Entry(
+                    actor,
+                    "release.create",
+                    f"release/{r.name}",
+                    details={"publisher": signed.publisher, "digest": r.digest},
+                )
+            ],
+        )
+        if not result.succeeded:
+            raise AlreadyExists(f"release {r.name!r} exists; releases are immutable (use a new name)")
+        return stored
+
+    async def get(self, name: str) -> tuple[rpb.SignedRelease, float]:
+        validate_dns_label("name", name)
+        kv = await self._store.get(RELEASES + name)
+        if kv is None:
+            raise NotFound(f"release {name!r} not found")
+        body = json.loads(kv.value)
+        return signed_from_dict(body["signed"]), float(body["created_at"])
+
+    async def list(self) -> list[rpb.SignedRelease]:
+        return [
+            signed_from_dict(json.loads(kv.value)["signed"])
+            for kv in (await self._store.range(RELEASES)).items
+        ]
+
+
+__all__ = ["Releases", "signed_from_dict", "signed_to_dict"]
