@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import time
 from collections.abc import Callable
@@ -40,20 +41,36 @@ DIGEST = "sha256:" + "c0" * 32
 
 def release(name: str, version: str, allow: list[str] | None = None, tier: int = 2) -> rpb.ModelRelease:
     return rpb.ModelRelease(
-        name=name, model="atlas", version=version, digest=DIGEST, risk_tier=tier,
+        name=name,
+        model="atlas",
+        version=version,
+        digest=DIGEST,
+        risk_tier=tier,
         export=rpb.ExportRule(allow_countries=allow or []),
-        resources=rpb.ReleaseResources(accelerator="h100", accelerators_per_replica=4), locales=["fr-FR"],
+        resources=rpb.ReleaseResources(accelerator="h100", accelerators_per_replica=4),
+        locales=["fr-FR"],
     )
 
 
-def spec(name: str, rel_name: str, *, countries: list[str] | None = None, steward: bool = False,
-         gates: opb.Gates | None = None) -> opb.RolloutSpec:
+def spec(
+    name: str,
+    rel_name: str,
+    *,
+    countries: list[str] | None = None,
+    steward: bool = False,
+    gates: opb.Gates | None = None,
+) -> opb.RolloutSpec:
     return opb.RolloutSpec(
-        name=name, release=rel_name,
+        name=name,
+        release=rel_name,
         placement=opb.Placement(countries=countries or [], replicas_per_site=1),
-        waves=[opb.Wave(name="canary", sites=1, bake_seconds=0.1), opb.Wave(name="half", percent=50, bake_seconds=0.1),
-               opb.Wave(name="all", percent=100)],
-        gates=gates or opb.Gates(min_ready_ratio=1.0, max_error_rate=0.01, max_latency_p95_ms=500, timeout_seconds=10),
+        waves=[
+            opb.Wave(name="canary", sites=1, bake_seconds=0.1),
+            opb.Wave(name="half", percent=50, bake_seconds=0.1),
+            opb.Wave(name="all", percent=100),
+        ],
+        gates=gates
+        or opb.Gates(min_ready_ratio=1.0, max_error_rate=0.01, max_latency_p95_ms=500, timeout_seconds=10),
         approvals=opb.Approvals(country_steward=steward),
     )
 
@@ -63,7 +80,9 @@ class Rig:
         self.fed = fed
         self.tmp = tmp
         self.key = Ed25519PrivateKey.generate()
-        self.pub = self.key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        self.pub = self.key.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
 
     async def sites(self, policy: Callable[[str], LocalPolicy | None] = lambda _: None) -> None:
         for sid, cc, region in SITES:
@@ -84,10 +103,8 @@ class Rig:
 
     async def publish(self, r: rpb.ModelRelease, key: Ed25519PrivateKey | None = None) -> None:
         async with self.fed.client() as c:
-            try:
+            with contextlib.suppress(StargateError):  # already registered
                 await c.call("AddPublisher", opb.AddPublisherRequest(name="acme", public_key=self.pub))
-            except StargateError:
-                pass  # already registered
             signed = rpb.SignedRelease(release=r, publisher="acme", signature=rel.sign(key or self.key, r))
             await c.call("CreateRelease", opb.CreateReleaseRequest(signed=signed))
 
@@ -102,8 +119,10 @@ class Rig:
             if cond(r):
                 return r
             if time.monotonic() > deadline:
-                raise AssertionError(f"rollout {name} stuck: {r.phase} {r.message} "
-                                     + str([(s.site, s.state, s.reason) for w in r.waves for s in w.sites]))
+                raise AssertionError(
+                    f"rollout {name} stuck: {r.phase} {r.message} "
+                    + str([(s.site, s.state, s.reason) for w in r.waves for s in w.sites])
+                )
             await asyncio.sleep(0.1)
 
 
@@ -120,11 +139,17 @@ async def test_waves_with_a_country_withholding_approval(rig: Rig) -> None:
     await rig.sites()
     await rig.publish(release("atlas-1-2-0", "1.2.0"))
     async with rig.fed.client() as admin:
-        r = (await admin.call("CreateRollout", opb.CreateRolloutRequest(spec=spec("eu", "atlas-1-2-0", steward=True)))).rollout
+        r = (
+            await admin.call(
+                "CreateRollout", opb.CreateRolloutRequest(spec=spec("eu", "atlas-1-2-0", steward=True))
+            )
+        ).rollout
     assert [len(w.sites) for w in r.waves] == [1, 2, 3]
     # Waves spread across countries: the first three sites are in three countries.
     assert len({s.country for w in r.waves[:2] for s in w.sites}) == 3
-    await rig.wait("eu", lambda r: set(states(r).values()) == {"WaitingForApproval"} or r.phase == "WaitingForApproval")
+    await rig.wait(
+        "eu", lambda r: set(states(r).values()) == {"WaitingForApproval"} or r.phase == "WaitingForApproval"
+    )
     for cc in ("FR", "DE", "JP"):
         async with rig.person(f"steward-{cc.lower()}", Role.STEWARD, cc) as steward:
             await steward.call("ApproveRollout", opb.ApproveRolloutRequest(name="eu", country=cc))
@@ -135,7 +160,9 @@ async def test_waves_with_a_country_withholding_approval(rig: Rig) -> None:
     async with rig.fed.client() as admin:
         with pytest.raises(StargateError, match="steward"):
             await admin.call("ApproveRollout", opb.ApproveRolloutRequest(name="eu", country="BR"))
-    r = await rig.wait("eu", lambda r: r.phase == "WaitingForApproval" and "Deploying" not in states(r).values())
+    r = await rig.wait(
+        "eu", lambda r: r.phase == "WaitingForApproval" and "Deploying" not in states(r).values()
+    )
     st = states(r)
     assert st["br-sao-1"] == "WaitingForApproval"
     assert all(v == "Ready" for k, v in st.items() if k != "br-sao-1"), st
@@ -151,7 +178,9 @@ async def test_waves_with_a_country_withholding_approval(rig: Rig) -> None:
     for e in events:
         by_action.setdefault(e.action, set()).add(e.actor)
     assert by_action["rollout.create"] == {f"spiffe://{TD}/user/admin"}
-    assert by_action["rollout.approve"] >= {f"spiffe://{TD}/user/steward-{c}" for c in ("fr", "de", "jp", "br")}
+    assert by_action["rollout.approve"] >= {
+        f"spiffe://{TD}/user/steward-{c}" for c in ("fr", "de", "jp", "br")
+    }
     assert by_action["rollout.wave.start"] == {"controller/rollouts@cp-0"}
     assert "rollout.gate.pass" in by_action and "rollout.complete" in by_action
     assert any(a.endswith("/site/br-sao-1") for a in by_action["directive.ack"])
@@ -166,7 +195,9 @@ async def test_failing_gate_in_wave_two_rolls_back_to_the_previous_release(rig: 
     async with rig.fed.client() as admin:
         await admin.call("CreateRollout", opb.CreateRolloutRequest(spec=spec("v1", "atlas-1-1-0")))
         await rig.wait("v1", lambda r: r.phase == "Completed")
-        r = (await admin.call("CreateRollout", opb.CreateRolloutRequest(spec=spec("v2", "atlas-1-2-0")))).rollout
+        r = (
+            await admin.call("CreateRollout", opb.CreateRolloutRequest(spec=spec("v2", "atlas-1-2-0")))
+        ).rollout
     wave2 = [s.site for s in r.waves[1].sites]
     for sid in wave2:  # the new release misbehaves at the wave-2 sites
         rig.fed.sites[sid].backend.metrics["atlas-1-2-0"] = {"error_rate": 0.25}
@@ -196,8 +227,10 @@ async def test_export_rule_and_capacity_exclusions_name_their_reasons(rig: Rig) 
         assert excluded["de-ber-1"] == ["cordoned: taken out of placement by an admin"]
         # A plan with no eligible site is refused at create, naming the field to look at.
         with pytest.raises(StargateError, match="no eligible site"):
-            await c.call("CreateRollout", opb.CreateRolloutRequest(spec=spec("p", "atlas-eu", countries=["JP"])))
-        with pytest.raises(StargateError, match="spec.release"):
+            await c.call(
+                "CreateRollout", opb.CreateRolloutRequest(spec=spec("p", "atlas-eu", countries=["JP"]))
+            )
+        with pytest.raises(StargateError, match=r"spec\.release"):
             await c.call("PlanRollout", opb.PlanRolloutRequest(spec=spec("p", "nope")))
 
 
@@ -205,7 +238,9 @@ async def test_release_with_a_bad_signature_or_unknown_publisher_is_refused(rig:
     await rig.publish(release("ok", "1.0.0"))
     forged = release("forged", "1.0.0")
     async with rig.fed.client() as c:
-        bad = rpb.SignedRelease(release=forged, publisher="acme", signature=rel.sign(Ed25519PrivateKey.generate(), forged))
+        bad = rpb.SignedRelease(
+            release=forged, publisher="acme", signature=rel.sign(Ed25519PrivateKey.generate(), forged)
+        )
         with pytest.raises(StargateError, match="signature"):
             await c.call("CreateRelease", opb.CreateReleaseRequest(signed=bad))
         nobody = rpb.SignedRelease(release=forged, publisher="nobody", signature=rel.sign(rig.key, forged))
@@ -215,15 +250,22 @@ async def test_release_with_a_bad_signature_or_unknown_publisher_is_refused(rig:
         sig = rel.sign(rig.key, tampered)
         tampered.digest = "sha256:" + "ee" * 32  # changed after signing
         with pytest.raises(StargateError, match="signature"):
-            await c.call("CreateRelease", opb.CreateReleaseRequest(signed=rpb.SignedRelease(
-                release=tampered, publisher="acme", signature=sig)))
+            await c.call(
+                "CreateRelease",
+                opb.CreateReleaseRequest(
+                    signed=rpb.SignedRelease(release=tampered, publisher="acme", signature=sig)
+                ),
+            )
         names = [s.release.name for s in (await c.call("ListReleases", opb.ListReleasesRequest())).releases]
     assert names == ["ok"]
 
 
 async def test_sites_verify_publisher_and_digest_themselves(rig: Rig) -> None:
-    other = Ed25519PrivateKey.generate().public_key().public_bytes(serialization.Encoding.Raw,
-                                                                   serialization.PublicFormat.Raw)
+    other = (
+        Ed25519PrivateKey.generate()
+        .public_key()
+        .public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    )
 
     def policy(site_id: str) -> LocalPolicy | None:
         if site_id == "fr-par-1":  # trusts another publisher only
@@ -234,11 +276,15 @@ async def test_sites_verify_publisher_and_digest_themselves(rig: Rig) -> None:
     rig.fed.sites["de-fra-1"].backend.artifacts = {}  # this site cannot find the artifact locally
     await rig.publish(release("atlas-1-2-0", "1.2.0"))
     async with rig.fed.client() as admin:
-        await admin.call("CreateRollout", opb.CreateRolloutRequest(spec=spec("v", "atlas-1-2-0", countries=["FR", "DE"])))
+        await admin.call(
+            "CreateRollout", opb.CreateRolloutRequest(spec=spec("v", "atlas-1-2-0", countries=["FR", "DE"]))
+        )
     r = await rig.wait("v", lambda r: r.phase in ("Completed", "Paused", "RolledBack"))
     reasons = {s.site: (s.state, s.reason) for w in r.waves for s in w.sites}
     assert reasons["fr-par-1"][0] == "Refused" and "is not trusted by this site" in reasons["fr-par-1"][1]
-    assert reasons["de-fra-1"][0] == "Refused" and "not in the site's artifact store" in reasons["de-fra-1"][1]
+    assert (
+        reasons["de-fra-1"][0] == "Refused" and "not in the site's artifact store" in reasons["de-fra-1"][1]
+    )
     assert reasons["fr-lyo-1"][0] == "Ready" and reasons["de-ber-1"][0] == "Ready"
     assert "atlas" not in rig.fed.sites["fr-par-1"].backend.items
     assert r.phase == "Completed"
@@ -257,7 +303,9 @@ async def test_pause_resume_abort_and_bad_manifest_fields(rig: Rig) -> None:
         assert r.phase == "Paused"
         r = (await admin.call("UpdateRollout", act(name="s", action=opb.ROLLOUT_ACTION_RESUME))).rollout
         assert r.phase == "Progressing"
-        r = (await admin.call("UpdateRollout", act(name="s", action=opb.ROLLOUT_ACTION_ABORT, reason="test"))).rollout
+        r = (
+            await admin.call("UpdateRollout", act(name="s", action=opb.ROLLOUT_ACTION_ABORT, reason="test"))
+        ).rollout
         assert r.phase == "Aborted"
         with pytest.raises(StargateError, match="Aborted"):
             await admin.call("UpdateRollout", act(name="s", action=opb.ROLLOUT_ACTION_RESUME))
@@ -267,5 +315,3 @@ async def test_pause_resume_abort_and_bad_manifest_fields(rig: Rig) -> None:
             await admin.call("CreateRollout", opb.CreateRolloutRequest(spec=bad))
     await asyncio.sleep(0.5)
     assert (await rig.rollout("s")).phase == "Aborted"  # the engine leaves it alone
-
-
