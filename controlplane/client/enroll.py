@@ -13,6 +13,7 @@ from controlplane.api.v1 import site_pb2 as spb
 from controlplane.api.v1 import site_pb2_grpc as sgrpc
 from controlplane.api.v1 import types_pb2 as tpb
 from controlplane.client.channel import secure_channel
+from controlplane.client.retry import CLI
 from controlplane.errors import InvalidArgument, Unavailable, from_status
 from controlplane.pki.keys import (
     certificate_pem,
@@ -22,6 +23,7 @@ from controlplane.pki.keys import (
     write_atomic,
     write_private_key,
 )
+from controlplane.pki.safety_key import write_site_ring
 
 
 @dataclass(frozen=True)
@@ -64,11 +66,13 @@ async def join(
     Nothing is written unless the federation accepted the request.
     """
     key, csr = site_csr(facts.site_id)
+    request = spb.EnrollRequest(token=token, csr_pem=csr, facts=facts.to_pb())
     async with secure_channel(server, ca_pem) as channel:
         try:
-            resp = await sgrpc.SiteServiceStub(channel).Enroll(
-                spb.EnrollRequest(token=token, csr_pem=csr, facts=facts.to_pb()), timeout=timeout
-            )
+            # Only a connection that never got through is retried: a consumed token cannot be reused.
+            async for attempt in CLI.retrying():
+                with attempt:
+                    resp = await sgrpc.SiteServiceStub(channel).Enroll(request, timeout=timeout)
         except grpc.aio.AioRpcError as e:
             if e.code() == grpc.StatusCode.UNAVAILABLE:
                 raise Unavailable(f"cannot reach the enrollment server at {server}") from e
@@ -81,4 +85,6 @@ async def join(
     write_private_key(out / "site.key", key)  # type: ignore[arg-type]
     write_atomic(out / "site.crt", certificate_pem(cert), 0o644)
     write_atomic(out / "ca.crt", resp.ca_bundle_pem.encode(), 0o644)
+    if resp.safety_keys:  # the federation's safety key ring: verifies signed halts and beacons
+        write_site_ring(out, {k.key_id: k.public_key_pem for k in resp.safety_keys})
     return out
