@@ -72,9 +72,8 @@ def main() -> None:
         t_plan = timed(lambda s=s: placement.plan(s, release, spec), repeat)
         t_sort = timed(lambda s=s: sorted(s, key=_sort_key), repeat)
         ratio = t_plan / t_sort
-        print(
-            f"| {n:,} | {t_plan:.2f} | {t_sort:.2f} | {ratio:.1f}x | {len(p.selected):,} | {len(p.excluded):,} |"
-        )
+        counts = f"{len(p.selected):,} | {len(p.excluded):,}"
+        print(f"| {n:,} | {t_plan:.2f} | {t_sort:.2f} | {ratio:.1f}x | {counts} |")
 
 
 if __name__ == "__main__":

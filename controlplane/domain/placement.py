@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from controlplane.domain.records import SiteRecord, SiteStatus
-from controlplane.domain.releases import export_allows
 
 
 @dataclass(frozen=True)
@@ -43,41 +42,69 @@ class Plan:
     excluded: list[Excluded] = field(default_factory=list)
 
 
-def _reasons(site: SiteRecord, release: Any, placement: Any) -> tuple[list[str], float]:
+@dataclass(frozen=True)
+class _Needs:
+    """The release and placement fields every site is checked against, read once per plan
+    (protobuf attribute access costs ~10x a dataclass field's in this loop)."""
+
+    risk_tier: int
+    allow: frozenset[str]
+    deny: frozenset[str]
+    allow_text: str
+    countries: frozenset[str]
+    labels: tuple[tuple[str, str], ...]
+    accelerator: str
+    need: int
+
+    @classmethod
+    def of(cls, release: Any, placement: Any) -> _Needs:
+        allow = list(release.export.allow_countries)
+        per = int(release.resources.accelerators_per_replica)
+        return cls(
+            risk_tier=int(release.risk_tier),
+            allow=frozenset(allow),
+            deny=frozenset(release.export.deny_countries),
+            allow_text=str(allow),
+            countries=frozenset(placement.countries),
+            labels=tuple(sorted(placement.labels.items())),
+            accelerator=release.resources.accelerator if per else "",
+            need=per * max(1, int(placement.replicas_per_site or 1)),
+        )
+
+
+def _reasons(site: SiteRecord, n: _Needs) -> tuple[list[str], float]:
     reasons: list[str] = []
     if site.cordoned:
         reasons.append("cordoned: taken out of placement by an admin")
     if site.status != SiteStatus.READY:
         reasons.append(f"status: {site.status}, not Ready")
-    if placement.countries and site.country not in placement.countries:
+    if n.countries and site.country not in n.countries:
         reasons.append(f"placement: {site.country} not in placement.countries")
-    for k, v in sorted(placement.labels.items()):
+    for k, v in n.labels:
         if site.labels.get(k) != v:
             reasons.append(f"labels: needs {k}={v}, site has {k}={site.labels.get(k, '')!r}")
-    if (why := export_allows(release, site.country)) is not None:
-        reasons.append(why)
-    if site.security_tier < release.risk_tier:
-        reasons.append(f"security: site tier {site.security_tier} < release risk tier {release.risk_tier}")
-    policy = site.policy or {}
-    accepted = policy.get("accepted_risk_tiers") or []
-    if accepted and release.risk_tier not in accepted:
-        reasons.append(
-            f"site policy: risk tier {release.risk_tier} not accepted (accepts {sorted(accepted)})"
-        )
+    if n.allow and site.country not in n.allow:
+        reasons.append(f"export: {site.country} not in allowCountries {n.allow_text}")
+    elif site.country in n.deny:
+        reasons.append(f"export: {site.country} in denyCountries")
+    if site.security_tier < n.risk_tier:
+        reasons.append(f"security: site tier {site.security_tier} < release risk tier {n.risk_tier}")
+    policy = site.policy
+    accepted = policy.get("accepted_risk_tiers") if policy else None
+    if accepted and n.risk_tier not in accepted:
+        reasons.append(f"site policy: risk tier {n.risk_tier} not accepted (accepts {sorted(accepted)})")
     headroom = 1.0
-    accel, per = release.resources.accelerator, release.resources.accelerators_per_replica
-    if accel and per:
-        cap = site.capacity.get(accel)
+    if n.accelerator:
+        cap = site.capacity.get(n.accelerator)
         if cap is None or not cap.get("total"):
-            reasons.append(f"capacity: no {accel} accelerators")
+            reasons.append(f"capacity: no {n.accelerator} accelerators")
         else:
-            share = float(policy.get("federation_capacity_share") or 1.0)
+            share = float(policy.get("federation_capacity_share") or 1.0) if policy else 1.0
             usable = min(cap.get("free", 0), int(cap["total"] * share))
-            need = per * max(1, placement.replicas_per_site)
-            if usable < need:
-                reasons.append(f"capacity: needs {need} {accel}, {usable} free for the federation")
+            if usable < n.need:
+                reasons.append(f"capacity: needs {n.need} {n.accelerator}, {usable} free for the federation")
             else:
-                headroom = (usable - need) / cap["total"]
+                headroom = (usable - n.need) / cap["total"]
     return reasons, headroom
 
 
@@ -89,10 +116,11 @@ def _interleave(groups: dict[str, list[Candidate]]) -> list[Candidate]:
 
 def plan(sites: list[SiteRecord], release: Any, placement: Any) -> Plan:
     replicas = max(1, int(placement.replicas_per_site or 1))
+    needs = _Needs.of(release, placement)
     by_country: dict[str, dict[str, list[Candidate]]] = defaultdict(lambda: defaultdict(list))
     excluded: list[Excluded] = []
     for site in sites:
-        reasons, headroom = _reasons(site, release, placement)
+        reasons, headroom = _reasons(site, needs)
         if reasons:
             excluded.append(Excluded(site.site_id, site.country, tuple(reasons)))
         else:
