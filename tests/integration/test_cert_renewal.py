@@ -22,8 +22,14 @@ async def test_site_renews_before_expiry_and_stays_ready(tmp_path: Path) -> None
         first = load_certificate(crt)
         first_key = (site.directory / "site.key").read_bytes()
         assert (first.not_valid_after_utc - first.not_valid_before_utc).total_seconds() < 4
-        # Renewal is due at 2/3 of the lifetime (~2 s); wait past the first certificate's expiry.
-        await asyncio.sleep(3.6)
+        # Renewal is due at 2/3 of the lifetime (~2 s); wait for it (bounded), then past the first
+        # certificate's expiry, so the link must be running on the renewed one.
+        deadline = asyncio.get_running_loop().time() + 10
+        while load_certificate(crt).serial_number == first.serial_number:
+            assert asyncio.get_running_loop().time() < deadline, "no renewal within 10 s"
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(max(0.0, (first.not_valid_after_utc - dt.datetime.now(dt.UTC)).total_seconds()) + 0.3)
+        await site.wait_connected(10)
         second = load_certificate(crt)
         assert second.serial_number != first.serial_number
         assert (site.directory / "site.key").read_bytes() != first_key  # a new key, made at the site
