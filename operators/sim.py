@@ -18,7 +18,7 @@ from operators.agent.policy import LocalPolicy
 from operators.agent.records import ApplicationRecord, FileRecord
 
 #: Simulated sites reconnect fast so that tests of outages stay short; still jittered.
-SIM_RETRY = RetryPolicy(initial=0.05, maximum=0.5, deadline=None)
+SIM_RETRY = RetryPolicy(initial=0.05, maximum=0.5, deadline=None, persistent=True)
 
 
 class SimulatedSite:

@@ -27,7 +27,9 @@ _TLS_MARKERS = ("ssl", "handshake", "certificate", "tls")
 
 
 def is_tls_failure(err: grpc.aio.AioRpcError) -> bool:
-    details = (err.details() or "").lower()
+    # "tcp handshaker shutdown" is gRPC's TCP connect timing out (a busy or restarting server), not
+    # a TLS refusal: it must stay retryable, or a site link would give up for good under load.
+    details = (err.details() or "").lower().replace("tcp handshaker", "")
     return any(m in details for m in _TLS_MARKERS)
 
 

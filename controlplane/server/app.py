@@ -19,14 +19,21 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from controlplane.api.v1 import federation_pb2, site_pb2
+from controlplane.api.v1 import federation_pb2, rollouts_pb2, safety_pb2, site_pb2
 from controlplane.api.v1 import federation_pb2_grpc as fgrpc
+from controlplane.api.v1 import rollouts_pb2_grpc as ogrpc
+from controlplane.api.v1 import safety_pb2_grpc as xgrpc
 from controlplane.api.v1 import site_pb2_grpc as sgrpc
+from controlplane.domain.safety_rules import DEFAULT_RULES, IncidentRule
 from controlplane.pki.ca import SITE_TTL, CertificateAuthority
 from controlplane.pki.keys import load_certificate
+from controlplane.pki.safety_key import ensure_safety_key
 from controlplane.server.federation_servicer import FederationServicer
+from controlplane.server.release_servicer import ReleaseServicer
 from controlplane.server.runtime import Runtime
+from controlplane.server.safety_servicer import SafetyServicer
 from controlplane.server.site_servicer import SiteServicer
+from controlplane.services.safety import SafetySettings
 from controlplane.store import Store
 
 log = logging.getLogger(__name__)
@@ -59,6 +66,12 @@ class ServerConfig:
     advertise: str = ""
     #: Lifetime of site certificates; sites renew at two thirds of it.
     site_cert_ttl: dt.timedelta = SITE_TTL
+    #: Approvals a global halt needs (1: takes effect at once; 2: a second admin must approve).
+    global_halt_approvals: int = 1
+    #: Incident rules (``--safety-rules FILE``); see controlplane/domain/safety_rules.py.
+    safety_rules: tuple[IncidentRule, ...] = DEFAULT_RULES
+    #: Seconds between signed beacons on each link; 0 means the heartbeat interval.
+    beacon_interval: float = 0.0
 
 
 def _host_port(addr: str) -> tuple[str, int]:
@@ -75,6 +88,8 @@ class ControlPlane:
         self._server_key = (d / "server.key").read_bytes()
         self._server_cert = (d / "server.crt").read_bytes()
         load_certificate(d / "server.crt")  # fail early on a damaged file
+        # Created here for PKI directories made before safety controls existed.
+        self.safety_key = ensure_safety_key(d)
         self.server: grpc.aio.Server | None = None
         self.port = 0
         self.enroll_port = 0
@@ -111,14 +126,24 @@ class ControlPlane:
             heartbeat_interval=self.config.heartbeat_interval,
             lease_ttl=self.config.lease_ttl,
             site_cert_ttl=self.config.site_cert_ttl,
+            safety_key=self.safety_key,
+            safety_settings=SafetySettings(
+                global_halt_approvals=self.config.global_halt_approvals,
+                rules=self.config.safety_rules,
+                beacon_interval=self.config.beacon_interval or self.config.heartbeat_interval,
+            ),
         )
         fgrpc.add_FederationServiceServicer_to_server(FederationServicer(rt), server)
         sgrpc.add_SiteServiceServicer_to_server(SiteServicer(rt), server)
+        xgrpc.add_SafetyServiceServicer_to_server(SafetyServicer(rt), server)
+        ogrpc.add_ReleaseServiceServicer_to_server(ReleaseServicer(rt), server)
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         names = (
             federation_pb2.DESCRIPTOR.services_by_name["FederationService"].full_name,
             site_pb2.DESCRIPTOR.services_by_name["SiteService"].full_name,
+            safety_pb2.DESCRIPTOR.services_by_name["SafetyService"].full_name,
+            rollouts_pb2.DESCRIPTOR.services_by_name["ReleaseService"].full_name,
             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
             reflection.SERVICE_NAME,
         )

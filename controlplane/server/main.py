@@ -10,7 +10,8 @@ import logging
 import sys
 from pathlib import Path
 
-from controlplane.errors import StargateError
+from controlplane.domain.safety_rules import DEFAULT_RULES, IncidentRule, parse_rules
+from controlplane.errors import InvalidArgument, StargateError
 from controlplane.server.app import ControlPlane, ServerConfig, serve_until_signal
 from controlplane.server.bootstrap import InitOptions, init
 from controlplane.server.stores import StoreOptions, open_store
@@ -51,9 +52,37 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--site-cert-ttl", type=float, default=24.0, help="hours a site certificate lives (default 24)"
     )
+    s.add_argument(
+        "--global-halt-approvals",
+        type=int,
+        choices=[1, 2],
+        default=1,
+        help="admins who must approve a global halt before it takes effect (default 1: the requester)",
+    )
+    s.add_argument(
+        "--safety-rules", type=Path, help="incident rules file (JSON or YAML list); default: docs/safety.md"
+    )
+    s.add_argument(
+        "--beacon-interval",
+        type=float,
+        default=0.0,
+        help="seconds between signed beacons (default: heartbeat)",
+    )
     StoreOptions.add_arguments(s)
     p.add_argument("--log-level", default="INFO")
     return p
+
+
+def _rules(path: Path | None) -> tuple[IncidentRule, ...]:
+    if path is None:
+        return DEFAULT_RULES
+    import yaml  # JSON is YAML
+
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise InvalidArgument("--safety-rules", f"{path} is not JSON or YAML") from e
+    return parse_rules(data)
 
 
 async def _serve(args: argparse.Namespace) -> None:
@@ -67,6 +96,9 @@ async def _serve(args: argparse.Namespace) -> None:
         lease_ttl=args.lease_ttl,
         advertise=args.advertise,
         site_cert_ttl=dt.timedelta(hours=args.site_cert_ttl),
+        global_halt_approvals=args.global_halt_approvals,
+        safety_rules=_rules(args.safety_rules),
+        beacon_interval=args.beacon_interval,
     )
     try:
         await serve_until_signal(ControlPlane(config, store))

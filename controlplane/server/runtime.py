@@ -21,6 +21,7 @@ from controlplane.domain.records import LIVENESS, REPLICAS, ReplicaRecord
 from controlplane.errors import StargateError
 from controlplane.pki.ca import SITE_TTL, CertificateAuthority
 from controlplane.pki.identity import Identity
+from controlplane.pki.safety_key import SafetyKey
 from controlplane.services import clock
 from controlplane.services.audit import AuditLog
 from controlplane.services.directives import Directives
@@ -28,12 +29,23 @@ from controlplane.services.enrollment import Enrollment
 from controlplane.services.links import LinkHub
 from controlplane.services.liveness import Liveness
 from controlplane.services.registry import Registry
+from controlplane.services.releases import Releases
+from controlplane.services.rollout_engine import RolloutEngine
+from controlplane.services.rollouts import Rollouts
+from controlplane.services.safety import Safety, SafetySettings
 from controlplane.store import Store
 from controlplane.store.election import LeaderElection
 from controlplane.store.lease import LeaseKeeper
 
 log = logging.getLogger(__name__)
+#: Audit actor of the liveness controller; the replica id is appended (``controller/liveness@cp-a``)
+#: so that the audit log says which leader acted.
 CONTROLLER = "controller/liveness"
+#: Audit actor of the safety controller (incident rules, dispatch completion).
+SAFETY_CONTROLLER = "controller/safety"
+#: Longest wait between attempts to re-register after a store outage: the liveness map is
+#: republished only after re-registration, and the leader's sweeper waits for it.
+REGISTER_RETRY_MAX = 1.0
 
 
 @dataclass(frozen=True)
@@ -55,6 +67,8 @@ class Runtime:
         heartbeat_interval: float = 5.0,
         lease_ttl: int = 5,
         site_cert_ttl: dt.timedelta = SITE_TTL,
+        safety_key: SafetyKey | None = None,
+        safety_settings: SafetySettings | None = None,
     ) -> None:
         self.store = store
         self.ca = ca
@@ -70,9 +84,29 @@ class Runtime:
         self.links = LinkHub(store)
         self.liveness = Liveness(store, self.registry, replica_id, heartbeat_interval)
         self.election = LeaderElection(store, "controllers", replica_id, ttl=lease_ttl)
+        self.safety = Safety(
+            store,
+            self.audit,
+            self.registry,
+            safety_key or SafetyKey.generate(),
+            safety_settings or SafetySettings(beacon_interval=heartbeat_interval),
+        )
+        self.releases = Releases(store, self.audit)
+        self.rollouts = Rollouts(store, self.audit, self.registry, self.releases)
+        self.rollout_engine = RolloutEngine(
+            store,
+            self.audit,
+            self.registry,
+            self.directives,
+            self.rollouts,
+            f"controller/rollouts@{replica_id}",
+        )
+        #: Seconds between rollout engine steps (each step is one read of the registry + records).
+        self.rollout_tick = min(0.25, heartbeat_interval / 4)
         self._lease: LeaseKeeper | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._facts: dict[str, tuple[Any, ...]] = {}
+        self.controller_actor = f"{CONTROLLER}@{replica_id}"
 
     def link(self, caller: Identity) -> Any:
         from controlplane.server.site_servicer import LinkStream  # the servicer module owns streams
@@ -85,9 +119,11 @@ class Runtime:
         self._tasks = [
             asyncio.create_task(self._keep_registered(), name="replica-lease"),
             asyncio.create_task(self.links.run(), name="directive-watch"),
+            asyncio.create_task(self.safety.run_lane_watch(self.links.wake), name="safety-lane-watch"),
             asyncio.create_task(self.liveness.run_publisher(self._lease_id), name="liveness-publisher"),
             asyncio.create_task(self.election.run(), name="election"),
             asyncio.create_task(self._controllers(), name="controllers"),
+            asyncio.create_task(self._rollout_controller(), name="rollout-engine"),
         ]
 
     def _lease_id(self) -> int:
@@ -108,22 +144,60 @@ class Runtime:
                 await keeper.lost.wait()
             except StargateError as e:
                 log.warning("replica registration failed: %s", e.public)
+            except Exception:  # never let the registration loop die: the replica would vanish
+                log.exception("replica registration failed")
             finally:
                 await keeper.stop(revoke=False)
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+            delay = min(delay * 2, REGISTER_RETRY_MAX)
 
     async def _controllers(self) -> None:
         """Leader-only loops. Each pass re-checks leadership; writes carry the fence."""
+        term = 0
+        since = 0.0
         while True:
             # A quarter interval: Unreachable is declared at most 0.25 interval after the 3rd miss.
             await asyncio.sleep(self.heartbeat_interval / 4)
             if not self.election.is_leader:
                 continue
+            if self.election.term != term:
+                # A new term: until now this replica did not watch heartbeats, and the other
+                # replicas may not have republished their maps yet (e.g. after a store outage).
+                # Count the start of the term as a heartbeat of every site (see Liveness.sweep).
+                term, since = self.election.term, clock.now()
             try:
-                await self.liveness.sweep(CONTROLLER, fence=list(self.election.fence()))
+                await self.liveness.sweep(
+                    self.controller_actor, fence=list(self.election.fence()), since=since
+                )
             except StargateError as e:
                 log.info("liveness sweep: %s", e.public)
+            except Exception:  # a bug in one pass must not stop the controller for good
+                log.exception("liveness sweep failed")
+            await self._safety_controllers()
+
+    async def _safety_controllers(self) -> None:
+        """Leader-only safety passes: incident rules, then completing interrupted dispatches."""
+        try:
+            fence = list(self.election.fence())
+            await self.safety.run_rules(f"{SAFETY_CONTROLLER}@{self.replica_id}", fence)
+            await self.safety.redispatch(fence)
+        except StargateError as e:
+            log.info("safety controller: %s", e.public)
+        except Exception:
+            log.exception("safety controller failed")
+
+    async def _rollout_controller(self) -> None:
+        """Leader only: one engine step per tick; a deposed leader's step fails on the fence."""
+        while True:
+            await asyncio.sleep(self.rollout_tick)
+            if not self.election.is_leader:
+                continue
+            try:
+                await self.rollout_engine.tick(list(self.election.fence()))
+            except StargateError as e:
+                log.info("rollout engine: %s", e.public)
+            except Exception:  # one bad pass must not stop rollouts for good
+                log.exception("rollout engine step failed")
 
     async def stop(self) -> None:
         for t in self._tasks:
@@ -170,6 +244,8 @@ class Runtime:
                 labels=dict(facts.labels),
                 operator_version=facts.operator_version[:64],
             )
+            if facts.HasField("policy"):
+                change["policy"] = json_format.MessageToDict(facts.policy, preserving_proto_field_name=True)
             if facts.capacity:
                 change["capacity"] = {
                     k: {"total": v.total, "free": v.free} for k, v in facts.capacity.items()
@@ -184,13 +260,25 @@ class Runtime:
                 .enum_type.values_by_number[heartbeat.health]
                 .name
             )
-            change["deployments"] = [
-                json_format.MessageToDict(d, preserving_proto_field_name=True) for d in heartbeat.deployments
-            ]
+            change["deployments"] = [_coarse(d) for d in heartbeat.deployments]
         key = tuple(sorted((k, json.dumps(v, sort_keys=True)) for k, v in change.items()))
         merged = dict(self._facts.get(site_id, ())) | dict(key)
         snapshot = tuple(sorted(merged.items()))
         if self._facts.get(site_id) == snapshot:
             return
-        self._facts[site_id] = snapshot
         await self.registry.update(site_id, change)
+        # Only after the write succeeded: a failed write is retried with the next heartbeat.
+        self._facts[site_id] = snapshot
+
+
+def _coarse(d: Any) -> dict[str, Any]:
+    """A reported deployment with its aggregates rounded (error rate to 0.1%, p95 to 5 ms, safety
+    score to 0.01): a stored change then means a real change, not noise - no write per heartbeat."""
+    out: dict[str, Any] = json_format.MessageToDict(d, preserving_proto_field_name=True)
+    if "error_rate" in out:
+        out["error_rate"] = round(out["error_rate"], 3)
+    if "latency_p95_ms" in out:
+        out["latency_p95_ms"] = round(out["latency_p95_ms"] / 5) * 5
+    if "safety_score" in out:
+        out["safety_score"] = round(out["safety_score"], 2)
+    return out

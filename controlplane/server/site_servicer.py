@@ -14,14 +14,22 @@ from typing import Any, TypeAlias
 
 import grpc
 
+from controlplane.api.v1 import safety_pb2 as xpb
 from controlplane.api.v1 import site_pb2 as spb
 from controlplane.api.v1 import site_pb2_grpc as sgrpc
-from controlplane.errors import InvalidArgument, PermissionDenied, ResourceExhausted, StargateError
+from controlplane.errors import (
+    InvalidArgument,
+    PermissionDenied,
+    ResourceExhausted,
+    StargateError,
+    Unavailable,
+)
 from controlplane.pki.identity import Identity
 from controlplane.server import convert
 from controlplane.server.auth import authorize, peer_address, peer_identity
 from controlplane.server.rpc import MAX_REQUEST_BYTES, abort, authenticated, refuse
 from controlplane.server.runtime import Runtime
+from controlplane.server.safety_servicer import SafetyLink, report_incident
 from controlplane.services import clock
 from controlplane.services.enrollment import SiteFactsIn
 
@@ -65,7 +73,19 @@ class SiteServicer(sgrpc.SiteServiceServicer):
             certificate_pem=issued.certificate_pem.decode(),
             ca_bundle_pem=issued.ca_pem.decode(),
             not_after=convert.ts_dt(issued.not_after),
+            safety_keys=[
+                xpb.SafetyPublicKey(
+                    key_id=self.rt.safety.key.key_id, public_key_pem=self.rt.safety.key.public_pem
+                )
+            ],
         )
+
+    @authenticated("ReportIncident")
+    async def ReportIncident(
+        self, request: spb.ReportIncidentRequest, context: Ctx, caller: Identity
+    ) -> spb.ReportIncidentResponse:
+        await report_incident(self.rt, caller, request.incident)
+        return spb.ReportIncidentResponse(recorded=True)
 
     @authenticated("RenewCertificate")
     async def RenewCertificate(
@@ -118,6 +138,8 @@ class LinkStream:
         self.site_id = caller.name
         #: Why the reader ended the link, reported to the site as the stream's status.
         self.error: StargateError | None = None
+        #: The safety lane and beacons of this link (controlplane/server/safety_servicer.py).
+        self.safety: SafetyLink | None = None
 
     async def serve(
         self, hello: spb.Hello, requests: AsyncIterator[spb.ConnectRequest], context: Ctx
@@ -126,8 +148,14 @@ class LinkStream:
         session = rt.links.attach(self.site_id)
         rt.liveness.seen(self.site_id)
         try:
-            await rt.registry.mark_ready(self.site_id, self.caller.spiffe_id, clock.now())
-            await rt.site_facts(self.site_id, facts=hello.facts, last_applied=hello.last_applied_sequence)
+            try:
+                await rt.registry.mark_ready(self.site_id, self.caller.spiffe_id, clock.now())
+                await rt.site_facts(self.site_id, facts=hello.facts, last_applied=hello.last_applied_sequence)
+            except StargateError as e:
+                # E.g. the store is unavailable: a status the site retries (UNAVAILABLE), not an
+                # unexpected exception, which gRPC would report as UNKNOWN.
+                log.info("link of %s refused: %s", self.site_id, e.public)
+                await abort(context, e)
             yield spb.ConnectResponse(
                 welcome=spb.Welcome(
                     replica_id=rt.replica_id,
@@ -135,17 +163,30 @@ class LinkStream:
                     server_time=convert.ts(clock.now()),
                 )
             )
+            safety = self.safety = SafetyLink(rt, self.caller, hello, session)
             reader = asyncio.create_task(self._read(requests, context, session))
             last_sent = hello.last_applied_sequence
             try:
                 while not session.closed.is_set():
                     session.wake.clear()
-                    for rec in await rt.directives.after(self.site_id, last_sent):
+                    try:
+                        # The safety lane (signed halts/resumes) and the beacon go before anything else.
+                        ahead = await safety.outgoing()
+                        recs = await rt.directives.after(self.site_id, last_sent)
+                    except StargateError as e:
+                        self.error = e  # store unavailable: end the link; the site reconnects
+                        break
+                    for msg in ahead:
+                        yield msg
+                    for rec in recs:
+                        if safety.urgent.is_set():
+                            break  # a halt was queued meanwhile: send it before the rest
                         yield spb.ConnectResponse(directive=convert.directive_to_pb(rec))
                         last_sent = rec.sequence
-                    if not session.wake.is_set():
+                    if not session.wake.is_set() and not safety.urgent.is_set():
                         await session.wake.wait()
             finally:
+                await safety.close()
                 reader.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await reader
@@ -178,8 +219,15 @@ class LinkStream:
             raise PermissionDenied("message speaks for another site than the certificate")
         rt = self.rt
         rt.liveness.seen(self.site_id)
+        if self.safety is not None and await self.safety.handle(which, body):
+            return  # safety acks/rejects, incidents, local halts
         if which == "heartbeat":
-            await rt.site_facts(self.site_id, heartbeat=body, last_applied=body.last_applied_sequence)
+            try:
+                await rt.site_facts(self.site_id, heartbeat=body, last_applied=body.last_applied_sequence)
+            except Unavailable as e:
+                # Facts are refreshed by every heartbeat: keep the link (and the site's liveness)
+                # through a store outage instead of dropping it; the next heartbeat writes them.
+                log.info("facts of %s not stored: %s", self.site_id, e.public)
         elif which in ("ack", "reject"):
             await rt.directives.complete(
                 self.caller.spiffe_id,

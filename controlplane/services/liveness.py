@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from controlplane.domain.records import LIVENESS, SiteStatus
 from controlplane.errors import LeaseNotFound, StargateError
 from controlplane.services import clock
+from controlplane.services.audit import Entry
 from controlplane.services.registry import Registry
 from controlplane.store import Compare, Store
 
@@ -73,26 +74,57 @@ class Liveness:
             latest[site] = max(latest.get(site, 0.0), ts)
         return latest
 
-    async def sweep(self, actor: str, fence: Sequence[Compare] = ()) -> list[str]:
-        """Mark Ready sites with no heartbeat for MISSED_HEARTBEATS intervals Unreachable (leader)."""
+    async def sweep(self, actor: str, fence: Sequence[Compare] = (), since: float = 0.0) -> list[str]:
+        """Mark Ready sites with no heartbeat for MISSED_HEARTBEATS intervals Unreachable, and
+        Unreachable sites whose heartbeats came back (on a link that never dropped, so no Hello
+        marks them) Ready again (leader). Returns the sites whose status changed.
+
+        ``since``: when the caller's leadership term began; it counts as a heartbeat of every site,
+        so a new leader gives the replicas MISSED_HEARTBEATS intervals to publish their maps
+        before it declares anything Unreachable on the strength of a stale map.
+        """
         now = clock.now()
         latest = await self.merged()
-        marked = []
+        changed = []
         for site in await self._registry.list():
-            if site.status != SiteStatus.READY:
-                continue
-            last = max(latest.get(site.site_id, 0.0), site.last_heartbeat)
-            if now - last > MISSED_HEARTBEATS * self.interval and await self._registry.mark_unreachable(
-                site.site_id, actor, last, fence
+            heard = latest.get(site.site_id, 0.0)
+            if site.status == SiteStatus.READY:
+                last = max(heard, site.last_heartbeat)
+                if now - max(last, since) > MISSED_HEARTBEATS * self.interval and (
+                    await self._registry.mark_unreachable(site.site_id, actor, last, fence)
+                ):
+                    changed.append(site.site_id)
+            elif (
+                site.status == SiteStatus.UNREACHABLE
+                and heard > site.last_heartbeat
+                and now - heard <= MISSED_HEARTBEATS * self.interval
             ):
-                marked.append(site.site_id)
-        return marked
+                entry = Entry(
+                    actor,
+                    "site.ready",
+                    f"site/{site.site_id}",
+                    reason="heartbeats resumed",
+                    details={"last_heartbeat": f"{heard:.3f}"},
+                )
+                updated = await self._registry.update(
+                    site.site_id,
+                    {"status": SiteStatus.READY, "last_heartbeat": heard},
+                    entry,
+                    only_if=lambda s, h=heard: s.status == SiteStatus.UNREACHABLE and s.last_heartbeat < h,
+                    fence=fence,
+                )
+                if updated is not None:
+                    changed.append(site.site_id)
+        return changed
 
     async def run_publisher(self, lease_of: Callable[[], int]) -> None:
         while True:
             await asyncio.sleep(self.interval)
+            lease = lease_of()
+            if not lease:
+                continue  # no valid lease now: a map written without one would outlive the replica
             try:
-                await self.publish(lease_of())
+                await self.publish(lease)
             except LeaseNotFound:
                 self._dirty = True  # the replica's lease is being renewed; publish next round
             except StargateError as e:

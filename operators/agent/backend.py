@@ -5,6 +5,7 @@ twice has no second effect."""
 from __future__ import annotations
 
 import abc
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +25,10 @@ class Workload:
     source: str = "federation"
     halted: bool = False
     ready_replicas: int = 0
+    #: Aggregates over the reporting window (never single requests): 0..1, ms, 0..1 (-1: unmeasured).
+    error_rate: float = 0.0
+    latency_p95_ms: float = 0.0
+    safety_score: float = -1.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -49,6 +54,23 @@ class WorkloadBackend(abc.ABC):
     async def workloads(self) -> list[Workload]:
         """Everything the site runs, federation-owned and local."""
 
+    async def halt(self, release: str) -> list[str]:
+        """Stop serving every federation workload of ``release`` (scale to zero, keep the object so
+        that a resume restores it); returns their names. Idempotent. Backends that cannot halt
+        refuse, and the site says so upstream."""
+        raise Refused("this site's backend cannot halt workloads")
+
+    async def resume(self, release: str) -> list[str]:
+        """Lift a halt of ``release``; returns the workloads restored. Idempotent."""
+        raise Refused("this site's backend cannot resume workloads")
+
+    async def verify_artifact(self, digest: str) -> str | None:
+        """Why the artifact ``digest`` cannot be verified at the site, or None when it can.
+
+        The default has no local artifact store to consult and accepts; backends with one (a
+        registry mirror, MemoryBackend.artifacts) MUST check that the bytes hash to ``digest``."""
+        return None
+
 
 class Refused(Exception):
     """The site declines a directive; ``reason`` goes upstream in the Reject."""
@@ -61,8 +83,23 @@ class Refused(Exception):
 class MemoryBackend(WorkloadBackend):
     """Workloads in a dict, ready at once: what `make dev` and the benchmarks run by the hundreds."""
 
-    def __init__(self) -> None:
+    def __init__(self, artifacts: dict[str, bytes] | None = None) -> None:
         self.items: dict[str, Workload] = {}
+        #: The site's local artifact store (digest -> manifest bytes); None = not simulated.
+        self.artifacts = artifacts
+        #: Aggregates the simulated site reports per release name (error_rate, latency_p95_ms,
+        #: safety_score), to drive rollout gates in tests and benchmarks.
+        self.metrics: dict[str, dict[str, float]] = {}
+
+    async def verify_artifact(self, digest: str) -> str | None:
+        if self.artifacts is None:
+            return None
+        data = self.artifacts.get(digest)
+        if data is None:
+            return f"digest: artifact {digest[:19]}... is not in the site's artifact store"
+        if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
+            return f"digest: the site's copy of {digest[:19]}... does not hash to its digest"
+        return None
 
     async def deploy(self, payload: dict[str, Any]) -> None:
         name = payload["deployment_name"]
@@ -81,5 +118,24 @@ class MemoryBackend(WorkloadBackend):
         if w is not None and w.source != "local":
             del self.items[name]
 
+    async def halt(self, release: str) -> list[str]:
+        names = []
+        for w in self.items.values():
+            if release and w.release == release and w.source != "local":
+                w.halted, w.ready_replicas = True, 0
+                names.append(w.name)
+        return sorted(names)
+
+    async def resume(self, release: str) -> list[str]:
+        names = []
+        for w in self.items.values():
+            if release and w.release == release and w.source != "local" and w.halted:
+                w.halted, w.ready_replicas = False, w.replicas
+                names.append(w.name)
+        return sorted(names)
+
     async def workloads(self) -> list[Workload]:
+        for w in self.items.values():
+            for k, v in self.metrics.get(w.release, {}).items():
+                setattr(w, k, v)
         return list(self.items.values())

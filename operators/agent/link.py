@@ -19,6 +19,7 @@ from typing import Any
 import grpc
 from google.protobuf import json_format
 
+from controlplane.api.v1 import safety_pb2 as xpb
 from controlplane.api.v1 import site_pb2 as spb
 from controlplane.api.v1 import site_pb2_grpc as sgrpc
 from controlplane.api.v1 import types_pb2 as tpb
@@ -29,6 +30,8 @@ from controlplane.pki.keys import load_certificate, write_atomic, write_private_
 from operators.agent.backend import Refused, WorkloadBackend
 from operators.agent.policy import LocalPolicy
 from operators.agent.records import ApplicationRecord, Applied
+from operators.agent.safety import SiteSafety
+from operators.agent.verify import check_release
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +68,10 @@ class SiteAgent:
         self.replica = ""
         self.connects = 0
         self._server_index = 0
-        self._outbox: asyncio.Queue[spb.ConnectRequest] = asyncio.Queue()
+        #: Messages for the current stream; None ends its request iterator (see _stream).
+        self._outbox: asyncio.Queue[spb.ConnectRequest | None] = asyncio.Queue()
+        #: Signed halts/resumes, beacons and fail-closed (operators/agent/safety.py).
+        self.safety = SiteSafety(facts.site_id, backend, self.policy, cred_dir, on_event=self.on_event)
 
     # --- credentials --------------------------------------------------------------------------
 
@@ -94,11 +100,15 @@ class SiteAgent:
 
     async def run(self) -> None:
         """Stay connected for ever (cancel to stop)."""
-        while True:
-            async for attempt in self.retry.retrying():
-                with attempt:
-                    await self._session()
-            # A stream that ended cleanly (server shutdown) also means: reconnect, with a new backoff.
+        watchdog = asyncio.create_task(self.safety.watchdog(), name=f"fail-closed-{self.facts.site_id}")
+        try:
+            while True:
+                async for attempt in self.retry.retrying():
+                    with attempt:
+                        await self._session()
+                # A stream that ended cleanly (server shutdown) also means: reconnect, with a new backoff.
+        finally:
+            watchdog.cancel()
 
     async def _session(self) -> None:
         target = self.servers[self._server_index % len(self.servers)]
@@ -118,23 +128,26 @@ class SiteAgent:
             self.connected.clear()
             await channel.close()
 
-    async def _requests(self, hello: spb.ConnectRequest) -> AsyncIterator[spb.ConnectRequest]:
+    async def _requests(
+        self, hello: spb.ConnectRequest, outbox: asyncio.Queue[spb.ConnectRequest | None]
+    ) -> AsyncIterator[spb.ConnectRequest]:
         yield hello
-        while True:
-            yield await self._outbox.get()
+        while (msg := await outbox.get()) is not None:
+            yield msg
 
     async def _stream(self, channel: grpc.aio.Channel) -> None:
         """One stream until it fails, the server ends it, or the certificate is due for renewal
         (then it is renewed on this channel and the stream ends, so the next one uses it)."""
-        self._outbox = asyncio.Queue()
+        outbox = self._outbox = asyncio.Queue()
         hello = spb.ConnectRequest(
             hello=spb.Hello(
                 site_id=self.facts.site_id,
                 facts=self.facts.to_pb(await self._free()),
                 last_applied_sequence=self.record.last_sequence,
+                last_safety_sequence=self.safety.last_sequence,
             )
         )
-        call = sgrpc.SiteServiceStub(channel).Connect(self._requests(hello))
+        call = sgrpc.SiteServiceStub(channel).Connect(self._requests(hello, outbox))
         receiver = asyncio.create_task(self._receive(call))
         renewer = asyncio.create_task(self._renew_when_due(channel))
         try:
@@ -146,6 +159,9 @@ class SiteAgent:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, grpc.aio.AioRpcError):
                     await task
+            # End this stream's request iterator: else gRPC's task consuming it waits on the old
+            # queue until the event loop closes (a leak per reconnect, and a slow shutdown).
+            outbox.put_nowait(None)
             call.cancel()
 
     async def _receive(self, call: Any) -> None:
@@ -163,6 +179,9 @@ class SiteAgent:
                     self._replay_outcomes()
                 elif which == "directive":
                     await self._handle(msg.directive)
+                elif which == "beacon":
+                    for report in self.safety.on_beacon(msg.beacon):
+                        self._outbox.put_nowait(report)
         finally:
             if heartbeats is not None:
                 heartbeats.cancel()
@@ -176,11 +195,20 @@ class SiteAgent:
         await asyncio.sleep(max(0.0, (due - dt.datetime.now(dt.UTC)).total_seconds()))
         await self.renew(channel)
 
-    async def _free(self) -> dict[str, int]:
+    async def _used(self, *, exclude: str = "", federation_only: bool = False) -> dict[str, int]:
+        """Accelerators in use by type, without the workload ``exclude`` (the one a Deploy is about
+        to replace, so that an update is not counted twice)."""
         used: dict[str, int] = {}
         for w in await self.backend.workloads():
-            if w.accelerator and not w.halted:
-                used[w.accelerator] = used.get(w.accelerator, 0) + w.replicas * w.accelerators_per_replica
+            if not w.accelerator or w.halted or w.name == exclude:
+                continue
+            if federation_only and w.source == "local":
+                continue
+            used[w.accelerator] = used.get(w.accelerator, 0) + w.replicas * w.accelerators_per_replica
+        return used
+
+    async def _free(self, *, exclude: str = "") -> dict[str, int]:
+        used = await self._used(exclude=exclude)
         return {k: max(0, v - used.get(k, 0)) for k, v in self.facts.accelerators.items()}
 
     async def heartbeat(self) -> spb.ConnectRequest:
@@ -195,7 +223,10 @@ class SiteAgent:
                 ready_replicas=w.ready_replicas,
                 source=tpb.WORKLOAD_SOURCE_LOCAL if w.source == "local" else tpb.WORKLOAD_SOURCE_FEDERATION,
                 halted=w.halted,
-                safety_score=-1.0,
+                error_rate=w.error_rate,
+                latency_p95_ms=w.latency_p95_ms,
+                safety_score=w.safety_score,
+                release=w.release,
             )
             for w in sorted(await self.backend.workloads(), key=lambda w: w.name)
         ]
@@ -212,6 +243,19 @@ class SiteAgent:
             )
         )
 
+    def report_incident(self, release: str, severity: int, category: str, count: int = 1) -> None:
+        """Report incidents over the link (metadata and a count only); dropped when not connected
+        (use SiteService.ReportIncident then)."""
+        inc = xpb.IncidentReport(
+            site_id=self.facts.site_id,
+            release=release,
+            severity=severity,  # type: ignore[arg-type]
+            category=category,
+            count=count,
+        )
+        inc.observed_at.GetCurrentTime()
+        self._outbox.put_nowait(spb.ConnectRequest(incident=inc))
+
     async def _heartbeats(self) -> None:
         while True:
             self._outbox.put_nowait(await self.heartbeat())
@@ -223,13 +267,24 @@ class SiteAgent:
         sid = self.facts.site_id
         if entry.outcome == "applied":
             self._outbox.put_nowait(
-                spb.ConnectRequest(ack=spb.Ack(site_id=sid, directive_id=d.id, sequence=d.sequence))
+                spb.ConnectRequest(
+                    ack=spb.Ack(
+                        site_id=sid,
+                        directive_id=d.id,
+                        sequence=d.sequence,
+                        safety_sequence=entry.safety_sequence,
+                    )
+                )
             )
         else:
             self._outbox.put_nowait(
                 spb.ConnectRequest(
                     reject=spb.Reject(
-                        site_id=sid, directive_id=d.id, sequence=d.sequence, reason=entry.reason
+                        site_id=sid,
+                        directive_id=d.id,
+                        sequence=d.sequence,
+                        reason=entry.reason,
+                        safety_sequence=entry.safety_sequence,
                     )
                 )
             )
@@ -243,6 +298,13 @@ class SiteAgent:
             self._reply(d, e)
 
     async def _handle(self, d: tpb.Directive) -> None:
+        if d.kind in (tpb.DIRECTIVE_KIND_HALT, tpb.DIRECTIVE_KIND_RESUME):
+            # The safety lane: verified (signature, scope, expiry, replay, sequence) before acting.
+            entry = await self.safety.handle(d)
+            self.record.add(entry)
+            await self.record.flush()
+            self._reply(d, entry)
+            return
         seen = self.record.get(d.id)
         if seen is not None or d.sequence <= self.record.last_sequence:
             # Already handled (a re-delivery): answer as before, change nothing.
@@ -250,8 +312,12 @@ class SiteAgent:
             return
         entry = await self._apply(d)
         self.record.add(entry)
+        await self.record.flush()  # durable before the ack: a restart must not apply it again
         self.on_event(entry.outcome, {"sequence": d.sequence, "id": d.id, "reason": entry.reason})
         self._reply(d, entry)
+        if entry.outcome == "applied":
+            # Report the new state now rather than at the next heartbeat: rollout waves wait for it.
+            self._outbox.put_nowait(await self.heartbeat())
 
     async def _apply(self, d: tpb.Directive) -> Applied:
         kind = tpb.DirectiveKind.Name(d.kind).removeprefix("DIRECTIVE_KIND_").title()
@@ -264,9 +330,24 @@ class SiteAgent:
             if d.kind == tpb.DIRECTIVE_KIND_DEPLOY:
                 payload = json_format.MessageToDict(d.deploy, preserving_proto_field_name=True)
                 payload.setdefault("replicas", 0)
-                reason = self.policy.check_deploy(payload, await self._free())
+                name = str(payload.get("deployment_name", ""))
+                reason = self.policy.check_deploy(
+                    payload,
+                    await self._free(exclude=name),
+                    total=self.facts.accelerators,
+                    federation_used=await self._used(exclude=name, federation_only=True),
+                )
                 if reason:
                     raise Refused(reason)
+                reason = await check_release(payload, self.policy, self.backend)
+                if reason:
+                    raise Refused(reason)
+                reason = self.safety.check_deploy(payload)  # a halted release or tier stays halted
+                if reason:
+                    raise Refused(reason)
+                # Which directive made the change, for the backend to show at the site (the
+                # Kubernetes operator puts it in the ModelDeployment's status); others ignore it.
+                payload["directive_id"], payload["directive_sequence"] = d.id, d.sequence
                 await self.backend.deploy(payload)
             elif d.kind == tpb.DIRECTIVE_KIND_UNDEPLOY:
                 await self.backend.undeploy(d.undeploy.deployment_name)

@@ -20,6 +20,16 @@ class Applied:
     kind: str
     outcome: str  # "applied" | "rejected"
     reason: str = ""
+    #: For Halt/Resume (the safety lane): its safety sequence; ``sequence`` is then 0.
+    safety_sequence: int = 0
+
+
+def _row(e: Applied) -> dict[str, object]:
+    """An entry as stored; ``safety_sequence`` only for safety-lane entries (format unchanged otherwise)."""
+    row = asdict(e)
+    if not e.safety_sequence:
+        del row["safety_sequence"]
+    return row
 
 
 class ApplicationRecord:
@@ -31,7 +41,10 @@ class ApplicationRecord:
 
     @property
     def last_sequence(self) -> int:
-        return self.entries[-1].sequence if self.entries else 0
+        for e in reversed(self.entries):
+            if not e.safety_sequence:  # safety-lane entries have their own sequence
+                return e.sequence
+        return 0
 
     def get(self, directive_id: str) -> Applied | None:
         return self._by_id.get(directive_id)
@@ -49,6 +62,11 @@ class ApplicationRecord:
     def save(self) -> None:
         """Persist (no-op in memory)."""
 
+    async def flush(self) -> None:
+        """Make what ``add``/``save`` recorded durable before the outcome goes upstream. Records
+        kept behind a network call (the Kubernetes operator's ConfigMap) write here; file and
+        memory records already did in ``save``."""
+
 
 class FileRecord(ApplicationRecord):
     """Kept as JSON beside the site's key; rewritten atomically on every entry."""
@@ -63,4 +81,4 @@ class FileRecord(ApplicationRecord):
                 self._by_id[e.directive_id] = e
 
     def save(self) -> None:
-        write_atomic(self.path, json.dumps([asdict(e) for e in self.entries]).encode(), 0o600)
+        write_atomic(self.path, json.dumps([_row(e) for e in self.entries]).encode(), 0o600)

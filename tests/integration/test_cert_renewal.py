@@ -28,7 +28,8 @@ async def test_site_renews_before_expiry_and_stays_ready(tmp_path: Path) -> None
         while load_certificate(crt).serial_number == first.serial_number:
             assert asyncio.get_running_loop().time() < deadline, "no renewal within 10 s"
             await asyncio.sleep(0.1)
-        await asyncio.sleep(max(0.0, (first.not_valid_after_utc - dt.datetime.now(dt.UTC)).total_seconds()) + 0.3)
+        left = (first.not_valid_after_utc - dt.datetime.now(dt.UTC)).total_seconds()
+        await asyncio.sleep(max(0.0, left) + 0.3)
         await site.wait_connected(10)
         second = load_certificate(crt)
         assert second.serial_number != first.serial_number

@@ -1,6 +1,7 @@
 import datetime
 
 from controlplane.api.v1 import options_pb2 as _options_pb2
+from controlplane.api.v1 import safety_pb2 as _safety_pb2
 from controlplane.api.v1 import types_pb2 as _types_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
@@ -22,36 +23,44 @@ class EnrollRequest(_message.Message):
     def __init__(self, token: _Optional[str] = ..., csr_pem: _Optional[str] = ..., facts: _Optional[_Union[_types_pb2.SiteFacts, _Mapping]] = ...) -> None: ...
 
 class EnrollResponse(_message.Message):
-    __slots__ = ("certificate_pem", "ca_bundle_pem", "not_after")
+    __slots__ = ("certificate_pem", "ca_bundle_pem", "not_after", "safety_keys")
     CERTIFICATE_PEM_FIELD_NUMBER: _ClassVar[int]
     CA_BUNDLE_PEM_FIELD_NUMBER: _ClassVar[int]
     NOT_AFTER_FIELD_NUMBER: _ClassVar[int]
+    SAFETY_KEYS_FIELD_NUMBER: _ClassVar[int]
     certificate_pem: str
     ca_bundle_pem: str
     not_after: _timestamp_pb2.Timestamp
-    def __init__(self, certificate_pem: _Optional[str] = ..., ca_bundle_pem: _Optional[str] = ..., not_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    safety_keys: _containers.RepeatedCompositeFieldContainer[_safety_pb2.SafetyPublicKey]
+    def __init__(self, certificate_pem: _Optional[str] = ..., ca_bundle_pem: _Optional[str] = ..., not_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., safety_keys: _Optional[_Iterable[_Union[_safety_pb2.SafetyPublicKey, _Mapping]]] = ...) -> None: ...
 
 class ConnectRequest(_message.Message):
-    __slots__ = ("hello", "heartbeat", "ack", "reject")
+    __slots__ = ("hello", "heartbeat", "ack", "reject", "incident", "local_halt")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     ACK_FIELD_NUMBER: _ClassVar[int]
     REJECT_FIELD_NUMBER: _ClassVar[int]
+    INCIDENT_FIELD_NUMBER: _ClassVar[int]
+    LOCAL_HALT_FIELD_NUMBER: _ClassVar[int]
     hello: Hello
     heartbeat: Heartbeat
     ack: Ack
     reject: Reject
-    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., ack: _Optional[_Union[Ack, _Mapping]] = ..., reject: _Optional[_Union[Reject, _Mapping]] = ...) -> None: ...
+    incident: _safety_pb2.IncidentReport
+    local_halt: _safety_pb2.LocalHaltReport
+    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., ack: _Optional[_Union[Ack, _Mapping]] = ..., reject: _Optional[_Union[Reject, _Mapping]] = ..., incident: _Optional[_Union[_safety_pb2.IncidentReport, _Mapping]] = ..., local_halt: _Optional[_Union[_safety_pb2.LocalHaltReport, _Mapping]] = ...) -> None: ...
 
 class Hello(_message.Message):
-    __slots__ = ("site_id", "facts", "last_applied_sequence")
+    __slots__ = ("site_id", "facts", "last_applied_sequence", "last_safety_sequence")
     SITE_ID_FIELD_NUMBER: _ClassVar[int]
     FACTS_FIELD_NUMBER: _ClassVar[int]
     LAST_APPLIED_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    LAST_SAFETY_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     site_id: str
     facts: _types_pb2.SiteFacts
     last_applied_sequence: int
-    def __init__(self, site_id: _Optional[str] = ..., facts: _Optional[_Union[_types_pb2.SiteFacts, _Mapping]] = ..., last_applied_sequence: _Optional[int] = ...) -> None: ...
+    last_safety_sequence: int
+    def __init__(self, site_id: _Optional[str] = ..., facts: _Optional[_Union[_types_pb2.SiteFacts, _Mapping]] = ..., last_applied_sequence: _Optional[int] = ..., last_safety_sequence: _Optional[int] = ...) -> None: ...
 
 class Heartbeat(_message.Message):
     __slots__ = ("site_id", "capacity", "health", "deployments", "last_applied_sequence")
@@ -75,34 +84,40 @@ class Heartbeat(_message.Message):
     def __init__(self, site_id: _Optional[str] = ..., capacity: _Optional[_Mapping[str, _types_pb2.AcceleratorCapacity]] = ..., health: _Optional[_Union[_types_pb2.SiteHealth, str]] = ..., deployments: _Optional[_Iterable[_Union[_types_pb2.DeploymentStatus, _Mapping]]] = ..., last_applied_sequence: _Optional[int] = ...) -> None: ...
 
 class Ack(_message.Message):
-    __slots__ = ("site_id", "directive_id", "sequence")
+    __slots__ = ("site_id", "directive_id", "sequence", "safety_sequence")
     SITE_ID_FIELD_NUMBER: _ClassVar[int]
     DIRECTIVE_ID_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    SAFETY_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     site_id: str
     directive_id: str
     sequence: int
-    def __init__(self, site_id: _Optional[str] = ..., directive_id: _Optional[str] = ..., sequence: _Optional[int] = ...) -> None: ...
+    safety_sequence: int
+    def __init__(self, site_id: _Optional[str] = ..., directive_id: _Optional[str] = ..., sequence: _Optional[int] = ..., safety_sequence: _Optional[int] = ...) -> None: ...
 
 class Reject(_message.Message):
-    __slots__ = ("site_id", "directive_id", "sequence", "reason")
+    __slots__ = ("site_id", "directive_id", "sequence", "reason", "safety_sequence")
     SITE_ID_FIELD_NUMBER: _ClassVar[int]
     DIRECTIVE_ID_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    SAFETY_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     site_id: str
     directive_id: str
     sequence: int
     reason: str
-    def __init__(self, site_id: _Optional[str] = ..., directive_id: _Optional[str] = ..., sequence: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+    safety_sequence: int
+    def __init__(self, site_id: _Optional[str] = ..., directive_id: _Optional[str] = ..., sequence: _Optional[int] = ..., reason: _Optional[str] = ..., safety_sequence: _Optional[int] = ...) -> None: ...
 
 class ConnectResponse(_message.Message):
-    __slots__ = ("welcome", "directive")
+    __slots__ = ("welcome", "directive", "beacon")
     WELCOME_FIELD_NUMBER: _ClassVar[int]
     DIRECTIVE_FIELD_NUMBER: _ClassVar[int]
+    BEACON_FIELD_NUMBER: _ClassVar[int]
     welcome: Welcome
     directive: _types_pb2.Directive
-    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., directive: _Optional[_Union[_types_pb2.Directive, _Mapping]] = ...) -> None: ...
+    beacon: _safety_pb2.Beacon
+    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., directive: _Optional[_Union[_types_pb2.Directive, _Mapping]] = ..., beacon: _Optional[_Union[_safety_pb2.Beacon, _Mapping]] = ...) -> None: ...
 
 class Welcome(_message.Message):
     __slots__ = ("replica_id", "heartbeat_interval_seconds", "server_time")
@@ -131,3 +146,15 @@ class RenewCertificateResponse(_message.Message):
     ca_bundle_pem: str
     not_after: _timestamp_pb2.Timestamp
     def __init__(self, certificate_pem: _Optional[str] = ..., ca_bundle_pem: _Optional[str] = ..., not_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ReportIncidentRequest(_message.Message):
+    __slots__ = ("incident",)
+    INCIDENT_FIELD_NUMBER: _ClassVar[int]
+    incident: _safety_pb2.IncidentReport
+    def __init__(self, incident: _Optional[_Union[_safety_pb2.IncidentReport, _Mapping]] = ...) -> None: ...
+
+class ReportIncidentResponse(_message.Message):
+    __slots__ = ("recorded",)
+    RECORDED_FIELD_NUMBER: _ClassVar[int]
+    recorded: bool
+    def __init__(self, recorded: _Optional[bool] = ...) -> None: ...

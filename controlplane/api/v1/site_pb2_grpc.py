@@ -50,6 +50,11 @@ class SiteServiceStub:
                 request_serializer=controlplane_dot_api_dot_v1_dot_site__pb2.RenewCertificateRequest.SerializeToString,
                 response_deserializer=controlplane_dot_api_dot_v1_dot_site__pb2.RenewCertificateResponse.FromString,
                 _registered_method=True)
+        self.ReportIncident = channel.unary_unary(
+                '/stargate.federation.v1.SiteService/ReportIncident',
+                request_serializer=controlplane_dot_api_dot_v1_dot_site__pb2.ReportIncidentRequest.SerializeToString,
+                response_deserializer=controlplane_dot_api_dot_v1_dot_site__pb2.ReportIncidentResponse.FromString,
+                _registered_method=True)
 
 
 class SiteServiceServicer:
@@ -82,6 +87,14 @@ class SiteServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReportIncident(self, request, context):
+        """ReportIncident records incidents (metadata and a count only) outside the link, e.g. from
+        `stargatectl incidents report` with the site's certificate. Site role, only as itself.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SiteServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -99,6 +112,11 @@ def add_SiteServiceServicer_to_server(servicer, server):
                     servicer.RenewCertificate,
                     request_deserializer=controlplane_dot_api_dot_v1_dot_site__pb2.RenewCertificateRequest.FromString,
                     response_serializer=controlplane_dot_api_dot_v1_dot_site__pb2.RenewCertificateResponse.SerializeToString,
+            ),
+            'ReportIncident': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReportIncident,
+                    request_deserializer=controlplane_dot_api_dot_v1_dot_site__pb2.ReportIncidentRequest.FromString,
+                    response_serializer=controlplane_dot_api_dot_v1_dot_site__pb2.ReportIncidentResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -183,6 +201,33 @@ class SiteService:
             '/stargate.federation.v1.SiteService/RenewCertificate',
             controlplane_dot_api_dot_v1_dot_site__pb2.RenewCertificateRequest.SerializeToString,
             controlplane_dot_api_dot_v1_dot_site__pb2.RenewCertificateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReportIncident(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stargate.federation.v1.SiteService/ReportIncident',
+            controlplane_dot_api_dot_v1_dot_site__pb2.ReportIncidentRequest.SerializeToString,
+            controlplane_dot_api_dot_v1_dot_site__pb2.ReportIncidentResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -23,11 +23,12 @@ _sym_db = _symbol_database.Default()
 
 
 from controlplane.api.v1 import options_pb2 as controlplane_dot_api_dot_v1_dot_options__pb2
+from controlplane.api.v1 import safety_pb2 as controlplane_dot_api_dot_v1_dot_safety__pb2
 from controlplane.api.v1 import release_pb2 as controlplane_dot_api_dot_v1_dot_release__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x63ontrolplane/api/v1/types.proto\x12\x16stargate.federation.v1\x1a!controlplane/api/v1/options.proto\x1a!controlplane/api/v1/release.proto\x1a\x1fgoogle/protobuf/timestamp.proto\">\n\x13\x41\x63\x63\x65leratorCapacity\x12\x13\n\x05total\x18\x01 \x01(\x03\x42\x04\xe8\xe0\x18\x02\x12\x12\n\x04\x66ree\x18\x02 \x01(\x03\x42\x04\xe8\xe0\x18\x02\"\xe4\x03\n\tSiteFacts\x12\x15\n\x07site_id\x18\x01 \x01(\tB\x04\xe8\xe0\x18\x01\x12\x15\n\x07\x63ountry\x18\x02 \x01(\tB\x04\xe8\xe0\x18\x01\x12\x14\n\x06region\x18\x03 \x01(\tB\x04\xe8\xe0\x18\x01\x12\x43\n\x06labels\x18\x04 \x03(\x0b\x32-.stargate.federation.v1.SiteFacts.LabelsEntryB\x04\xe8\xe0\x18\x01\x12G\n\x08\x63\x61pacity\x18\x05 \x03(\x0b\x32/.stargate.federation.v1.SiteFacts.CapacityEntryB\x04\xe8\xe0\x18\x02\x12\x1b\n\rsecurity_tier\x18\x06 \x01(\x05\x42\x04\xe8\xe0\x18\x01\x12\x1e\n\x10operator_version\x18\x07 \x01(\tB\x04\xe8\xe0\x18\x01\x12;\n\x06policy\x18\x08 \x01(\x0b\x32%.stargate.federation.v1.PolicySummaryB\x04\xe8\xe0\x18\x01\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\\\n\rCapacityEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12:\n\x05value\x18\x02 \x01(\x0b\x32+.stargate.federation.v1.AcceleratorCapacity:\x02\x38\x01\"\x81\x01\n\rPolicySummary\x12!\n\x13\x61\x63\x63\x65pted_risk_tiers\x18\x01 \x03(\x05\x42\x04\xe8\xe0\x18\x01\x12\'\n\x19\x66\x65\x64\x65ration_capacity_share\x18\x02 \x01(\x01\x42\x04\xe8\xe0\x18\x01\x12$\n\x16require_local_approval\x18\x03 \x01(\x08\x42\x04\xe8\xe0\x18\x01\"\xdc\x02\n\x10\x44\x65ploymentStatus\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe8\xe0\x18\x01\x12\x13\n\x05model\x18\x02 \x01(\tB\x04\xe8\xe0\x18\x01\x12\x15\n\x07version\x18\x03 \x01(\tB\x04\xe8\xe0\x18\x01\x12\x13\n\x05phase\x18\x04 \x01(\tB\x04\xe8\xe0\x18\x01\x12\x16\n\x08replicas\x18\x05 \x01(\x05\x42\x04\xe8\xe0\x18\x02\x12\x1c\n\x0eready_replicas\x18\x06 \x01(\x05\x42\x04\xe8\xe0\x18\x02\x12<\n\x06source\x18\x07 \x01(\x0e\x32&.stargate.federation.v1.WorkloadSourceB\x04\xe8\xe0\x18\x01\x12\x14\n\x06halted\x18\x08 \x01(\x08\x42\x04\xe8\xe0\x18\x01\x12\x18\n\nerror_rate\x18\t \x01(\x01\x42\x04\xe8\xe0\x18\x02\x12\x1c\n\x0elatency_p95_ms\x18\n \x01(\x01\x42\x04\xe8\xe0\x18\x02\x12\x1a\n\x0csafety_score\x18\x0b \x01(\x01\x42\x04\xe8\xe0\x18\x02\x12\x15\n\x07release\x18\x0c \x01(\tB\x04\xe8\xe0\x18\x01\"\xed\x02\n\rDeployPayload\x12\x1d\n\x0f\x64\x65ployment_name\x18\x01 \x01(\tB\x04\xe8\xe0\x18\x03\x12\x13\n\x05model\x18\x02 \x01(\tB\x04\xe8\xe0\x18\x03\x12\x15\n\x07version\x18\x03 \x01(\tB\x04\xe8\xe0\x18\x03\x12\x14\n\x06\x64igest\x18\x04 \x01(\tB\x04\xe8\xe0\x18\x03\x12\x16\n\x08replicas\x18\x05 \x01(\x05\x42\x04\xe8\xe0\x18\x03\x12\x19\n\x0b\x61\x63\x63\x65lerator\x18\x06 \x01(\tB\x04\xe8\xe0\x18\x03\x12&\n\x18\x61\x63\x63\x65lerators_per_replica\x18\x07 \x01(\x05\x42\x04\xe8\xe0\x18\x03\x12\x14\n\x06locale\x18\x08 \x01(\tB\x04\xe8\xe0\x18\x03\x12\x15\n\x07release\x18\t \x01(\tB\x04\xe8\xe0\x18\x03\x12\x17\n\trisk_tier\x18\n \x01(\x05\x42\x04\xe8\xe0\x18\x03\x12\x43\n\x0esigned_release\x18\x0b \x01(\x0b\x32%.stargate.federation.v1.SignedReleaseB\x04\xe8\xe0\x18\x03\x12\x15\n\x07rollout\x18\x0c \x01(\tB\x04\xe8\xe0\x18\x03\"0\n\x0fUndeployPayload\x12\x1d\n\x0f\x64\x65ployment_name\x18\x01 \x01(\tB\x04\xe8\xe0\x18\x03\"\xfe\x02\n\tDirective\x12\x16\n\x08sequence\x18\x01 \x01(\x04\x42\x04\xe8\xe0\x18\x03\x12\x10\n\x02id\x18\x02 \x01(\tB\x04\xe8\xe0\x18\x03\x12\x39\n\x04kind\x18\x03 \x01(\x0e\x32%.stargate.federation.v1.DirectiveKindB\x04\xe8\xe0\x18\x03\x12\x33\n\tissued_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe8\xe0\x18\x03\x12\x34\n\nexpires_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe8\xe0\x18\x03\x12\x14\n\x06issuer\x18\x06 \x01(\tB\x04\xe8\xe0\x18\x03\x12=\n\x06\x64\x65ploy\x18\n \x01(\x0b\x32%.stargate.federation.v1.DeployPayloadB\x04\xe8\xe0\x18\x03H\x00\x12\x41\n\x08undeploy\x18\x0b \x01(\x0b\x32\'.stargate.federation.v1.UndeployPayloadB\x04\xe8\xe0\x18\x03H\x00\x42\t\n\x07payload\"\xd1\x01\n\x0f\x44irectiveRecord\x12\x0f\n\x07site_id\x18\x01 \x01(\t\x12\x34\n\tdirective\x18\x02 \x01(\x0b\x32!.stargate.federation.v1.Directive\x12\x35\n\x05state\x18\x03 \x01(\x0e\x32&.stargate.federation.v1.DirectiveState\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x30\n\x0c\x63ompleted_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*w\n\nSiteHealth\x12\x1b\n\x17SITE_HEALTH_UNSPECIFIED\x10\x00\x12\x17\n\x13SITE_HEALTH_HEALTHY\x10\x01\x12\x18\n\x14SITE_HEALTH_DEGRADED\x10\x02\x12\x19\n\x15SITE_HEALTH_UNHEALTHY\x10\x03*\x90\x01\n\nSiteStatus\x12\x1b\n\x17SITE_STATUS_UNSPECIFIED\x10\x00\x12\x17\n\x13SITE_STATUS_PENDING\x10\x01\x12\x15\n\x11SITE_STATUS_READY\x10\x02\x12\x1b\n\x17SITE_STATUS_UNREACHABLE\x10\x03\x12\x18\n\x14SITE_STATUS_CORDONED\x10\x04*l\n\x0eWorkloadSource\x12\x1f\n\x1bWORKLOAD_SOURCE_UNSPECIFIED\x10\x00\x12\x1e\n\x1aWORKLOAD_SOURCE_FEDERATION\x10\x01\x12\x19\n\x15WORKLOAD_SOURCE_LOCAL\x10\x02*\x9b\x01\n\rDirectiveKind\x12\x1e\n\x1a\x44IRECTIVE_KIND_UNSPECIFIED\x10\x00\x12\x19\n\x15\x44IRECTIVE_KIND_DEPLOY\x10\x01\x12\x1b\n\x17\x44IRECTIVE_KIND_UNDEPLOY\x10\x02\x12\x17\n\x13\x44IRECTIVE_KIND_HALT\x10\x03\x12\x19\n\x15\x44IRECTIVE_KIND_RESUME\x10\x04*\x87\x01\n\x0e\x44irectiveState\x12\x1f\n\x1b\x44IRECTIVE_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x44IRECTIVE_STATE_PENDING\x10\x01\x12\x19\n\x15\x44IRECTIVE_STATE_ACKED\x10\x02\x12\x1c\n\x18\x44IRECTIVE_STATE_REJECTED\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x63ontrolplane/api/v1/types.proto\x12\x16stargate.federation.v1\x1a!controlplane/api/v1/options.proto\x1a controlplane/api/v1/safety.proto\x1a!controlplane/api/v1/release.proto\x1a\x1fgoogle/protobuf/timestamp.proto\">\n\x13\x41\x63\x63\x65leratorCapacity\x12\x13\n\x05total\x18\x01 \x01(\x03\x42\x04\xe8\xe0\x18\x02\x12\x12\n\x04\x66ree\x18\x02 \x01(\x03\x42\x04\xe8\xe0\x18\x02\"\xe4\x03\n\tSiteFacts\x12\x15\n\x07site_id\x18\x01 \x01(\tB\x04\xe8\xe0\x18\x01\x12\x15\n\x07\x63ountry\x18\x02 \x01(\tB\x04\xe8\xe0\x18\x01\x12\x14\n\x06region\x18\x03 \x01(\tB\x04\xe8\xe0\x18\x01\x12\x43\n\x06labels\x18\x04 \x03(\x0b\x32-.stargate.federation.v1.SiteFacts.LabelsEntryB\x04\xe8\xe0\x18\x01\x12G\n\x08\x63\x61pacity\x18\x05 \x03(\x0b\x32/.stargate.federation.v1.SiteFacts.CapacityEntryB\x04\xe8\xe0\x18\x02\x12\x1b\n\rsecurity_tier\x18\x06 \x01(\x05\x42\x04\xe8\xe0\x18\x01\x12\x1e\n\x10operator_version\x18\x07 \x01(\tB\x04\xe8\xe0\x18\x01\x12;\n\x06policy\x18\x08 \x01(\x0b\x32%.stargate.federation.v1.PolicySummaryB\x04\xe8\xe0\x18\x01\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\\\n\rCapacityEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12:\n\x05value\x18\x02 \x01(\x0b\x32+.stargate.federation.v1.AcceleratorCapacity:\x02\x38\x01\"\x81\x01\n\rPolicySummary\x12!\n\x13\x61\x63\x63\x65pted_risk_tiers\x18\x01 \x03(\x05\x42\x04\xe8\xe0\x18\x01\x12\'\n\x19\x66\x65\x64\x65ration_capacity_share\x18\x02 \x01(\x01\x42\x04\xe8\xe0\x18\x01\x12$\n\x16require_local_approval\x18\x03 \x01(\x08\x42\x04\xe8\xe0\x18\x01\"\xdc\x02\n\x10\x44\x65ploymentStatus\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe8\xe0\x18\x01\x12\x13\n\x05model\x18\x02 \x01(\tB\x04\xe8\xe0\x18\x01\x12\x15\n\x07version\x18\x03 \x01(\tB\x04\xe8\xe0\x18\x01\x12\x13\n\x05phase\x18\x04 \x01(\tB\x04\xe8\xe0\x18\x01\x12\x16\n\x08replicas\x18\x05 \x01(\x05\x42\x04\xe8\xe0\x18\x02\x12\x1c\n\x0eready_replicas\x18\x06 \x01(\x05\x42\x04\xe8\xe0\x18\x02\x12<\n\x06source\x18\x07 \x01(\x0e\x32&.stargate.federation.v1.WorkloadSourceB\x04\xe8\xe0\x18\x01\x12\x14\n\x06halted\x18\x08 \x01(\x08\x42\x04\xe8\xe0\x18\x01\x12\x18\n\nerror_rate\x18\t \x01(\x01\x42\x04\xe8\xe0\x18\x02\x12\x1c\n\x0elatency_p95_ms\x18\n \x01(\x01\x42\x04\xe8\xe0\x18\x02\x12\x1a\n\x0csafety_score\x18\x0b \x01(\x01\x42\x04\xe8\xe0\x18\x02\x12\x15\n\x07release\x18\x0c \x01(\tB\x04\xe8\xe0\x18\x01\"\xed\x02\n\rDeployPayload\x12\x1d\n\x0f\x64\x65ployment_name\x18\x01 \x01(\tB\x04\xe8\xe0\x18\x03\x12\x13\n\x05model\x18\x02 \x01(\tB\x04\xe8\xe0\x18\x03\x12\x15\n\x07version\x18\x03 \x01(\tB\x04\xe8\xe0\x18\x03\x12\x14\n\x06\x64igest\x18\x04 \x01(\tB\x04\xe8\xe0\x18\x03\x12\x16\n\x08replicas\x18\x05 \x01(\x05\x42\x04\xe8\xe0\x18\x03\x12\x19\n\x0b\x61\x63\x63\x65lerator\x18\x06 \x01(\tB\x04\xe8\xe0\x18\x03\x12&\n\x18\x61\x63\x63\x65lerators_per_replica\x18\x07 \x01(\x05\x42\x04\xe8\xe0\x18\x03\x12\x14\n\x06locale\x18\x08 \x01(\tB\x04\xe8\xe0\x18\x03\x12\x15\n\x07release\x18\t \x01(\tB\x04\xe8\xe0\x18\x03\x12\x17\n\trisk_tier\x18\n \x01(\x05\x42\x04\xe8\xe0\x18\x03\x12\x43\n\x0esigned_release\x18\x0b \x01(\x0b\x32%.stargate.federation.v1.SignedReleaseB\x04\xe8\xe0\x18\x03\x12\x15\n\x07rollout\x18\x0c \x01(\tB\x04\xe8\xe0\x18\x03\"0\n\x0fUndeployPayload\x12\x1d\n\x0f\x64\x65ployment_name\x18\x01 \x01(\tB\x04\xe8\xe0\x18\x03\"\xc6\x04\n\tDirective\x12\x16\n\x08sequence\x18\x01 \x01(\x04\x42\x04\xe8\xe0\x18\x03\x12\x10\n\x02id\x18\x02 \x01(\tB\x04\xe8\xe0\x18\x03\x12\x39\n\x04kind\x18\x03 \x01(\x0e\x32%.stargate.federation.v1.DirectiveKindB\x04\xe8\xe0\x18\x03\x12\x33\n\tissued_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe8\xe0\x18\x03\x12\x34\n\nexpires_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe8\xe0\x18\x03\x12\x14\n\x06issuer\x18\x06 \x01(\tB\x04\xe8\xe0\x18\x03\x12\x1d\n\x0fsafety_sequence\x18\x07 \x01(\x04\x42\x04\xe8\xe0\x18\x03\x12\x14\n\x06key_id\x18\x08 \x01(\tB\x04\xe8\xe0\x18\x03\x12\x17\n\tsignature\x18\t \x01(\x0c\x42\x04\xe8\xe0\x18\x03\x12=\n\x06\x64\x65ploy\x18\n \x01(\x0b\x32%.stargate.federation.v1.DeployPayloadB\x04\xe8\xe0\x18\x03H\x00\x12\x41\n\x08undeploy\x18\x0b \x01(\x0b\x32\'.stargate.federation.v1.UndeployPayloadB\x04\xe8\xe0\x18\x03H\x00\x12\x39\n\x04halt\x18\x0c \x01(\x0b\x32#.stargate.federation.v1.HaltPayloadB\x04\xe8\xe0\x18\x03H\x00\x12=\n\x06resume\x18\r \x01(\x0b\x32%.stargate.federation.v1.ResumePayloadB\x04\xe8\xe0\x18\x03H\x00\x42\t\n\x07payload\"\xd1\x01\n\x0f\x44irectiveRecord\x12\x0f\n\x07site_id\x18\x01 \x01(\t\x12\x34\n\tdirective\x18\x02 \x01(\x0b\x32!.stargate.federation.v1.Directive\x12\x35\n\x05state\x18\x03 \x01(\x0e\x32&.stargate.federation.v1.DirectiveState\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x30\n\x0c\x63ompleted_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*w\n\nSiteHealth\x12\x1b\n\x17SITE_HEALTH_UNSPECIFIED\x10\x00\x12\x17\n\x13SITE_HEALTH_HEALTHY\x10\x01\x12\x18\n\x14SITE_HEALTH_DEGRADED\x10\x02\x12\x19\n\x15SITE_HEALTH_UNHEALTHY\x10\x03*\x90\x01\n\nSiteStatus\x12\x1b\n\x17SITE_STATUS_UNSPECIFIED\x10\x00\x12\x17\n\x13SITE_STATUS_PENDING\x10\x01\x12\x15\n\x11SITE_STATUS_READY\x10\x02\x12\x1b\n\x17SITE_STATUS_UNREACHABLE\x10\x03\x12\x18\n\x14SITE_STATUS_CORDONED\x10\x04*l\n\x0eWorkloadSource\x12\x1f\n\x1bWORKLOAD_SOURCE_UNSPECIFIED\x10\x00\x12\x1e\n\x1aWORKLOAD_SOURCE_FEDERATION\x10\x01\x12\x19\n\x15WORKLOAD_SOURCE_LOCAL\x10\x02*\x9b\x01\n\rDirectiveKind\x12\x1e\n\x1a\x44IRECTIVE_KIND_UNSPECIFIED\x10\x00\x12\x19\n\x15\x44IRECTIVE_KIND_DEPLOY\x10\x01\x12\x1b\n\x17\x44IRECTIVE_KIND_UNDEPLOY\x10\x02\x12\x17\n\x13\x44IRECTIVE_KIND_HALT\x10\x03\x12\x19\n\x15\x44IRECTIVE_KIND_RESUME\x10\x04*\x87\x01\n\x0e\x44irectiveState\x12\x1f\n\x1b\x44IRECTIVE_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x44IRECTIVE_STATE_PENDING\x10\x01\x12\x19\n\x15\x44IRECTIVE_STATE_ACKED\x10\x02\x12\x1c\n\x18\x44IRECTIVE_STATE_REJECTED\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -126,38 +127,48 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DIRECTIVE'].fields_by_name['expires_at']._serialized_options = b'\350\340\030\003'
   _globals['_DIRECTIVE'].fields_by_name['issuer']._loaded_options = None
   _globals['_DIRECTIVE'].fields_by_name['issuer']._serialized_options = b'\350\340\030\003'
+  _globals['_DIRECTIVE'].fields_by_name['safety_sequence']._loaded_options = None
+  _globals['_DIRECTIVE'].fields_by_name['safety_sequence']._serialized_options = b'\350\340\030\003'
+  _globals['_DIRECTIVE'].fields_by_name['key_id']._loaded_options = None
+  _globals['_DIRECTIVE'].fields_by_name['key_id']._serialized_options = b'\350\340\030\003'
+  _globals['_DIRECTIVE'].fields_by_name['signature']._loaded_options = None
+  _globals['_DIRECTIVE'].fields_by_name['signature']._serialized_options = b'\350\340\030\003'
   _globals['_DIRECTIVE'].fields_by_name['deploy']._loaded_options = None
   _globals['_DIRECTIVE'].fields_by_name['deploy']._serialized_options = b'\350\340\030\003'
   _globals['_DIRECTIVE'].fields_by_name['undeploy']._loaded_options = None
   _globals['_DIRECTIVE'].fields_by_name['undeploy']._serialized_options = b'\350\340\030\003'
-  _globals['_SITEHEALTH']._serialized_start=2211
-  _globals['_SITEHEALTH']._serialized_end=2330
-  _globals['_SITESTATUS']._serialized_start=2333
-  _globals['_SITESTATUS']._serialized_end=2477
-  _globals['_WORKLOADSOURCE']._serialized_start=2479
-  _globals['_WORKLOADSOURCE']._serialized_end=2587
-  _globals['_DIRECTIVEKIND']._serialized_start=2590
-  _globals['_DIRECTIVEKIND']._serialized_end=2745
-  _globals['_DIRECTIVESTATE']._serialized_start=2748
-  _globals['_DIRECTIVESTATE']._serialized_end=2883
-  _globals['_ACCELERATORCAPACITY']._serialized_start=162
-  _globals['_ACCELERATORCAPACITY']._serialized_end=224
-  _globals['_SITEFACTS']._serialized_start=227
-  _globals['_SITEFACTS']._serialized_end=711
-  _globals['_SITEFACTS_LABELSENTRY']._serialized_start=572
-  _globals['_SITEFACTS_LABELSENTRY']._serialized_end=617
-  _globals['_SITEFACTS_CAPACITYENTRY']._serialized_start=619
-  _globals['_SITEFACTS_CAPACITYENTRY']._serialized_end=711
-  _globals['_POLICYSUMMARY']._serialized_start=714
-  _globals['_POLICYSUMMARY']._serialized_end=843
-  _globals['_DEPLOYMENTSTATUS']._serialized_start=846
-  _globals['_DEPLOYMENTSTATUS']._serialized_end=1194
-  _globals['_DEPLOYPAYLOAD']._serialized_start=1197
-  _globals['_DEPLOYPAYLOAD']._serialized_end=1562
-  _globals['_UNDEPLOYPAYLOAD']._serialized_start=1564
-  _globals['_UNDEPLOYPAYLOAD']._serialized_end=1612
-  _globals['_DIRECTIVE']._serialized_start=1615
-  _globals['_DIRECTIVE']._serialized_end=1997
-  _globals['_DIRECTIVERECORD']._serialized_start=2000
-  _globals['_DIRECTIVERECORD']._serialized_end=2209
+  _globals['_DIRECTIVE'].fields_by_name['halt']._loaded_options = None
+  _globals['_DIRECTIVE'].fields_by_name['halt']._serialized_options = b'\350\340\030\003'
+  _globals['_DIRECTIVE'].fields_by_name['resume']._loaded_options = None
+  _globals['_DIRECTIVE'].fields_by_name['resume']._serialized_options = b'\350\340\030\003'
+  _globals['_SITEHEALTH']._serialized_start=2445
+  _globals['_SITEHEALTH']._serialized_end=2564
+  _globals['_SITESTATUS']._serialized_start=2567
+  _globals['_SITESTATUS']._serialized_end=2711
+  _globals['_WORKLOADSOURCE']._serialized_start=2713
+  _globals['_WORKLOADSOURCE']._serialized_end=2821
+  _globals['_DIRECTIVEKIND']._serialized_start=2824
+  _globals['_DIRECTIVEKIND']._serialized_end=2979
+  _globals['_DIRECTIVESTATE']._serialized_start=2982
+  _globals['_DIRECTIVESTATE']._serialized_end=3117
+  _globals['_ACCELERATORCAPACITY']._serialized_start=196
+  _globals['_ACCELERATORCAPACITY']._serialized_end=258
+  _globals['_SITEFACTS']._serialized_start=261
+  _globals['_SITEFACTS']._serialized_end=745
+  _globals['_SITEFACTS_LABELSENTRY']._serialized_start=606
+  _globals['_SITEFACTS_LABELSENTRY']._serialized_end=651
+  _globals['_SITEFACTS_CAPACITYENTRY']._serialized_start=653
+  _globals['_SITEFACTS_CAPACITYENTRY']._serialized_end=745
+  _globals['_POLICYSUMMARY']._serialized_start=748
+  _globals['_POLICYSUMMARY']._serialized_end=877
+  _globals['_DEPLOYMENTSTATUS']._serialized_start=880
+  _globals['_DEPLOYMENTSTATUS']._serialized_end=1228
+  _globals['_DEPLOYPAYLOAD']._serialized_start=1231
+  _globals['_DEPLOYPAYLOAD']._serialized_end=1596
+  _globals['_UNDEPLOYPAYLOAD']._serialized_start=1598
+  _globals['_UNDEPLOYPAYLOAD']._serialized_end=1646
+  _globals['_DIRECTIVE']._serialized_start=1649
+  _globals['_DIRECTIVE']._serialized_end=2231
+  _globals['_DIRECTIVERECORD']._serialized_start=2234
+  _globals['_DIRECTIVERECORD']._serialized_end=2443
 # @@protoc_insertion_point(module_scope)

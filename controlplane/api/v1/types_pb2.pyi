@@ -1,6 +1,7 @@
 import datetime
 
 from controlplane.api.v1 import options_pb2 as _options_pb2
+from controlplane.api.v1 import safety_pb2 as _safety_pb2
 from controlplane.api.v1 import release_pb2 as _release_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
@@ -184,24 +185,34 @@ class UndeployPayload(_message.Message):
     def __init__(self, deployment_name: _Optional[str] = ...) -> None: ...
 
 class Directive(_message.Message):
-    __slots__ = ("sequence", "id", "kind", "issued_at", "expires_at", "issuer", "deploy", "undeploy")
+    __slots__ = ("sequence", "id", "kind", "issued_at", "expires_at", "issuer", "safety_sequence", "key_id", "signature", "deploy", "undeploy", "halt", "resume")
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     ISSUED_AT_FIELD_NUMBER: _ClassVar[int]
     EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
     ISSUER_FIELD_NUMBER: _ClassVar[int]
+    SAFETY_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
     DEPLOY_FIELD_NUMBER: _ClassVar[int]
     UNDEPLOY_FIELD_NUMBER: _ClassVar[int]
+    HALT_FIELD_NUMBER: _ClassVar[int]
+    RESUME_FIELD_NUMBER: _ClassVar[int]
     sequence: int
     id: str
     kind: DirectiveKind
     issued_at: _timestamp_pb2.Timestamp
     expires_at: _timestamp_pb2.Timestamp
     issuer: str
+    safety_sequence: int
+    key_id: str
+    signature: bytes
     deploy: DeployPayload
     undeploy: UndeployPayload
-    def __init__(self, sequence: _Optional[int] = ..., id: _Optional[str] = ..., kind: _Optional[_Union[DirectiveKind, str]] = ..., issued_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., issuer: _Optional[str] = ..., deploy: _Optional[_Union[DeployPayload, _Mapping]] = ..., undeploy: _Optional[_Union[UndeployPayload, _Mapping]] = ...) -> None: ...
+    halt: _safety_pb2.HaltPayload
+    resume: _safety_pb2.ResumePayload
+    def __init__(self, sequence: _Optional[int] = ..., id: _Optional[str] = ..., kind: _Optional[_Union[DirectiveKind, str]] = ..., issued_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., issuer: _Optional[str] = ..., safety_sequence: _Optional[int] = ..., key_id: _Optional[str] = ..., signature: _Optional[bytes] = ..., deploy: _Optional[_Union[DeployPayload, _Mapping]] = ..., undeploy: _Optional[_Union[UndeployPayload, _Mapping]] = ..., halt: _Optional[_Union[_safety_pb2.HaltPayload, _Mapping]] = ..., resume: _Optional[_Union[_safety_pb2.ResumePayload, _Mapping]] = ...) -> None: ...
 
 class DirectiveRecord(_message.Message):
     __slots__ = ("site_id", "directive", "state", "reason", "completed_at")

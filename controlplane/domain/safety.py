@@ -1,0 +1,327 @@
+"""Safety controls as pure logic: scopes, records, the bytes a safety signature covers, freezes,
+and the state of a halt. No I/O here; ``controlplane.services.safety`` stores and sends.
+
+Key layout (under ``/stargate/safety/``):
+
+| key | value |
+|---|---|
+| ``actions/<id>`` | a SafetyActionRecord (halt, resume, freeze, unfreeze, local halt) |
+| ``lane/<site>/<safety seq:020d>`` | a signed safety directive for the site (the priority lane) |
+| ``laneseq/<site>`` | the site's last safety-lane sequence |
+| ``freezes/<scope>`` | an active freeze (FreezeRecord); absent = not frozen |
+| ``incidents/<release>/<time ns:020d>-<site>-<n>`` | an incident report (metadata and a count) |
+
+Freeze contract (for the rollout engine): call ``is_frozen(freezes, site_id=..., country=...)``
+(pure, with the records from ``Safety.freezes()``) or ``await Safety.is_frozen(site_id=...,
+country=...)`` before every rollout step that would change what a site runs. A non-None result is
+the freeze that holds it: do not advance the step, do not roll it back either (a freeze holds
+everything "where it is"); check again on the next pass. ``site_id`` and ``country`` may each be
+empty (a country-level step passes only ``country``). A global freeze holds everything; a country
+freeze holds that country's sites; a site freeze holds that site. Halts are separate: a freeze never
+stops serving, and a halt does not block rollouts of other releases.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from controlplane.domain.records import ROOT, Record
+from controlplane.domain.validation import validate_country, validate_dns_label
+from controlplane.errors import InvalidArgument
+
+SAFETY = ROOT + "safety/"
+ACTIONS = SAFETY + "actions/"
+LANE = SAFETY + "lane/"
+LANE_SEQ = SAFETY + "laneseq/"
+FREEZES = SAFETY + "freezes/"
+INCIDENTS = SAFETY + "incidents/"
+
+#: Domain separation: a signature over one kind of message can never verify as another.
+DIRECTIVE_CONTEXT = b"stargate-safety-directive-v1\n"
+BEACON_CONTEXT = b"stargate-safety-beacon-v1\n"
+
+
+def action_key(action_id: str) -> str:
+    return ACTIONS + action_id
+
+
+def lane_prefix(site_id: str) -> str:
+    return f"{LANE}{site_id}/"
+
+
+def lane_key(site_id: str, sequence: int) -> str:
+    return f"{LANE}{site_id}/{sequence:020d}"
+
+
+def lane_seq_key(site_id: str) -> str:
+    return LANE_SEQ + site_id
+
+
+def freeze_key(scope: str) -> str:
+    return FREEZES + scope
+
+
+def incident_prefix(release: str = "") -> str:
+    return f"{INCIDENTS}{release}/" if release else INCIDENTS
+
+
+# --- scopes ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scope:
+    kind: str  # "global" | "country" | "site"
+    value: str = ""
+
+    def __str__(self) -> str:
+        return "global" if self.kind == "global" else f"{self.kind}:{self.value}"
+
+    def covers(self, *, site_id: str = "", country: str = "") -> bool:
+        if self.kind == "global":
+            return True
+        if self.kind == "country":
+            return bool(country) and country == self.value
+        return bool(site_id) and site_id == self.value
+
+
+def parse_scope(text: str, field_name: str = "scope") -> Scope:
+    """``global``, ``country:CC`` or ``site:ID``, validated with full matches."""
+    if text == "global":
+        return Scope("global")
+    kind, sep, value = text.partition(":")
+    if not sep or kind not in ("country", "site"):
+        raise InvalidArgument(field_name, "must be global, country:CC or site:ID")
+    if kind == "country":
+        validate_country(value, field_name)
+    else:
+        validate_dns_label(field_name, value)
+    return Scope(kind, value)
+
+
+# --- records ----------------------------------------------------------------
+
+
+class ActionKind:
+    HALT = "Halt"
+    RESUME = "Resume"
+    FREEZE = "Freeze"
+    UNFREEZE = "Unfreeze"
+    LOCAL_HALT = "LocalHalt"
+
+
+class ActionState:
+    PENDING_APPROVAL = "PendingApproval"
+    HALTING = "Halting"
+    HALTED = "Halted"
+    RESUMING = "Resuming"
+    RESUMED = "Resumed"
+    FROZEN = "Frozen"
+    UNFROZEN = "Unfrozen"
+
+
+@dataclass(frozen=True)
+class SafetyActionRecord(Record):
+    id: str
+    kind: str
+    scope: str
+    requested_by: str
+    created_at: float
+    release: str = ""
+    reason: str = ""
+    approvals: list[str] = field(default_factory=list)
+    approvals_required: int = 1
+    #: When it took effect (0: pending approval).
+    effective_at: float = 0.0
+    #: Sites the signed directives went to (halt, resume, local halt).
+    targets: list[str] = field(default_factory=list)
+    #: Resume: the halt it lifts. Halt: the resume that lifted it.
+    related_id: str = ""
+    automatic: bool = False
+    ttl_s: float = 7 * 24 * 3600.0
+    #: Set on a halt once a resume took effect.
+    resumed_at: float = 0.0
+    details: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SafetyDirectiveRecord(Record):
+    """A signed Halt or Resume for one site, in the site's safety lane."""
+
+    site_id: str
+    safety_sequence: int
+    id: str
+    kind: str  # "Halt" | "Resume"
+    action_id: str
+    payload: dict[str, Any]
+    issued_at: float
+    expires_at: float
+    issuer: str
+    key_id: str
+    signature: str  # hex
+    state: str = "Pending"  # Pending | Acked | Rejected
+    reason: str = ""
+    completed_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class FreezeRecord(Record):
+    scope: str
+    action_id: str
+    since: float
+    reason: str = ""
+    approvals: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class IncidentRecord(Record):
+    site_id: str
+    release: str
+    severity: int
+    category: str
+    count: int
+    at: float
+    reported_by: str = ""
+
+
+# --- what a signature covers ----------------------------------------------------------------
+
+
+def ts_ns(seconds: float) -> int:
+    """The nanoseconds a protobuf Timestamp carries for ``seconds`` (as convert.ts writes it)."""
+    return int(seconds * 1e9) if seconds else 0
+
+
+def directive_bytes(
+    *,
+    directive_id: str,
+    kind: str,
+    site_id: str,
+    safety_sequence: int,
+    issued_at_ns: int,
+    expires_at_ns: int,
+    issuer: str,
+    key_id: str,
+    payload: Mapping[str, Any],
+) -> bytes:
+    """The canonical bytes a safety directive's Ed25519 signature covers: every field the site
+    acts on, including the site it is for and its safety sequence (so a copy for one site, or an
+    old copy, cannot be replayed as another)."""
+    body = {
+        "id": directive_id,
+        "kind": kind,
+        "site_id": site_id,
+        "safety_sequence": int(safety_sequence),
+        "issued_at_ns": int(issued_at_ns),
+        "expires_at_ns": int(expires_at_ns),
+        "issuer": issuer,
+        "key_id": key_id,
+        "payload": {k: (list(v) if isinstance(v, list | tuple) else v) for k, v in sorted(payload.items())},
+    }
+    return DIRECTIVE_CONTEXT + json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
+
+
+#: The payload fields a signature covers, by kind (the wire payload's field names).
+SIGNED_PAYLOAD_FIELDS = {
+    "Halt": ("halt_id", "release", "scope", "reason", "site_id", "approvers"),
+    "Resume": ("halt_id", "release", "reason", "site_id", "approvers", "resume_id"),
+}
+
+
+def signed_payload(kind: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in SIGNED_PAYLOAD_FIELDS[kind]:
+        v = payload.get(name, [] if name == "approvers" else "")
+        out[name] = [str(x) for x in v] if name == "approvers" else str(v)
+    return out
+
+
+def beacon_bytes(*, site_id: str, sequence: int, time_ns: int, key_id: str) -> bytes:
+    body = {"site_id": site_id, "sequence": int(sequence), "time_ns": int(time_ns), "key_id": key_id}
+    return BEACON_CONTEXT + json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
+
+
+# --- freezes ----------------------------------------------------------------
+
+
+def is_frozen(
+    freezes: Iterable[FreezeRecord], *, site_id: str = "", country: str = ""
+) -> FreezeRecord | None:
+    """The freeze that holds a rollout step at ``site_id`` / ``country`` (see the module docstring),
+    or None. The broadest freeze is returned first (global, then country, then site)."""
+    order = {"global": 0, "country": 1, "site": 2}
+    best: tuple[int, FreezeRecord] | None = None
+    for f in freezes:
+        scope = parse_scope(f.scope)
+        if scope.covers(site_id=site_id, country=country) and (best is None or order[scope.kind] < best[0]):
+            best = (order[scope.kind], f)
+    return best[1] if best else None
+
+
+# --- the state of a halt ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SiteView:
+    site_id: str
+    state: str
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class ActionView:
+    state: str
+    acked: int
+    pending: int
+    unreachable: int
+    rejected: int
+    sites: list[SiteView]
+
+
+def action_view(
+    action: SafetyActionRecord, deliveries: Mapping[str, SafetyDirectiveRecord], reachable: set[str]
+) -> ActionView:
+    """Counts and state of a halt, resume or local halt from the delivery of its directives.
+
+    ``deliveries``: site -> its copy of the action's directive; ``reachable``: sites connected now.
+    A halt is Halting until every reachable site in scope acked, then Halted; Resumed once a
+    resume took effect. An unreachable site stays pending (it gets the halt first on reconnect).
+    """
+    acked = pending = unreachable = rejected = 0
+    done = "Resumed" if action.kind == ActionKind.RESUME else "Halted"
+    sites: list[SiteView] = []
+    for site in sorted(action.targets):
+        d = deliveries.get(site)
+        if action.kind == ActionKind.LOCAL_HALT:  # the site halted itself: nothing was delivered
+            acked += 1
+            sites.append(SiteView(site, "Resumed" if action.resumed_at else "Halted"))
+        elif d is not None and d.state == "Acked":
+            acked += 1
+            sites.append(SiteView(site, done))
+        elif d is not None and d.state == "Rejected":
+            rejected += 1
+            sites.append(SiteView(site, "Rejected", d.reason))
+        else:
+            pending += 1
+            if site in reachable:
+                sites.append(SiteView(site, "Pending"))
+            else:
+                unreachable += 1
+                sites.append(SiteView(site, "Unreachable"))
+    if not action.effective_at:
+        state = ActionState.PENDING_APPROVAL
+    elif action.kind in (ActionKind.FREEZE, ActionKind.UNFREEZE):
+        state = ActionState.FROZEN if action.kind == ActionKind.FREEZE else ActionState.UNFROZEN
+    elif action.kind in (ActionKind.HALT, ActionKind.LOCAL_HALT) and action.resumed_at:
+        state = ActionState.RESUMED
+    elif action.kind == ActionKind.LOCAL_HALT:
+        state = ActionState.HALTED
+    else:
+        settled = pending == unreachable and rejected == 0
+        if action.kind == ActionKind.RESUME:
+            state = ActionState.RESUMED if settled else ActionState.RESUMING
+        else:
+            state = ActionState.HALTED if settled else ActionState.HALTING
+    return ActionView(state, acked, pending, unreachable, rejected, sites)

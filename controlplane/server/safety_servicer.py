@@ -1,0 +1,263 @@
+"""SafetyService (people) and the safety half of each site link.
+
+``SafetyLink`` is what a ``LinkStream`` asks, on every turn of its send loop, *before* it sends
+any ordinary directive: the site's pending safety-lane directives (Halt, Resume; signed) and, when
+due, a signed liveness beacon. Its ``urgent`` event is set by the replica's safety-lane watch as
+soon as a safety directive is queued for the site, so that a link in the middle of a batch of
+ordinary directives stops and sends the halt first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any, TypeAlias
+
+import grpc
+
+from controlplane.api.v1 import safety_pb2 as xpb
+from controlplane.api.v1 import safety_pb2_grpc as xgrpc
+from controlplane.api.v1 import site_pb2 as spb
+from controlplane.api.v1 import types_pb2 as tpb
+from controlplane.domain.safety import ActionKind, SafetyActionRecord, SafetyDirectiveRecord
+from controlplane.errors import InvalidArgument, PermissionDenied
+from controlplane.pki.identity import Identity
+from controlplane.server import convert
+from controlplane.server.rpc import authenticated
+from controlplane.server.runtime import Runtime
+
+log = logging.getLogger(__name__)
+Ctx: TypeAlias = grpc.aio.ServicerContext
+
+_KIND_TO_PB = {
+    ActionKind.HALT: xpb.SAFETY_ACTION_KIND_HALT,
+    ActionKind.RESUME: xpb.SAFETY_ACTION_KIND_RESUME,
+    ActionKind.FREEZE: xpb.SAFETY_ACTION_KIND_FREEZE,
+    ActionKind.UNFREEZE: xpb.SAFETY_ACTION_KIND_UNFREEZE,
+    ActionKind.LOCAL_HALT: xpb.SAFETY_ACTION_KIND_LOCAL_HALT,
+}
+
+
+def safety_directive_to_pb(rec: SafetyDirectiveRecord) -> tpb.Directive:
+    d = tpb.Directive(
+        sequence=0,
+        safety_sequence=rec.safety_sequence,
+        id=rec.id,
+        kind=tpb.DIRECTIVE_KIND_HALT if rec.kind == "Halt" else tpb.DIRECTIVE_KIND_RESUME,
+        issued_at=convert.ts(rec.issued_at),
+        expires_at=convert.ts(rec.expires_at),
+        issuer=rec.issuer,
+        key_id=rec.key_id,
+        signature=bytes.fromhex(rec.signature),
+    )
+    p = rec.payload
+    if rec.kind == "Halt":
+        d.halt.CopyFrom(
+            xpb.HaltPayload(
+                halt_id=p["halt_id"],
+                release=p["release"],
+                scope=p["scope"],
+                reason=p["reason"],
+                site_id=p["site_id"],
+                approvers=p.get("approvers", []),
+            )
+        )
+    else:
+        d.resume.CopyFrom(
+            xpb.ResumePayload(
+                halt_id=p["halt_id"],
+                release=p["release"],
+                reason=p["reason"],
+                site_id=p["site_id"],
+                approvers=p.get("approvers", []),
+                resume_id=p.get("resume_id", ""),
+            )
+        )
+    return d
+
+
+async def action_to_pb(rt: Runtime, action: SafetyActionRecord, *, sites: bool = True) -> xpb.SafetyAction:
+    view = await rt.safety.view(action)
+    return xpb.SafetyAction(
+        id=action.id,
+        kind=_KIND_TO_PB.get(action.kind, xpb.SAFETY_ACTION_KIND_UNSPECIFIED),
+        state=view.state,
+        release=action.release,
+        scope=action.scope,
+        reason=action.reason,
+        requested_by=action.requested_by,
+        approvals=action.approvals,
+        approvals_required=action.approvals_required,
+        created_at=convert.ts(action.created_at),
+        effective_at=convert.ts(action.effective_at),
+        related_id=action.related_id,
+        acked=view.acked,
+        pending=view.pending,
+        unreachable=view.unreachable,
+        rejected=view.rejected,
+        sites=[xpb.SafetySiteState(site_id=s.site_id, state=s.state, reason=s.reason) for s in view.sites]
+        if sites
+        else [],
+        automatic=action.automatic,
+    )
+
+
+class SafetyServicer(xgrpc.SafetyServiceServicer):
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.trust_domain = rt.ca.trust_domain
+        self.audit = rt.audit
+
+    @authenticated("Halt")
+    async def Halt(self, request: xpb.HaltRequest, context: Ctx, caller: Identity) -> xpb.HaltResponse:
+        if request.ttl_seconds < 0:
+            raise InvalidArgument("ttl_seconds", "must not be negative")
+        action = await self.rt.safety.halt(
+            caller.spiffe_id, request.release, request.scope, request.reason, ttl_s=float(request.ttl_seconds)
+        )
+        return xpb.HaltResponse(action=await action_to_pb(self.rt, action))
+
+    @authenticated("Resume")
+    async def Resume(self, request: xpb.ResumeRequest, context: Ctx, caller: Identity) -> xpb.ResumeResponse:
+        action = await self.rt.safety.resume(caller, request.halt_id, request.reason)
+        return xpb.ResumeResponse(action=await action_to_pb(self.rt, action))
+
+    @authenticated("Freeze")
+    async def Freeze(self, request: xpb.FreezeRequest, context: Ctx, caller: Identity) -> xpb.FreezeResponse:
+        action = await self.rt.safety.freeze(caller, request.scope, request.reason)
+        return xpb.FreezeResponse(action=await action_to_pb(self.rt, action))
+
+    @authenticated("Unfreeze")
+    async def Unfreeze(
+        self, request: xpb.UnfreezeRequest, context: Ctx, caller: Identity
+    ) -> xpb.UnfreezeResponse:
+        action = await self.rt.safety.freeze(caller, request.scope, request.reason, lift=True)
+        return xpb.UnfreezeResponse(action=await action_to_pb(self.rt, action))
+
+    @authenticated("ApproveSafetyAction")
+    async def ApproveSafetyAction(
+        self, request: xpb.ApproveSafetyActionRequest, context: Ctx, caller: Identity
+    ) -> xpb.ApproveSafetyActionResponse:
+        action = await self.rt.safety.approve(caller, request.id)
+        return xpb.ApproveSafetyActionResponse(action=await action_to_pb(self.rt, action))
+
+    @authenticated("GetSafetyAction")
+    async def GetSafetyAction(
+        self, request: xpb.GetSafetyActionRequest, context: Ctx, caller: Identity
+    ) -> xpb.GetSafetyActionResponse:
+        action = await self.rt.safety.get(request.id)
+        return xpb.GetSafetyActionResponse(action=await action_to_pb(self.rt, action))
+
+    @authenticated("ListSafetyActions")
+    async def ListSafetyActions(
+        self, request: xpb.ListSafetyActionsRequest, context: Ctx, caller: Identity
+    ) -> xpb.ListSafetyActionsResponse:
+        actions = await self.rt.safety.actions(request.limit or 100)
+        return xpb.ListSafetyActionsResponse(
+            actions=[await action_to_pb(self.rt, a, sites=False) for a in actions]
+        )
+
+
+async def report_incident(rt: Runtime, caller: Identity, incident: xpb.IncidentReport) -> None:
+    """An incident from a site (over the link or SiteService.ReportIncident), as itself only."""
+    if incident.site_id != caller.name:
+        raise PermissionDenied("message speaks for another site than the certificate")
+    observed = incident.observed_at.ToNanoseconds() / 1e9 if incident.HasField("observed_at") else 0.0
+    await rt.safety.report_incident(
+        caller.spiffe_id,
+        caller.name,
+        incident.release,
+        int(incident.severity),
+        incident.category,
+        int(incident.count),
+        observed,
+    )
+
+
+class SafetyLink:
+    """The safety half of one site link (see the module docstring)."""
+
+    def __init__(self, rt: Runtime, caller: Identity, hello: spb.Hello, session: Any) -> None:
+        self.rt = rt
+        self.caller = caller
+        self.site_id = caller.name
+        self.last_sent = hello.last_safety_sequence
+        self.urgent = rt.safety.subscribe(self.site_id)
+        self.urgent.set()  # the lane is read before anything else on a new link
+        self._beacon_seq = 0
+        self._beacon_due = True
+        self._session = session
+        self._ticker = asyncio.create_task(self._tick(), name=f"beacon-{self.site_id}")
+
+    async def _tick(self) -> None:
+        interval = self.rt.safety.settings.beacon_interval
+        while True:
+            await asyncio.sleep(interval)
+            self._beacon_due = True
+            self._session.wake.set()
+
+    async def outgoing(self) -> list[spb.ConnectResponse]:
+        """Safety directives the site has not been sent yet, then a beacon when one is due."""
+        self.urgent.clear()
+        out = [
+            spb.ConnectResponse(directive=safety_directive_to_pb(rec))
+            for rec in await self.rt.safety.lane_after(self.site_id, self.last_sent)
+        ]
+        if out:
+            self.last_sent = out[-1].directive.safety_sequence
+        if self._beacon_due:
+            self._beacon_due = False
+            self._beacon_seq += 1
+            signed = self.rt.safety.beacon(self.site_id, self._beacon_seq)
+            if signed is not None:
+                time_ns, sig = signed
+                t = convert.ts(0)
+                t.FromNanoseconds(time_ns)
+                out.append(
+                    spb.ConnectResponse(
+                        beacon=xpb.Beacon(
+                            site_id=self.site_id,
+                            sequence=self._beacon_seq,
+                            time=t,
+                            key_id=self.rt.safety.key.key_id,
+                            signature=sig,
+                        )
+                    )
+                )
+        return out
+
+    async def handle(self, which: str, body: Any) -> bool:
+        """Handle a site message that belongs to safety; False when it is not one."""
+        rt = self.rt
+        if which in ("ack", "reject") and body.safety_sequence:
+            await rt.safety.complete(
+                self.caller.spiffe_id,
+                self.site_id,
+                body.directive_id,
+                body.safety_sequence,
+                rejected=which == "reject",
+                reason=getattr(body, "reason", ""),
+            )
+            return True
+        if which == "incident":
+            await report_incident(rt, self.caller, body)
+            return True
+        if which == "local_halt":
+            halted_at = body.halted_at.ToNanoseconds() / 1e9 if body.HasField("halted_at") else 0.0
+            await rt.safety.local_halt(
+                self.caller.spiffe_id,
+                self.site_id,
+                int(body.risk_tier),
+                list(body.releases)[:256],
+                halted_at,
+                float(body.tolerance_seconds),
+            )
+            return True
+        return False
+
+    async def close(self) -> None:
+        self._ticker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._ticker
+        self.rt.safety.unsubscribe(self.site_id, self.urgent)

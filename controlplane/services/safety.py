@@ -1,0 +1,763 @@
+"""Safety controls: the signed kill switch, the two-person rule, freezes, incidents and beacons.
+
+- **Halt**: an admin (or an incident rule) names a release and a scope. Every site in scope gets a
+  copy of a Halt directive, signed with the federation's safety key (Ed25519) and bound to that
+  site and to the site's own *safety sequence*. Copies go to a separate priority lane
+  (``/stargate/safety/lane/<site>/<seq>``) that a site's link sends before any ordinary directive,
+  and again first after a reconnect (``Hello.last_safety_sequence``). Dispatch is idempotent: a
+  copy's id is derived from the action and the site, and an index key per (action, site) is
+  created with the copy, so a dispatch interrupted by a crash is completed by the leader's
+  controller (``redispatch``) without sending anything twice.
+- **Two-person rule**: resume, freeze and unfreeze take effect only once two distinct admins
+  approved (the requester is the first). A global halt needs two as well when the federation is
+  configured so (``global_halt_approvals=2``); otherwise a halt takes effect at once.
+- **Freezes**: ``/stargate/safety/freezes/<scope>``; ``is_frozen`` is the rollout engine's check
+  (contract in ``controlplane/domain/safety.py``).
+- **Incidents**: metadata and a count from sites, evaluated by the leader against the incident
+  rules (``controlplane/domain/safety_rules.py``); a firing rule halts automatically, fenced.
+- **Beacons**: ``beacon`` signs the liveness beacon a link sends; see operators/agent/safety.py for
+  what a site does without one.
+
+Every change commits together with its audit event (``AuditLog.commit``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from controlplane.domain import safety as sd
+from controlplane.domain.records import SiteRecord, SiteStatus
+from controlplane.domain.safety import (
+    ActionKind,
+    ActionView,
+    FreezeRecord,
+    IncidentRecord,
+    SafetyActionRecord,
+    SafetyDirectiveRecord,
+)
+from controlplane.domain.safety_rules import DEFAULT_RULES, IncidentRule, evaluate
+from controlplane.domain.validation import validate_dns_label
+from controlplane.errors import (
+    CompactedError,
+    Conflict,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    NotLeader,
+    PermissionDenied,
+    StargateError,
+)
+from controlplane.pki.identity import Identity, Role
+from controlplane.pki.safety_key import SafetyKey
+from controlplane.services import clock
+from controlplane.services.audit import AuditLog, Entry
+from controlplane.services.registry import Registry
+from controlplane.store import Compare, EventType, Op, Put, Store
+from controlplane.store.base import Delete
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HALT_TTL_S = 7 * 24 * 3600.0
+#: Sites per dispatch transaction: 3 ops and 2 compares each stays under etcd's 128 ops per txn.
+DISPATCH_BATCH = 32
+CAS_ATTEMPTS = 20
+MAX_INCIDENT_COUNT = 10_000
+#: Incidents older than this are deleted by the leader (longer than any rule's window).
+INCIDENT_RETENTION_S = 7 * 24 * 3600.0
+_NS = uuid.UUID("9d1c6f0e-5b7a-4b8e-9f7e-2f6a7c3d1e55")
+
+
+def copy_id(action_id: str, site_id: str) -> str:
+    """The id of an action's directive for one site: derived, so a re-dispatch cannot duplicate it."""
+    return str(uuid.uuid5(_NS, f"{action_id}/{site_id}"))
+
+
+def _index_key(action_id: str, site_id: str) -> str:
+    return f"{sd.SAFETY}laneidx/{action_id}/{site_id}"
+
+
+@dataclass
+class SafetySettings:
+    #: Approvals a *global* halt needs before it takes effect (1: the requester alone; 2: a second admin).
+    global_halt_approvals: int = 1
+    rules: tuple[IncidentRule, ...] = DEFAULT_RULES
+    #: Seconds between beacons on each link.
+    beacon_interval: float = 5.0
+
+
+@dataclass
+class _Subscribers:
+    events: dict[str, set[asyncio.Event]] = field(default_factory=dict)
+
+
+class Safety:
+    def __init__(
+        self,
+        store: Store,
+        audit: AuditLog,
+        registry: Registry,
+        key: SafetyKey,
+        settings: SafetySettings | None = None,
+    ) -> None:
+        self._store = store
+        self._audit = audit
+        self._registry = registry
+        self.key = key
+        self.settings = settings or SafetySettings()
+        self._subs = _Subscribers()
+        #: Test hook and operational switch: stop signing beacons (sites then fail closed).
+        self.beacons_paused = False
+        #: Actions whose copies are all queued (per replica; a new leader re-checks each once).
+        self._dispatched: set[str] = set()
+
+    # --- reads ------------------------------------------------------------------------------------------
+
+    async def get(self, action_id: str) -> SafetyActionRecord:
+        try:
+            uuid.UUID(action_id)
+        except ValueError as e:
+            raise InvalidArgument("id", "must be a UUID") from e
+        kv = await self._store.get(sd.action_key(action_id))
+        if kv is None:
+            raise NotFound(f"safety action {action_id!r} not found")
+        return SafetyActionRecord.from_json(kv.value)
+
+    async def actions(self, limit: int = 100) -> list[SafetyActionRecord]:
+        res = await self._store.range(sd.ACTIONS)
+        actions = [SafetyActionRecord.from_json(kv.value) for kv in res.items]
+        actions.sort(key=lambda a: (a.created_at, a.id), reverse=True)
+        return actions[: max(1, min(limit or 100, 10_000))]
+
+    async def view(self, action: SafetyActionRecord) -> ActionView:
+        deliveries: dict[str, SafetyDirectiveRecord] = {}
+        if action.kind in (ActionKind.HALT, ActionKind.RESUME) and action.effective_at:
+            prefix = _index_key(action.id, "")
+            for idx in (await self._store.range(prefix)).items:
+                site = idx.key[len(prefix) :]
+                kv = await self._store.get(sd.lane_key(site, int(idx.value)))
+                if kv is not None:
+                    deliveries[site] = SafetyDirectiveRecord.from_json(kv.value)
+        reachable = {s.site_id for s in await self._registry.list() if s.status == SiteStatus.READY}
+        return sd.action_view(action, deliveries, reachable)
+
+    async def freezes(self) -> list[FreezeRecord]:
+        return [FreezeRecord.from_json(kv.value) for kv in (await self._store.range(sd.FREEZES)).items]
+
+    async def is_frozen(self, *, site_id: str = "", country: str = "") -> FreezeRecord | None:
+        """The freeze that holds a rollout step at this site / country, or None (contract:
+        controlplane/domain/safety.py)."""
+        return sd.is_frozen(await self.freezes(), site_id=site_id, country=country)
+
+    async def halted_releases(self) -> dict[str, list[str]]:
+        """Release -> ids of halts in effect (not resumed) for it."""
+        out: dict[str, list[str]] = {}
+        for a in await self.actions(10_000):
+            if a.kind in (ActionKind.HALT, ActionKind.LOCAL_HALT) and a.effective_at and not a.resumed_at:
+                out.setdefault(a.release, []).append(a.id)
+        return out
+
+    # --- requests by people -------------------------------------------------------------------------
+
+    async def halt(
+        self,
+        actor: str,
+        release: str,
+        scope: str,
+        reason: str,
+        *,
+        ttl_s: float = 0.0,
+        automatic: bool = False,
+        fence: Sequence[Compare] = (),
+        action_id: str = "",
+        details: dict[str, str] | None = None,
+    ) -> SafetyActionRecord:
+        validate_dns_label("release", release)
+        parsed = sd.parse_scope(scope)
+        if ttl_s < 0 or ttl_s > 90 * 86400:
+            raise InvalidArgument("ttl_seconds", "must be 0..90 days")
+        need = self.settings.global_halt_approvals if parsed.kind == "global" and not automatic else 1
+        now = clock.now()
+        action = SafetyActionRecord(
+            id=action_id or str(uuid.uuid4()),
+            kind=ActionKind.HALT,
+            scope=str(parsed),
+            requested_by=actor,
+            created_at=now,
+            release=release,
+            reason=reason[:512],
+            approvals=[] if automatic else [actor],
+            approvals_required=0 if automatic else need,
+            automatic=automatic,
+            ttl_s=ttl_s or DEFAULT_HALT_TTL_S,
+            details=dict(details or {}),
+        )
+        entry = Entry(
+            actor,
+            "safety.halt.request" if need > 1 else "safety.halt",
+            f"release/{release}",
+            reason=action.reason,
+            details={"id": action.id, "scope": action.scope, "automatic": str(automatic).lower()}
+            | dict(details or {}),
+        )
+        if need > 1:
+            await self._create(action, entry, fence)
+            return action
+        return await self._take_effect(action, [entry], create=True, fence=fence)
+
+    async def resume(self, caller: Identity, halt_id: str, reason: str) -> SafetyActionRecord:
+        halt = await self.get(halt_id)
+        if halt.kind not in (ActionKind.HALT, ActionKind.LOCAL_HALT) or not halt.effective_at:
+            raise FailedPrecondition(f"{halt_id} is not a halt in effect")
+        if halt.resumed_at:
+            raise FailedPrecondition(f"halt {halt_id} was already resumed")
+        action = SafetyActionRecord(
+            id=str(uuid.uuid4()),
+            kind=ActionKind.RESUME,
+            scope=halt.scope,
+            requested_by=caller.spiffe_id,
+            created_at=clock.now(),
+            release=halt.release,
+            reason=reason[:512],
+            approvals=[caller.spiffe_id],
+            approvals_required=2,
+            targets=list(halt.targets),
+            related_id=halt.id,
+            ttl_s=halt.ttl_s,
+        )
+        await self._create(
+            action,
+            Entry(
+                caller.spiffe_id,
+                "safety.resume.request",
+                f"release/{halt.release}",
+                reason=action.reason,
+                details={"id": action.id, "halt_id": halt.id, "approvals_required": "2"},
+            ),
+        )
+        return action
+
+    async def freeze(
+        self, caller: Identity, scope: str, reason: str, *, lift: bool = False
+    ) -> SafetyActionRecord:
+        parsed = sd.parse_scope(scope)
+        existing = await self._store.get(sd.freeze_key(str(parsed)))
+        if lift and existing is None:
+            raise FailedPrecondition(f"{parsed} is not frozen")
+        if not lift and existing is not None:
+            raise FailedPrecondition(f"{parsed} is already frozen")
+        kind = ActionKind.UNFREEZE if lift else ActionKind.FREEZE
+        action = SafetyActionRecord(
+            id=str(uuid.uuid4()),
+            kind=kind,
+            scope=str(parsed),
+            requested_by=caller.spiffe_id,
+            created_at=clock.now(),
+            reason=reason[:512],
+            approvals=[caller.spiffe_id],
+            approvals_required=2,
+        )
+        await self._create(
+            action,
+            Entry(
+                caller.spiffe_id,
+                f"safety.{kind.lower()}.request",
+                f"scope/{parsed}",
+                reason=action.reason,
+                details={"id": action.id, "approvals_required": "2"},
+            ),
+        )
+        return action
+
+    async def approve(self, caller: Identity, action_id: str) -> SafetyActionRecord:
+        """Add ``caller``'s approval; the action takes effect with the last one needed. Refusals
+        (a wrong role, the same person twice, nothing to approve) are audited and raised."""
+        action = await self.get(action_id)
+        obj = f"safety/{action_id}"
+
+        async def refuse(err: StargateError, why: str) -> None:
+            await self._audit.record(Entry(caller.spiffe_id, "safety.approve", obj, "denied", why))
+            raise err
+
+        if caller.role is not Role.ADMIN:
+            await refuse(
+                PermissionDenied(f"role {caller.role.value} may not approve safety actions"),
+                f"role {caller.role.value} is not admin",
+            )
+        if action.effective_at:
+            await refuse(FailedPrecondition(f"{action_id} is already in effect"), "already in effect")
+        if caller.spiffe_id in action.approvals:
+            await refuse(
+                FailedPrecondition("already approved by this person: a second, distinct admin must approve"),
+                "same approver twice",
+            )
+        for _ in range(CAS_ATTEMPTS):
+            kv = await self._store.get(sd.action_key(action_id))
+            if kv is None:
+                raise NotFound(f"safety action {action_id!r} not found")
+            action = SafetyActionRecord.from_json(kv.value)
+            if caller.spiffe_id in action.approvals or action.effective_at:
+                await refuse(FailedPrecondition(f"{action_id} changed; re-read it"), "raced")
+            approved = action.replace(approvals=[*action.approvals, caller.spiffe_id])
+            entry = Entry(
+                caller.spiffe_id,
+                "safety.approve",
+                obj,
+                details={"kind": action.kind, "approvals": str(len(approved.approvals))},
+            )
+            if len(approved.approvals) < approved.approvals_required:
+                result = await self._audit.commit(
+                    [Compare.unchanged(kv)], [Put(kv.key, approved.to_json())], [entry]
+                )
+                if result.succeeded:
+                    return approved
+                continue
+            return await self._take_effect(approved, [entry], expect=kv)
+        raise Conflict()
+
+    # --- taking effect ----------------------------------------------------------------------------------
+
+    async def _create(self, action: SafetyActionRecord, entry: Entry, fence: Sequence[Compare] = ()) -> None:
+        key = sd.action_key(action.id)
+        result = await self._audit.commit(
+            [*fence, Compare.absent(key)], [Put(key, action.to_json())], [entry]
+        )
+        if not result.succeeded:
+            if fence and not await self._store.holds(fence):
+                raise NotLeader()
+            raise Conflict()
+
+    async def _targets(self, scope: sd.Scope) -> list[SiteRecord]:
+        return [s for s in await self._registry.list() if scope.covers(site_id=s.site_id, country=s.country)]
+
+    async def _take_effect(
+        self,
+        action: SafetyActionRecord,
+        entries: list[Entry],
+        *,
+        create: bool = False,
+        expect: object = None,
+        fence: Sequence[Compare] = (),
+    ) -> SafetyActionRecord:
+        """Make ``action`` effective in one transaction with its audit events, then dispatch."""
+        now = clock.now()
+        key = sd.action_key(action.id)
+        compares: list[Compare] = [*fence]
+        compares.append(Compare.absent(key) if create else Compare.unchanged(expect))  # type: ignore[arg-type]
+        ops: list[Op] = []
+        obj = f"release/{action.release}" if action.release else f"scope/{action.scope}"
+        if action.kind == ActionKind.HALT:
+            targets = [s.site_id for s in await self._targets(sd.parse_scope(action.scope))]
+            action = action.replace(targets=targets, effective_at=now)
+            if not create:
+                entries.append(
+                    Entry(
+                        action.requested_by,
+                        "safety.halt",
+                        obj,
+                        reason=action.reason,
+                        details={"id": action.id},
+                    )
+                )
+        elif action.kind == ActionKind.RESUME:
+            halt_kv = await self._store.get(sd.action_key(action.related_id))
+            if halt_kv is None:
+                raise NotFound(f"halt {action.related_id!r} not found")
+            halt = SafetyActionRecord.from_json(halt_kv.value)
+            if halt.resumed_at:
+                raise FailedPrecondition(f"halt {halt.id} was already resumed")
+            action = action.replace(effective_at=now)
+            compares.append(Compare.unchanged(halt_kv))
+            ops.append(Put(halt_kv.key, halt.replace(resumed_at=now, related_id=action.id).to_json()))
+            entries.append(
+                Entry(
+                    action.requested_by,
+                    "safety.resume",
+                    obj,
+                    reason=action.reason,
+                    details={"id": action.id, "halt_id": halt.id, "approvers": ",".join(action.approvals)},
+                )
+            )
+        elif action.kind in (ActionKind.FREEZE, ActionKind.UNFREEZE):
+            action = action.replace(effective_at=now)
+            fkey = sd.freeze_key(action.scope)
+            existing = await self._store.get(fkey)
+            if action.kind == ActionKind.FREEZE:
+                if existing is not None:
+                    raise FailedPrecondition(f"{action.scope} is already frozen")
+                record = FreezeRecord(action.scope, action.id, now, action.reason, list(action.approvals))
+                compares.append(Compare.absent(fkey))
+                ops.append(Put(fkey, record.to_json()))
+            else:
+                if existing is None:
+                    raise FailedPrecondition(f"{action.scope} is not frozen")
+                compares.append(Compare.unchanged(existing))
+                ops.append(Delete(fkey))
+            entries.append(
+                Entry(
+                    action.requested_by,
+                    f"safety.{action.kind.lower()}",
+                    obj,
+                    reason=action.reason,
+                    details={"id": action.id, "approvers": ",".join(action.approvals)},
+                )
+            )
+        ops.append(Put(key, action.to_json()))
+        result = await self._audit.commit(compares, ops, entries)
+        if not result.succeeded:
+            if fence and not await self._store.holds(fence):
+                raise NotLeader()
+            raise Conflict()
+        if action.kind in (ActionKind.HALT, ActionKind.RESUME):
+            await self.dispatch(action, fence=fence)
+        return action
+
+    async def dispatch(self, action: SafetyActionRecord, *, fence: Sequence[Compare] = ()) -> int:
+        """Queue a signed copy of ``action`` in the safety lane of each target that lacks one.
+        Idempotent; returns how many copies were queued now."""
+        queued = 0
+        prefix = _index_key(action.id, "")
+        done = {kv.key[len(prefix) :] for kv in (await self._store.range(prefix)).items}
+        pending = [s for s in action.targets if s not in done]
+        for start in range(0, len(pending), DISPATCH_BATCH):
+            batch = pending[start : start + DISPATCH_BATCH]
+            for _ in range(CAS_ATTEMPTS):
+                compares: list[Compare] = [*fence]
+                ops: list[Op] = []
+                todo = []
+                for site in batch:
+                    if await self._store.get(_index_key(action.id, site)) is not None:
+                        continue  # another pass queued it meanwhile
+                    seq_kv = await self._store.get(sd.lane_seq_key(site))
+                    seq = (int(seq_kv.value) if seq_kv else 0) + 1
+                    rec = self._signed_copy(action, site, seq)
+                    compares += [
+                        Compare.absent(_index_key(action.id, site)),
+                        Compare.absent(sd.lane_seq_key(site))
+                        if seq_kv is None
+                        else Compare.unchanged(seq_kv),
+                    ]
+                    ops += [
+                        Put(sd.lane_seq_key(site), str(seq).encode()),
+                        Put(sd.lane_key(site, seq), rec.to_json()),
+                        Put(_index_key(action.id, site), str(seq).encode()),
+                    ]
+                    todo.append(site)
+                if not todo:
+                    break
+                entry = Entry(
+                    action.requested_by,
+                    "safety.dispatch",
+                    f"safety/{action.id}",
+                    details={"kind": action.kind, "sites": ",".join(todo)},
+                )
+                result = await self._audit.commit(compares, ops, [entry])
+                if result.succeeded:
+                    queued += len(todo)
+                    break
+                if fence and not await self._store.holds(fence):
+                    raise NotLeader()
+            else:
+                raise Conflict()
+        self._dispatched.add(action.id)
+        return queued
+
+    def _signed_copy(self, action: SafetyActionRecord, site: str, seq: int) -> SafetyDirectiveRecord:
+        now = clock.now()
+        kind = "Halt" if action.kind == ActionKind.HALT else "Resume"
+        if kind == "Halt":
+            payload = {
+                "halt_id": action.id,
+                "release": action.release,
+                "scope": action.scope,
+                "reason": action.reason,
+                "site_id": site,
+                "approvers": list(action.approvals),
+            }
+        else:
+            payload = {
+                "halt_id": action.related_id,
+                "release": action.release,
+                "reason": action.reason,
+                "site_id": site,
+                "approvers": list(action.approvals),
+                "resume_id": action.id,
+            }
+        rec = SafetyDirectiveRecord(
+            site_id=site,
+            safety_sequence=seq,
+            id=copy_id(action.id, site),
+            kind=kind,
+            action_id=action.id,
+            payload=payload,
+            issued_at=now,
+            expires_at=now + action.ttl_s,
+            issuer=action.requested_by,
+            key_id=self.key.key_id,
+            signature="",
+        )
+        return rec.replace(signature=self.key.sign(signing_bytes(rec)).hex())
+
+    # --- the lane, as links use it ------------------------------------------------------------------------
+
+    async def lane_after(self, site_id: str, sequence: int, limit: int = 256) -> list[SafetyDirectiveRecord]:
+        res = await self._store.range(
+            sd.lane_prefix(site_id), start=sd.lane_key(site_id, sequence + 1), limit=limit
+        )
+        return [SafetyDirectiveRecord.from_json(kv.value) for kv in res.items]
+
+    async def complete(
+        self, actor: str, site_id: str, directive_id: str, sequence: int, *, rejected: bool, reason: str = ""
+    ) -> bool:
+        """Record a site's ack or reject of a safety directive. Every reject is audited (a site
+        refusing a halt is a signal), even when the copy was already completed."""
+        for _ in range(CAS_ATTEMPTS):
+            kv = await self._store.get(sd.lane_key(site_id, sequence))
+            rec = SafetyDirectiveRecord.from_json(kv.value) if kv is not None else None
+            action = "safety.reject" if rejected else "safety.ack"
+            entry = Entry(
+                actor,
+                action,
+                f"site/{site_id}",
+                "denied" if rejected else "success",
+                reason[:512],
+                {
+                    "id": directive_id,
+                    "safety_sequence": str(sequence),
+                    "action_id": rec.action_id if rec and rec.id == directive_id else "",
+                },
+            )
+            if kv is None or rec is None or rec.id != directive_id or rec.state != "Pending":
+                if rejected:
+                    await self._audit.record(entry)
+                return False
+            new = rec.replace(
+                state="Rejected" if rejected else "Acked", reason=reason[:512], completed_at=clock.now()
+            )
+            result = await self._audit.commit([Compare.unchanged(kv)], [Put(kv.key, new.to_json())], [entry])
+            if result.succeeded:
+                return True
+        raise Conflict()
+
+    def subscribe(self, site_id: str) -> asyncio.Event:
+        """An event set whenever a safety directive is queued for ``site_id`` (the link's cue to
+        stop sending ordinary directives and send the safety lane first)."""
+        ev = asyncio.Event()
+        self._subs.events.setdefault(site_id, set()).add(ev)
+        return ev
+
+    def unsubscribe(self, site_id: str, ev: asyncio.Event) -> None:
+        evs = self._subs.events.get(site_id)
+        if evs is not None:
+            evs.discard(ev)
+            if not evs:
+                del self._subs.events[site_id]
+
+    async def run_lane_watch(self, wake: Callable[[str], None], retry_delay: float = 0.5) -> None:
+        """Watch the safety lane; mark the site urgent and wake its link (one watch per replica)."""
+        while True:
+            try:
+                start = await self._store.current_revision() + 1
+                for site, evs in list(self._subs.events.items()):
+                    for ev in evs:
+                        ev.set()
+                    wake(site)
+                async for batch in self._store.watch(sd.LANE, start_revision=start):
+                    for event in batch:
+                        if event.type is EventType.PUT and event.kv.version == 1:
+                            site = event.kv.key[len(sd.LANE) :].split("/", 1)[0]
+                            for ev in self._subs.events.get(site, ()):
+                                ev.set()
+                            wake(site)
+            except CompactedError:
+                continue
+            except StargateError as e:
+                log.warning("safety lane watch interrupted (%s); retrying", e.public)
+                await asyncio.sleep(retry_delay)
+
+    def beacon(self, site_id: str, sequence: int) -> tuple[int, bytes] | None:
+        """(time in ns, signature) of a beacon for ``site_id``, or None while beacons are paused."""
+        if self.beacons_paused:
+            return None
+        time_ns = int(clock.now() * 1e9)
+        data = sd.beacon_bytes(site_id=site_id, sequence=sequence, time_ns=time_ns, key_id=self.key.key_id)
+        return time_ns, self.key.sign(data)
+
+    # --- incidents and local halts ----------------------------------------------------------------------
+
+    async def report_incident(
+        self,
+        actor: str,
+        site_id: str,
+        release: str,
+        severity: int,
+        category: str,
+        count: int,
+        observed_at: float = 0.0,
+    ) -> IncidentRecord:
+        validate_dns_label("incident.release", release)
+        validate_dns_label("incident.category", category)
+        if not 1 <= severity <= 4:
+            raise InvalidArgument("incident.severity", "must be 1..4")
+        if not 1 <= count <= MAX_INCIDENT_COUNT:
+            raise InvalidArgument("incident.count", f"must be 1..{MAX_INCIDENT_COUNT}")
+        now = clock.now()  # the federation's clock: a site cannot place incidents outside a window
+        rec = IncidentRecord(site_id, release, severity, category, count, now, actor)
+        key = f"{sd.incident_prefix(release)}{int(now * 1e9):020d}-{site_id}-{secrets.token_hex(4)}"
+        await self._audit.commit(
+            [Compare.absent(key)],
+            [Put(key, rec.to_json())],
+            [
+                Entry(
+                    actor,
+                    "incident.report",
+                    f"release/{release}",
+                    details={
+                        "site": site_id,
+                        "severity": str(severity),
+                        "category": category,
+                        "count": str(count),
+                        "observed_at": f"{observed_at:.3f}",
+                    },
+                )
+            ],
+        )
+        return rec
+
+    async def local_halt(
+        self, actor: str, site_id: str, tier: int, releases: Sequence[str], halted_at: float, tolerance: float
+    ) -> list[SafetyActionRecord]:
+        """Record that a site halted ``releases`` (risk tier ``tier``) after missing beacons. One
+        LocalHalt action per release (resumable like a halt, under the two-person rule);
+        idempotent for a repeated report."""
+        out: list[SafetyActionRecord] = []
+        details = {"site": site_id, "risk_tier": str(tier), "tolerance_s": f"{tolerance:g}"}
+        if not releases:
+            await self._audit.record(
+                Entry(actor, "safety.local_halt", f"site/{site_id}", details=details | {"releases": ""})
+            )
+            return out
+        for release in releases:
+            validate_dns_label("local_halt.releases", release)
+            aid = str(uuid.uuid5(_NS, f"local/{site_id}/{release}/{int(halted_at * 1000)}"))
+            if await self._store.get(sd.action_key(aid)) is not None:
+                continue
+            action = SafetyActionRecord(
+                id=aid,
+                kind=ActionKind.LOCAL_HALT,
+                scope=f"site:{site_id}",
+                requested_by=actor,
+                created_at=clock.now(),
+                release=release,
+                reason=f"no fresh beacon for {tolerance:g}s (risk tier {tier})",
+                effective_at=halted_at or clock.now(),
+                targets=[site_id],
+                automatic=True,
+                details=details,
+            )
+            with contextlib.suppress(Conflict):
+                await self._create(
+                    action,
+                    Entry(
+                        actor,
+                        "safety.local_halt",
+                        f"release/{release}",
+                        reason=action.reason,
+                        details=details | {"id": aid},
+                    ),
+                )
+                out.append(action)
+        return out
+
+    async def run_rules(self, actor: str, fence: Sequence[Compare] = ()) -> list[SafetyActionRecord]:
+        """One pass of the incident rules (leader only; every write carries ``fence``)."""
+        rules = self.settings.rules
+        now = clock.now()
+        res = await self._store.range(sd.INCIDENTS)
+        incidents: list[IncidentRecord] = []
+        first_key: dict[str, str] = {}
+        horizon = now - max(r.window_s for r in rules)
+        for kv in res.items:
+            rec = IncidentRecord.from_json(kv.value)
+            if rec.at >= horizon:
+                incidents.append(rec)
+                first_key.setdefault(rec.release, kv.key)
+        if not incidents:
+            return []
+        actions = await self.actions(10_000)
+        not_before: dict[str, float] = {}
+        active: set[tuple[str, str]] = set()
+        for a in actions:
+            if a.kind != ActionKind.HALT:
+                continue
+            if a.resumed_at:
+                not_before[a.release] = max(not_before.get(a.release, 0.0), a.resumed_at)
+            else:
+                active.add((a.release, a.scope))
+        fired = []
+        for f in evaluate(rules, incidents, now, not_before=not_before):
+            scope = str(sd.parse_scope(f.rule.scope))
+            if (f.release, scope) in active:
+                continue
+            aid = str(uuid.uuid5(_NS, f"rule/{f.rule.name}/{f.release}/{first_key[f.release]}"))
+            reason = (
+                f"rule {f.rule.name}: {f.incidents} incidents of severity <= {f.rule.max_severity} "
+                f"from {len(f.sites)} sites within {f.rule.window_s:g}s"
+            )
+            try:
+                action = await self.halt(
+                    actor,
+                    f.release,
+                    scope,
+                    reason,
+                    automatic=True,
+                    fence=fence,
+                    action_id=aid,
+                    details={"rule": f.rule.name, "sites": ",".join(f.sites)},
+                )
+            except Conflict:
+                continue  # already fired (an earlier pass or leader)
+            active.add((f.release, scope))
+            fired.append(action)
+        return fired
+
+    async def redispatch(self, fence: Sequence[Compare] = ()) -> int:
+        """Complete dispatches interrupted by a crash (leader): effective halts and resumes whose
+        copies are not all queued. Cheap when nothing is missing: one read per target."""
+        queued = 0
+        for a in await self.actions(10_000):
+            if a.kind in (ActionKind.HALT, ActionKind.RESUME) and a.effective_at and a.targets:
+                if a.id in self._dispatched:
+                    continue
+                queued += await self.dispatch(a, fence=fence)
+        return queued
+
+    async def prune_incidents(self, fence: Sequence[Compare] = ()) -> int:
+        cutoff = clock.now() - INCIDENT_RETENTION_S
+        old = [
+            kv
+            for kv in (await self._store.range(sd.INCIDENTS)).items
+            if IncidentRecord.from_json(kv.value).at < cutoff
+        ]
+        for start in range(0, len(old), 100):
+            await self._store.txn(list(fence), [Delete(kv.key) for kv in old[start : start + 100]])
+        return len(old)
+
+
+def signing_bytes(rec: SafetyDirectiveRecord) -> bytes:
+    return sd.directive_bytes(
+        directive_id=rec.id,
+        kind=rec.kind,
+        site_id=rec.site_id,
+        safety_sequence=rec.safety_sequence,
+        issued_at_ns=sd.ts_ns(rec.issued_at),
+        expires_at_ns=sd.ts_ns(rec.expires_at),
+        issuer=rec.issuer,
+        key_id=rec.key_id,
+        payload=sd.signed_payload(rec.kind, rec.payload),
+    )

@@ -1,0 +1,279 @@
+"""Safety at the site: the verifier of signed Halt/Resume directives, the halted-release state,
+and the fail-closed watchdog on the federation's signed beacon.
+
+Before acting on a Halt or Resume the site checks, in this order (the first failure is the reason
+of the Reject it sends upstream, which the federation audits):
+
+1. ``signature``: the key id is in the site's key ring (received at enrollment) and the Ed25519
+   signature verifies over the canonical bytes (controlplane/domain/safety.py:directive_bytes);
+2. ``scope``: the copy was signed for this site;
+3. ``expired``: its expires_at has not passed;
+4. ``replayed``: its id was never accepted before;
+5. ``sequence``: its safety sequence is above the last one accepted (only goes up);
+6. ``two-person rule``: a Resume names at least two distinct approvers.
+
+Only then is the release halted (``WorkloadBackend.halt``) or resumed, and the state (last
+sequence, accepted ids, halted releases) written before the ack goes upstream.
+
+Fail-closed: ``LocalPolicy.link_loss_tolerance`` maps a risk tier to the seconds the site tolerates
+without a *fresh* beacon (signature valid, for this site, time above the last one and within
+``MAX_BEACON_SKEW_S`` of the local clock). Past it, every federation workload of that tier is
+halted locally and new deploys of the tier are refused; when fresh beacons return, the site sends a
+``LocalHaltReport`` per tier. The halted releases stay halted until the federation resumes them
+(two-person rule): coming back does not fail open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from controlplane.api.v1 import safety_pb2 as xpb
+from controlplane.api.v1 import site_pb2 as spb
+from controlplane.api.v1 import types_pb2 as tpb
+from controlplane.domain import safety as sd
+from controlplane.pki.keys import write_atomic
+from controlplane.pki.safety_key import read_site_ring, verify
+from operators.agent.backend import Refused, WorkloadBackend
+from operators.agent.policy import LocalPolicy
+from operators.agent.records import Applied
+
+log = logging.getLogger(__name__)
+
+STATE_FILE = "safety-state.json"
+#: A beacon whose time is further than this from the site's clock is not fresh.
+MAX_BEACON_SKEW_S = 60.0
+
+
+@dataclass
+class SafetyState:
+    last_safety_sequence: int = 0
+    accepted_ids: list[str] = field(default_factory=list)
+    #: release -> id of the halt (or "local:tier-N") that stopped it
+    halted: dict[str, str] = field(default_factory=dict)
+    last_beacon_ns: int = 0
+    #: Wall time of the last fresh beacon (or of the first start).
+    last_fresh: float = 0.0
+    #: risk tier -> wall time it was halted locally (cleared when fresh beacons return)
+    tiers_halted: dict[str, float] = field(default_factory=dict)
+    #: LocalHaltReport fields not yet sent upstream
+    unreported: list[dict[str, Any]] = field(default_factory=list)
+
+
+def directive_signing_bytes(d: tpb.Directive) -> bytes:
+    """The canonical bytes of a Halt/Resume as received (mirror of the federation's signing)."""
+    kind = "Halt" if d.kind == tpb.DIRECTIVE_KIND_HALT else "Resume"
+    p = d.halt if kind == "Halt" else d.resume
+    payload = {f.name: (list(v) if f.name == "approvers" else v) for f, v in p.ListFields()}
+    payload = sd.signed_payload(kind, payload)
+    return sd.directive_bytes(
+        directive_id=d.id,
+        kind=kind,
+        site_id=payload["site_id"],
+        safety_sequence=d.safety_sequence,
+        issued_at_ns=d.issued_at.ToNanoseconds(),
+        expires_at_ns=d.expires_at.ToNanoseconds(),
+        issuer=d.issuer,
+        key_id=d.key_id,
+        payload=payload,
+    )
+
+
+class SiteSafety:
+    def __init__(
+        self,
+        site_id: str,
+        backend: WorkloadBackend,
+        policy: LocalPolicy,
+        state_dir: Path | None = None,
+        *,
+        ring: dict[str, Ed25519PublicKey] | None = None,
+        clock: Callable[[], float] = time.time,
+        on_event: Callable[[str, dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.site_id = site_id
+        self.backend = backend
+        self.policy = policy
+        self.state_dir = state_dir
+        self._ring = ring
+        self.clock = clock
+        self.on_event = on_event or (lambda kind, data: None)
+        self.state = self._load()
+        if not self.state.last_fresh:
+            self.state.last_fresh = clock()  # a fresh start gets the full tolerance, once
+        self.beacons = 0
+
+    # --- state ----------------------------------------------------------------------------------
+
+    def _load(self) -> SafetyState:
+        if self.state_dir is not None and (self.state_dir / STATE_FILE).exists():
+            raw = json.loads((self.state_dir / STATE_FILE).read_text())
+            names = set(SafetyState.__dataclass_fields__)
+            return SafetyState(**{k: v for k, v in raw.items() if k in names})
+        return SafetyState()
+
+    def save(self) -> None:
+        if self.state_dir is not None and self.state_dir.exists():
+            write_atomic(self.state_dir / STATE_FILE, json.dumps(asdict(self.state)).encode(), 0o600)
+
+    @property
+    def ring(self) -> dict[str, Ed25519PublicKey]:
+        if self._ring is None and self.state_dir is not None:
+            ring = read_site_ring(self.state_dir)
+            if ring:
+                self._ring = ring  # written by join; read once it exists
+            return ring
+        return self._ring or {}
+
+    @property
+    def last_sequence(self) -> int:
+        return self.state.last_safety_sequence
+
+    # --- directives --------------------------------------------------------------------------------
+
+    def check(self, d: tpb.Directive) -> str | None:
+        """Why ``d`` (a Halt or Resume) must be refused, or None (see the module docstring)."""
+        kind = d.WhichOneof("payload")
+        if (d.kind, kind) not in ((tpb.DIRECTIVE_KIND_HALT, "halt"), (tpb.DIRECTIVE_KIND_RESUME, "resume")):
+            return "malformed: a safety directive needs its matching payload"
+        key = self.ring.get(d.key_id)
+        if key is None:
+            return f"signature: unknown safety key {d.key_id[:32]!r}"
+        if not verify(key, d.signature, directive_signing_bytes(d)):
+            return "signature: does not verify with the federation's safety key"
+        payload = d.halt if kind == "halt" else d.resume
+        if payload.site_id != self.site_id:
+            return f"scope: signed for site {payload.site_id[:63]!r}, not this site"
+        if d.expires_at.ToNanoseconds() < self.clock() * 1e9:
+            return "expired: the directive's expires_at has passed"
+        if d.id in self.state.accepted_ids:
+            return "replayed: this directive id was already accepted"
+        if d.safety_sequence <= self.state.last_safety_sequence:
+            return (
+                f"sequence: safety sequence {d.safety_sequence} is not above the last accepted "
+                f"{self.state.last_safety_sequence}"
+            )
+        if kind == "resume" and len(set(d.resume.approvers)) < 2:
+            return f"two-person rule: resume approved by {len(set(d.resume.approvers))} distinct admin(s)"
+        return None
+
+    async def handle(self, d: tpb.Directive) -> Applied:
+        kind = "Halt" if d.kind == tpb.DIRECTIVE_KIND_HALT else "Resume"
+        reason = self.check(d)
+        if reason is None:
+            try:
+                if kind == "Halt":
+                    names = await self.backend.halt(d.halt.release)
+                    self.state.halted[d.halt.release] = d.halt.halt_id
+                else:
+                    names = await self.backend.resume(d.resume.release)
+                    self.state.halted.pop(d.resume.release, None)
+            except Refused as e:
+                reason = e.reason[:512]
+            else:
+                self.state.accepted_ids.append(d.id)
+                self.state.last_safety_sequence = d.safety_sequence
+                self.save()  # durable before the ack
+                release = d.halt.release if kind == "Halt" else d.resume.release
+                self.on_event(kind.lower(), {"release": release, "workloads": names, "id": d.id})
+                return Applied(0, d.id, kind, "applied", safety_sequence=d.safety_sequence)
+        log.warning("refused %s %s: %s", kind, d.id, reason)
+        self.on_event("safety-rejected", {"id": d.id, "reason": reason})
+        return Applied(0, d.id, kind, "rejected", reason, safety_sequence=d.safety_sequence)
+
+    def check_deploy(self, payload: dict[str, Any]) -> str | None:
+        """Refuse deploying a halted release, or a tier halted for want of beacons."""
+        release = str(payload.get("release", ""))
+        if release and release in self.state.halted:
+            return f"safety: release {release} is halted ({self.state.halted[release]})"
+        tier = str(int(payload.get("risk_tier", 0)))
+        if tier in self.state.tiers_halted:
+            return f"safety: risk tier {tier} is halted (no fresh beacon from the federation)"
+        return None
+
+    # --- beacons and fail-closed ----------------------------------------------------------------------
+
+    def on_beacon(self, b: xpb.Beacon) -> list[spb.ConnectRequest]:
+        """Accept a fresh beacon; returns the LocalHaltReports to send now (the link is back)."""
+        key = self.ring.get(b.key_id)
+        time_ns = b.time.ToNanoseconds()
+        data = sd.beacon_bytes(site_id=b.site_id, sequence=b.sequence, time_ns=time_ns, key_id=b.key_id)
+        now = self.clock()
+        if (
+            key is None
+            or not verify(key, b.signature, data)
+            or b.site_id != self.site_id
+            or time_ns <= self.state.last_beacon_ns
+            or abs(time_ns / 1e9 - now) > MAX_BEACON_SKEW_S
+        ):
+            self.on_event("beacon-refused", {"sequence": b.sequence})
+            return []
+        self.beacons += 1
+        self.state.last_beacon_ns = time_ns
+        self.state.last_fresh = now
+        out = []
+        if self.state.tiers_halted or self.state.unreported:
+            self.state.tiers_halted.clear()  # new deploys of the tier are accepted again
+            for r in self.state.unreported:
+                report = xpb.LocalHaltReport(
+                    site_id=self.site_id,
+                    risk_tier=int(r["risk_tier"]),
+                    releases=r["releases"],
+                    tolerance_seconds=float(r["tolerance_seconds"]),
+                )
+                report.halted_at.FromNanoseconds(int(r["halted_at"] * 1e9))
+                out.append(spb.ConnectRequest(local_halt=report))
+            self.state.unreported = []
+            self.save()
+        return out
+
+    async def fail_closed(self) -> list[int]:
+        """Halt every tier whose tolerance passed without a fresh beacon; returns the tiers halted now."""
+        now = self.clock()
+        age = now - self.state.last_fresh
+        halted = []
+        for tier, tolerance in sorted(self.policy.link_loss_tolerance.items()):
+            if age <= tolerance or str(tier) in self.state.tiers_halted:
+                continue
+            releases = sorted(
+                {
+                    w.release
+                    for w in await self.backend.workloads()
+                    if w.source != "local" and w.risk_tier == tier and w.release and not w.halted
+                }
+            )
+            for release in releases:
+                with contextlib.suppress(Refused):
+                    await self.backend.halt(release)
+                self.state.halted.setdefault(release, f"local:tier-{tier}")
+            self.state.tiers_halted[str(tier)] = now
+            self.state.unreported.append(
+                {"risk_tier": tier, "releases": releases, "halted_at": now, "tolerance_seconds": tolerance}
+            )
+            self.save()
+            halted.append(tier)
+            log.warning("no fresh beacon for %.1fs: halted risk tier %d (%s)", age, tier, releases)
+            self.on_event("fail-closed", {"risk_tier": tier, "releases": releases, "age": age})
+        return halted
+
+    async def watchdog(self, period: float | None = None) -> None:
+        """Check the beacon's age for ever (runs whether the link is up or not)."""
+        tolerances = list(self.policy.link_loss_tolerance.values())
+        if not tolerances:
+            return
+        step = period or max(0.02, min(tolerances) / 10)
+        while True:
+            await asyncio.sleep(step)
+            try:
+                await self.fail_closed()
+            except Exception:  # the watchdog must outlive one bad pass
+                log.exception("fail-closed check failed")

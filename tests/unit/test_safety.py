@@ -1,0 +1,229 @@
+"""Safety controls without a network: the site's verifier, beacons and fail-closed timing, and the
+pure logic (scopes, freezes, incident rules, the state of a halt)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from controlplane.api.v1 import safety_pb2 as xpb
+from controlplane.domain import safety as sd
+from controlplane.domain.safety_rules import IncidentRule, evaluate, parse_rules
+from controlplane.errors import InvalidArgument
+from controlplane.pki.safety_key import SafetyKey, ensure_safety_key, read_site_ring, write_site_ring
+from controlplane.server.safety_servicer import safety_directive_to_pb
+from controlplane.services.safety import signing_bytes
+from operators.agent.backend import MemoryBackend
+from operators.agent.policy import LocalPolicy
+from operators.agent.safety import SiteSafety
+
+SITE = "fr-par-1"
+ADMIN_A, ADMIN_B = "spiffe://t/user/alice", "spiffe://t/user/bob"
+
+
+def _copy(
+    key: SafetyKey,
+    *,
+    seq: int = 1,
+    kind: str = "Halt",
+    site: str = SITE,
+    ttl: float = 60.0,
+    approvers: list[str] | None = None,
+    did: str = "",
+) -> sd.SafetyDirectiveRecord:
+    now = time.time()
+    if kind == "Halt":
+        payload = {
+            "halt_id": "h-1",
+            "release": "atlas-r1",
+            "scope": "global",
+            "reason": "bad",
+            "site_id": site,
+            "approvers": approvers if approvers is not None else [ADMIN_A],
+        }
+    else:
+        payload = {
+            "halt_id": "h-1",
+            "release": "atlas-r1",
+            "reason": "fixed",
+            "site_id": site,
+            "approvers": approvers if approvers is not None else [ADMIN_A, ADMIN_B],
+            "resume_id": "r-1",
+        }
+    rec = sd.SafetyDirectiveRecord(
+        site_id=site,
+        safety_sequence=seq,
+        id=did or f"d-{kind}-{seq}",
+        kind=kind,
+        action_id="h-1",
+        payload=payload,
+        issued_at=now,
+        expires_at=now + ttl,
+        issuer=ADMIN_A,
+        key_id=key.key_id,
+        signature="",
+    )
+    return rec.replace(signature=key.sign(signing_bytes(rec)).hex())
+
+
+async def _site(key: SafetyKey, policy: LocalPolicy | None = None, clock=time.time) -> SiteSafety:  # type: ignore[no-untyped-def]
+    backend = MemoryBackend()
+    await backend.deploy(
+        {
+            "deployment_name": "atlas",
+            "model": "atlas",
+            "version": "1",
+            "release": "atlas-r1",
+            "risk_tier": 3,
+            "replicas": 2,
+        }
+    )
+    await backend.deploy(
+        {
+            "deployment_name": "other",
+            "model": "o",
+            "version": "1",
+            "release": "other-r1",
+            "risk_tier": 2,
+            "replicas": 1,
+        }
+    )
+    return SiteSafety(
+        SITE, backend, policy or LocalPolicy(), None, ring={key.key_id: key.public}, clock=clock
+    )
+
+
+async def test_a_valid_halt_halts_the_release_and_a_resume_lifts_it() -> None:
+    key = SafetyKey.generate()
+    site = await _site(key)
+    entry = await site.handle(safety_directive_to_pb(_copy(key)))
+    assert (entry.outcome, entry.safety_sequence) == ("applied", 1)
+    items = site.backend.items  # type: ignore[attr-defined]
+    assert items["atlas"].halted and items["atlas"].ready_replicas == 0 and not items["other"].halted
+    assert site.check_deploy({"release": "atlas-r1"}) == "safety: release atlas-r1 is halted (h-1)"
+    entry = await site.handle(safety_directive_to_pb(_copy(key, seq=2, kind="Resume")))
+    assert entry.outcome == "applied" and not items["atlas"].halted and items["atlas"].ready_replicas == 2
+    assert site.check_deploy({"release": "atlas-r1"}) is None and site.last_sequence == 2
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (lambda k, o: _copy(o), "signature: unknown safety key"),
+        (lambda k, o: _copy(o).replace(key_id=k.key_id), "signature: does not verify"),
+        (lambda k, o: _copy(k, site="de-fra-1"), "scope: signed for site 'de-fra-1'"),
+        (lambda k, o: _copy(k, ttl=-1.0), "expired:"),
+        (lambda k, o: _copy(k, kind="Resume", approvers=[ADMIN_A]), "two-person rule: resume approved by 1"),
+        (
+            lambda k, o: _copy(k, kind="Resume", approvers=[ADMIN_A, ADMIN_A]),
+            "two-person rule: resume approved by 1",
+        ),
+    ],
+    ids=["wrong-key", "tampered", "other-site", "expired", "one-approver", "same-approver-twice"],
+)
+async def test_the_site_refuses_with_the_reason(make, reason) -> None:  # type: ignore[no-untyped-def]
+    key, other = SafetyKey.generate(), SafetyKey.generate()
+    site = await _site(key)
+    entry = await site.handle(safety_directive_to_pb(make(key, other)))
+    assert entry.outcome == "rejected" and entry.reason.startswith(reason), entry.reason
+    assert not site.backend.items["atlas"].halted or "Resume" in entry.kind  # type: ignore[attr-defined]
+    assert site.last_sequence == 0
+
+
+async def test_replays_and_lower_sequences_are_refused() -> None:
+    key = SafetyKey.generate()
+    site = await _site(key)
+    first = safety_directive_to_pb(_copy(key, seq=5))
+    assert (await site.handle(first)).outcome == "applied"
+    again = await site.handle(first)
+    assert again.outcome == "rejected" and again.reason.startswith("replayed:")
+    lower = await site.handle(safety_directive_to_pb(_copy(key, seq=4, did="d-new")))
+    assert lower.outcome == "rejected" and lower.reason.startswith("sequence: safety sequence 4 is not above")
+    equal = await site.handle(safety_directive_to_pb(_copy(key, seq=5, did="d-other")))
+    assert equal.outcome == "rejected" and "sequence" in equal.reason
+
+
+def _beacon(key: SafetyKey, t: float, seq: int = 1, site: str = SITE) -> xpb.Beacon:
+    ns = int(t * 1e9)
+    b = xpb.Beacon(site_id=site, sequence=seq, key_id=key.key_id)
+    b.time.FromNanoseconds(ns)
+    b.signature = key.sign(sd.beacon_bytes(site_id=site, sequence=seq, time_ns=ns, key_id=key.key_id))
+    return b
+
+
+async def test_fail_closed_halts_a_tier_after_its_tolerance_and_not_before() -> None:
+    key = SafetyKey.generate()
+    now = [1_000_000.0]
+    site = await _site(key, LocalPolicy(link_loss_tolerance={3: 10.0}), clock=lambda: now[0])
+    assert site.on_beacon(_beacon(key, now[0])) == []
+    now[0] += 9.9
+    assert await site.fail_closed() == []
+    assert not site.backend.items["atlas"].halted  # type: ignore[attr-defined]
+    # A forged, replayed or foreign beacon does not count as fresh.
+    assert site.on_beacon(_beacon(SafetyKey.generate(), now[0])) == [] and site.beacons == 1
+    assert site.on_beacon(_beacon(key, now[0] - 9.9)) == [] and site.beacons == 1
+    now[0] += 0.2
+    assert await site.fail_closed() == [3]
+    items = site.backend.items  # type: ignore[attr-defined]
+    assert items["atlas"].halted and not items["other"].halted  # only tier 3
+    assert site.check_deploy({"release": "new", "risk_tier": 3}).startswith("safety: risk tier 3 is halted")
+    reports = site.on_beacon(_beacon(key, now[0], seq=2))
+    assert [r.local_halt.risk_tier for r in reports] == [3] and list(reports[0].local_halt.releases) == [
+        "atlas-r1"
+    ]
+    assert items["atlas"].halted  # coming back does not fail open
+    assert site.check_deploy({"release": "new", "risk_tier": 3}) is None
+
+
+def test_safety_key_is_created_once_with_mode_0600_and_the_ring_round_trips(tmp_path: Path) -> None:
+    k1 = ensure_safety_key(tmp_path)
+    k2 = ensure_safety_key(tmp_path)
+    assert k1.key_id == k2.key_id and k1.key_id.startswith("sk-")
+    assert (tmp_path / "safety.key").stat().st_mode & 0o777 == 0o600
+    write_site_ring(tmp_path, {k1.key_id: k1.public_pem, "sk-bogus": k1.public_pem})
+    assert list(read_site_ring(tmp_path)) == [k1.key_id]  # an id that does not match its key is dropped
+
+
+def test_scopes_and_freezes() -> None:
+    assert str(sd.parse_scope("country:FR")) == "country:FR"
+    for bad in ("country:XX", "site:Bad_Name", "region:eu", "everything"):
+        with pytest.raises(InvalidArgument):
+            sd.parse_scope(bad)
+    freezes = [sd.FreezeRecord("site:fr-par-1", "a1", 1.0), sd.FreezeRecord("country:DE", "a2", 1.0)]
+    assert sd.is_frozen(freezes, site_id="fr-par-1", country="FR").action_id == "a1"  # type: ignore[union-attr]
+    assert sd.is_frozen(freezes, site_id="de-fra-1", country="DE").action_id == "a2"  # type: ignore[union-attr]
+    assert sd.is_frozen(freezes, country="DE") is not None and sd.is_frozen(freezes, country="JP") is None
+    assert sd.is_frozen([*freezes, sd.FreezeRecord("global", "g", 1.0)], site_id="x").action_id == "g"  # type: ignore[union-attr]
+
+
+def test_incident_rule_needs_enough_incidents_from_enough_sites_in_the_window() -> None:
+    rule = IncidentRule()
+    now = 10_000.0
+
+    def inc(site: str, at: float, sev: int = 1, count: int = 1) -> sd.IncidentRecord:
+        return sd.IncidentRecord(site, "atlas-r1", sev, "harm", count, at)
+
+    assert evaluate([rule], [inc("a", now), inc("a", now), inc("a", now)], now) == []  # one site
+    assert evaluate([rule], [inc("a", now), inc("b", now)], now) == []  # two incidents
+    assert evaluate([rule], [inc("a", now), inc("b", now), inc("b", now, sev=2)], now) == []  # severity
+    assert evaluate([rule], [inc("a", now - 601), inc("b", now), inc("b", now)], now) == []  # window
+    fired = evaluate([rule], [inc("a", now, count=2), inc("b", now)], now)
+    assert [(f.release, f.incidents, f.sites) for f in fired] == [("atlas-r1", 3, ("a", "b"))]
+    assert evaluate([rule], [inc("a", now, count=2), inc("b", now)], now, not_before={"atlas-r1": now}) == []
+    assert parse_rules([{"name": "r2", "min_incidents": 5}])[0].min_incidents == 5
+    with pytest.raises(InvalidArgument):
+        parse_rules([{"name": "r", "prompt_regex": "x"}])
+
+
+def test_halt_state_counts_unreachable_sites_as_pending() -> None:
+    action = sd.SafetyActionRecord(
+        "h", "Halt", "global", "a", 1.0, release="r", effective_at=2.0, targets=["s1", "s2", "s3"]
+    )
+    acked = sd.SafetyDirectiveRecord("s1", 1, "d1", "Halt", "h", {}, 1, 2, "a", "k", "", state="Acked")
+    view = sd.action_view(action, {"s1": acked}, reachable={"s1", "s2"})
+    assert (view.state, view.acked, view.pending, view.unreachable) == ("Halting", 1, 2, 1)
+    view = sd.action_view(action, {"s1": acked, "s2": acked.replace(site_id="s2")}, reachable={"s1", "s2"})
+    assert (view.state, view.acked, view.pending, view.unreachable) == ("Halted", 2, 1, 1)
+    assert sd.action_view(action.replace(resumed_at=3.0), {}, set()).state == "Resumed"
