@@ -1,7 +1,7 @@
 """`make bench`: every benchmark, each in its own process (they start servers and fleets), in turn.
 
-    python -m benchmarks            # all
-    python -m benchmarks placement  # some
+python -m benchmarks            # all
+python -m benchmarks placement  # some
 """
 
 from __future__ import annotations

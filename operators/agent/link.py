@@ -71,7 +71,14 @@ class SiteAgent:
         #: Messages for the current stream; None ends its request iterator (see _stream).
         self._outbox: asyncio.Queue[spb.ConnectRequest | None] = asyncio.Queue()
         #: Signed halts/resumes, beacons and fail-closed (operators/agent/safety.py).
-        self.safety = SiteSafety(facts.site_id, backend, self.policy, cred_dir, on_event=self.on_event)
+        self.safety = SiteSafety(
+            facts.site_id,
+            backend,
+            self.policy,
+            cred_dir,
+            on_event=self.on_event,
+            persist=type(self.record) is not ApplicationRecord,  # durable iff the record is
+        )
 
     # --- credentials --------------------------------------------------------------------------
 

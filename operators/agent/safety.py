@@ -99,6 +99,7 @@ class SiteSafety:
         ring: dict[str, Ed25519PublicKey] | None = None,
         clock: Callable[[], float] = time.time,
         on_event: Callable[[str, dict[str, Any]], None] | None = None,
+        persist: bool = True,
     ) -> None:
         self.site_id = site_id
         self.backend = backend
@@ -107,6 +108,8 @@ class SiteSafety:
         self._ring = ring
         self.clock = clock
         self.on_event = on_event or (lambda kind, data: None)
+        #: Keep the state in ``state_dir`` (the key ring is read from there either way).
+        self.persist = persist
         self.state = self._load()
         if not self.state.last_fresh:
             self.state.last_fresh = clock()  # a fresh start gets the full tolerance, once
@@ -115,14 +118,14 @@ class SiteSafety:
     # --- state ----------------------------------------------------------------------------------
 
     def _load(self) -> SafetyState:
-        if self.state_dir is not None and (self.state_dir / STATE_FILE).exists():
+        if self.persist and self.state_dir is not None and (self.state_dir / STATE_FILE).exists():
             raw = json.loads((self.state_dir / STATE_FILE).read_text())
             names = set(SafetyState.__dataclass_fields__)
             return SafetyState(**{k: v for k, v in raw.items() if k in names})
         return SafetyState()
 
     def save(self) -> None:
-        if self.state_dir is not None and self.state_dir.exists():
+        if self.persist and self.state_dir is not None and self.state_dir.exists():
             write_atomic(self.state_dir / STATE_FILE, json.dumps(asdict(self.state)).encode(), 0o600)
 
     @property

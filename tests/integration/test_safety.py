@@ -248,11 +248,11 @@ async def test_fail_closed_halts_a_tier_after_its_tolerance_without_beacons(fed:
 
         await until(reported, what="local halt reported upstream")
         events = await audit(c)
-        local = [
+        local = next(
             x
             for x in (await c.call("ListSafetyActions", xpb.ListSafetyActionsRequest())).actions
             if x.kind == xpb.SAFETY_ACTION_KIND_LOCAL_HALT
-        ][0]
+        )
     assert local.release == "risky-r1" and local.state == "Halted" and local.scope == "site:fr-par-1"
     ev = [e for e in events if e.action == "safety.local_halt"][-1]
     assert ev.actor.endswith("/site/fr-par-1") and ev.details["risk_tier"] == "3"
