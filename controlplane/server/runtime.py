@@ -18,6 +18,7 @@ from typing import Any
 from google.protobuf import json_format
 
 from controlplane.domain.records import LIVENESS, REPLICAS, ReplicaRecord
+from controlplane.domain.safety import is_frozen
 from controlplane.errors import StargateError
 from controlplane.pki.ca import SITE_TTL, CertificateAuthority
 from controlplane.pki.identity import Identity
@@ -100,6 +101,7 @@ class Runtime:
             self.directives,
             self.rollouts,
             f"controller/rollouts@{replica_id}",
+            freeze=self._frozen,
         )
         #: Seconds between rollout engine steps (each step is one read of the registry + records).
         self.rollout_tick = min(0.25, heartbeat_interval / 4)
@@ -185,6 +187,15 @@ class Runtime:
             log.info("safety controller: %s", e.public)
         except Exception:
             log.exception("safety controller failed")
+
+    async def _frozen(self, sites: list[tuple[str, str]]) -> str | None:
+        """Why a rollout over ``sites`` is held by a safety freeze, or None."""
+        freezes = await self.safety.freezes()
+        for site_id, country in sites:
+            f = is_frozen(freezes, site_id=site_id, country=country)
+            if f is not None:
+                return f"frozen by safety control {f.action_id} ({f.scope}): {f.reason}".rstrip(": ")
+        return None
 
     async def _rollout_controller(self) -> None:
         """Leader only: one engine step per tick; a deposed leader's step fails on the fence."""

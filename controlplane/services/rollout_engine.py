@@ -29,8 +29,9 @@ from controlplane.store import Compare, Put, Store
 
 log = logging.getLogger(__name__)
 _NS = uuid.UUID("6b1f7c1e-3d2a-4f0b-9a7e-5c4d3b2a1f00")
-#: Returns why a rollout may not move now (a safety freeze), or None.
-FreezeCheck = Callable[[RolloutRecord, list[str]], Awaitable[str | None]]
+#: Returns why a rollout may not move now (a safety freeze), or None. Called with the rollout's
+#: (site, country) pairs; see controlplane/domain/safety.py for the freeze contract.
+FreezeCheck = Callable[[list[tuple[str, str]]], Awaitable[str | None]]
 
 
 def directive_id(rollout: str, site: str, action: str) -> str:
@@ -76,7 +77,9 @@ class RolloutEngine:
         waves = rec.wave_states()
         entries: list[Entry] = []
         if self._freeze is not None:
-            reason = await self._freeze(rec, [s.site for w in waves for s in w.sites])
+            # A freeze holds the whole rollout "where it is" when any of its sites is in scope:
+            # no new directive, no rollback either, until it is lifted (checked every tick).
+            reason = await self._freeze([(s.site, s.country) for w in waves for s in w.sites])
             if reason:
                 if rec.message != reason:
                     await self._save(kv, rec.replace(message=reason), waves, fence, [])

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from controlplane.api.v1 import federation_pb2 as fpb
 from controlplane.api.v1 import release_pb2 as rpb
 from controlplane.api.v1 import rollouts_pb2 as opb
+from controlplane.api.v1 import safety_pb2 as xpb
 from controlplane.client.config import Context
 from controlplane.client.enroll import Facts
 from controlplane.client.federation import FederationClient
@@ -315,3 +316,23 @@ async def test_pause_resume_abort_and_bad_manifest_fields(rig: Rig) -> None:
             await admin.call("CreateRollout", opb.CreateRolloutRequest(spec=bad))
     await asyncio.sleep(0.5)
     assert (await rig.rollout("s")).phase == "Aborted"  # the engine leaves it alone
+
+
+async def test_a_safety_freeze_holds_a_rollout_where_it_is(rig: Rig) -> None:
+    await rig.sites()
+    await rig.publish(release("atlas-1-2-0", "1.2.0"))
+    async with rig.fed.client() as admin, rig.person("second-admin", Role.ADMIN) as second:
+        freeze = (
+            await admin.call("Freeze", xpb.FreezeRequest(scope="country:DE", reason="incident review"))
+        ).action
+        await second.call("ApproveSafetyAction", xpb.ApproveSafetyActionRequest(id=freeze.id))
+        await admin.call("CreateRollout", opb.CreateRolloutRequest(spec=spec("held", "atlas-1-2-0")))
+        r = await rig.wait("held", lambda r: r.message.startswith("frozen by safety control"))
+        await asyncio.sleep(0.6)  # several engine ticks: nothing moves
+        r = await rig.rollout("held")
+        assert set(states(r).values()) == {"Pending"}, states(r)
+        assert all("atlas" not in s.backend.items for s in rig.fed.sites.values())
+        lift = (await admin.call("Unfreeze", xpb.UnfreezeRequest(scope="country:DE", reason="done"))).action
+        await second.call("ApproveSafetyAction", xpb.ApproveSafetyActionRequest(id=lift.id))
+        r = await rig.wait("held", lambda r: r.phase == "Completed")
+    assert set(states(r).values()) == {"Ready"}
