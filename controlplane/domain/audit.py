@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import hmac
 import json
@@ -12,7 +11,7 @@ from controlplane.domain.records import AuditEvent
 
 
 def event_hash(event: AuditEvent) -> str:
-    body = dataclasses.asdict(event)
+    body = event.to_dict()
     body.pop("hash")
     canonical = json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
     return hashlib.sha256(event.prev_hash.encode() + b"\n" + canonical).hexdigest()
