@@ -163,8 +163,10 @@ async def test_waves_with_a_country_withholding_approval(rig: Rig) -> None:
             await admin.call("ApproveRollout", opb.ApproveRolloutRequest(name="eu", country="BR"))
     r = await rig.wait(
         "eu",
-        lambda r: r.phase == "WaitingForApproval"
-        and all(v == "Ready" for k, v in states(r).items() if k != "br-sao-1"),
+        lambda r: (
+            r.phase == "WaitingForApproval"
+            and all(v == "Ready" for k, v in states(r).items() if k != "br-sao-1")
+        ),
     )
     st = states(r)
     assert st["br-sao-1"] == "WaitingForApproval"
