@@ -7,7 +7,6 @@ reads what an older one wrote (rolling upgrades).
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 from dataclasses import dataclass, field
 from typing import Any, Self, TypeVar
@@ -56,9 +55,14 @@ def audit_key(sequence: int) -> str:
 T = TypeVar("T", bound="Record")
 
 
-@functools.cache
+_FIELDS: dict[type, frozenset[str]] = {}
+
+
 def _field_names(cls: type) -> frozenset[str]:
-    return frozenset(f.name for f in dataclasses.fields(cls))
+    names = _FIELDS.get(cls)
+    if names is None:
+        names = _FIELDS[cls] = frozenset(f.name for f in dataclasses.fields(cls))
+    return names
 
 
 class Record:

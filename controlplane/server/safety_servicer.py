@@ -20,6 +20,7 @@ from controlplane.api.v1 import safety_pb2 as xpb
 from controlplane.api.v1 import safety_pb2_grpc as xgrpc
 from controlplane.api.v1 import site_pb2 as spb
 from controlplane.api.v1 import types_pb2 as tpb
+from controlplane.domain import safety as sd
 from controlplane.domain.safety import ActionKind, SafetyActionRecord, SafetyDirectiveRecord
 from controlplane.errors import InvalidArgument, PermissionDenied
 from controlplane.pki.identity import Identity
@@ -77,8 +78,13 @@ def safety_directive_to_pb(rec: SafetyDirectiveRecord) -> tpb.Directive:
     return d
 
 
-async def action_to_pb(rt: Runtime, action: SafetyActionRecord, *, sites: bool = True) -> xpb.SafetyAction:
-    view = await rt.safety.view(action)
+async def action_to_pb(
+    rt: Runtime, action: SafetyActionRecord, *, sites: bool = True, fresh: bool = False
+) -> xpb.SafetyAction:
+    """``fresh``: the action was just created, so nothing can have been delivered yet - answer from
+    the record alone instead of reading every target's delivery (at 1,000 sites that read cost the
+    halt ~200 ms of event-loop time while its copies were being delivered)."""
+    view = sd.action_view(action, {}, set(action.targets)) if fresh else await rt.safety.view(action)
     return xpb.SafetyAction(
         id=action.id,
         kind=_KIND_TO_PB.get(action.kind, xpb.SAFETY_ACTION_KIND_UNSPECIFIED),
@@ -116,7 +122,7 @@ class SafetyServicer(xgrpc.SafetyServiceServicer):
         action = await self.rt.safety.halt(
             caller.spiffe_id, request.release, request.scope, request.reason, ttl_s=float(request.ttl_seconds)
         )
-        return xpb.HaltResponse(action=await action_to_pb(self.rt, action))
+        return xpb.HaltResponse(action=await action_to_pb(self.rt, action, fresh=True))
 
     @authenticated("Resume")
     async def Resume(self, request: xpb.ResumeRequest, context: Ctx, caller: Identity) -> xpb.ResumeResponse:

@@ -424,16 +424,19 @@ class Safety:
         prefix = _index_key(action.id, "")
         done = {kv.key[len(prefix) :] for kv in (await self._store.range(prefix)).items}
         pending = [s for s in action.targets if s not in done]
+        # One range for every site's lane sequence instead of a read per site (1,000 sites: ~1,000
+        # fewer round trips); a sequence that moved meanwhile fails its compare and is re-read.
+        seqs = {kv.key[len(sd.LANE_SEQ) :]: kv for kv in (await self._store.range(sd.LANE_SEQ)).items}
         for start in range(0, len(pending), DISPATCH_BATCH):
             batch = pending[start : start + DISPATCH_BATCH]
-            for _ in range(CAS_ATTEMPTS):
+            for attempt in range(CAS_ATTEMPTS):
                 compares: list[Compare] = [*fence]
                 ops: list[Op] = []
                 todo = []
                 for site in batch:
-                    if await self._store.get(_index_key(action.id, site)) is not None:
+                    if attempt and await self._store.get(_index_key(action.id, site)) is not None:
                         continue  # another pass queued it meanwhile
-                    seq_kv = await self._store.get(sd.lane_seq_key(site))
+                    seq_kv = await self._store.get(sd.lane_seq_key(site)) if attempt else seqs.get(site)
                     seq = (int(seq_kv.value) if seq_kv else 0) + 1
                     rec = self._signed_copy(action, site, seq)
                     compares += [
