@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -44,7 +46,65 @@ def pct(xs: list[float], p: float) -> float:
     return xs[min(len(xs) - 1, round(p / 100 * (len(xs) - 1)))]
 
 
-async def enroll_sites(fed: Federation, n: int) -> None:
+def _specs(n: int) -> list[tuple[str, str]]:
+    return [(f"s{i:05d}", ("FR", "DE", "JP", "BR")[i % 4]) for i in range(n)]
+
+
+def _sites_process(root: str, specs: list[tuple[str, str]], address: str, ready: Any, stop: Any) -> None:
+    """Child process: run already-enrolled sites until ``stop`` is set (--site-process mode)."""
+
+    async def run() -> None:
+        sites = [
+            SimulatedSite(
+                Facts(sid, cc, "r1", {}, {"h100": 8}, 3), Path(root) / "sites" / sid, [address], persist=False
+            )
+            for sid, cc in specs
+        ]
+        for s in sites:
+            s.start()
+        await asyncio.gather(*(s.wait_connected(180) for s in sites))
+        ready.set()
+        while not stop.is_set():
+            await asyncio.sleep(0.1)
+        await asyncio.gather(*(s.stop() for s in sites))
+
+    asyncio.run(run())
+
+
+def _bare_process(port: int, ca: bytes, key: bytes, cert: bytes, n: int, rounds: int, conn: Any) -> None:
+    """Child process: n bare streams; after each round, send back when each stream got its message."""
+
+    async def run() -> None:
+        got: dict[int, float] = {}
+        ready = 0
+
+        async def client(i: int) -> None:
+            nonlocal ready
+            ch = secure_channel(f"127.0.0.1:{port}", ca, key, cert)
+            async for msg in ch.unary_stream(_METHOD)(b"", wait_for_ready=True):
+                if msg == b"ready":
+                    ready += 1
+                else:
+                    got[i] = time.perf_counter()
+
+        tasks = []
+        for start in range(0, n, 50):
+            tasks += [asyncio.create_task(client(i)) for i in range(start, min(n, start + 50))]
+            while ready < len(tasks):
+                await asyncio.sleep(0.02)
+        conn.send("ready")
+        for _ in range(rounds):
+            while len(got) < n:
+                await asyncio.sleep(0.001)
+            conn.send(list(got.values()))
+            got.clear()
+        for t in tasks:
+            t.cancel()
+
+    asyncio.run(run())
+
+
+async def enroll_sites(fed: Federation, n: int, *, start: bool = True) -> None:
     async with fed.client() as c:
 
         async def one(i: int) -> None:
@@ -64,10 +124,13 @@ async def enroll_sites(fed: Federation, n: int) -> None:
                     if attempt == 4:
                         raise
                     await asyncio.sleep(0.5)
-            site.start()
+            if start:
+                site.start()
 
-        for start in range(0, n, 25):
-            await asyncio.gather(*(one(i) for i in range(start, min(n, start + 25))))
+        for first in range(0, n, 25):
+            await asyncio.gather(*(one(i) for i in range(first, min(n, first + 25))))
+    if not start:
+        return
     deadline = time.monotonic() + 120
     while not all(s.agent.connected.is_set() for s in fed.sites.values()):
         if time.monotonic() > deadline:
@@ -104,7 +167,9 @@ async def halt_rounds(fed: Federation, n: int, rounds: int) -> tuple[list[float]
     return lat, alls
 
 
-async def bare_rounds(fed: Federation, n: int, rounds: int) -> tuple[list[float], list[float]]:
+async def bare_rounds(
+    fed: Federation, n: int, rounds: int, separate: bool
+) -> tuple[list[float], list[float]]:
     d = fed.dir
     queues: list[asyncio.Queue[bytes]] = []
 
@@ -127,7 +192,7 @@ async def bare_rounds(fed: Federation, n: int, rounds: int) -> tuple[list[float]
     )
     port = server.add_secure_port("127.0.0.1:0", creds)
     await server.start()
-    site_dir = next(iter(fed.sites.values())).directory
+    site_dir = fed.dir / "sites" / _specs(1)[0][0]
     key, cert = (site_dir / "site.key").read_bytes(), (site_dir / "site.crt").read_bytes()
     got: dict[int, float] = {}
     ready = 0
@@ -142,6 +207,26 @@ async def bare_rounds(fed: Federation, n: int, rounds: int) -> tuple[list[float]
             else:
                 got[i] = time.perf_counter()
 
+    if separate:
+        ctx = multiprocessing.get_context("spawn")
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(target=_bare_process, args=(port, fed.ca_pem, key, cert, n, rounds, child))
+        proc.start()
+        loop = asyncio.get_running_loop()
+        assert await loop.run_in_executor(None, parent.recv) == "ready"
+        lat: list[float] = []
+        alls: list[float] = []
+        for _ in range(rounds):
+            t0 = time.perf_counter()  # CLOCK_MONOTONIC: the same clock in both processes
+            for q in queues:
+                q.put_nowait(b"halt")
+            times = await loop.run_in_executor(None, parent.recv)
+            lat += [(t - t0) * 1000 for t in times]
+            alls.append((max(times) - t0) * 1000)
+            await asyncio.sleep(0.5)
+        proc.join(30)
+        await server.stop(0)
+        return lat, alls
     tasks = []
     deadline = time.monotonic() + 120
     for start in range(0, n, 50):  # connect in steps, as the sites did
@@ -172,22 +257,35 @@ async def bare_rounds(fed: Federation, n: int, rounds: int) -> tuple[list[float]
     return lat, alls
 
 
-async def main(n: int, rounds: int) -> None:
+async def main(n: int, rounds: int, separate: bool) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         store = MemoryStore()
         # Long heartbeat/beacon intervals: the measurement is the halt, not background chatter.
         fed = await Federation(Path(tmp) / "fed", store, interval=30.0).start()
         try:
             t = time.perf_counter()
-            await enroll_sites(fed, n)
+            await enroll_sites(fed, n, start=not separate)
+            proc = None
+            if separate:  # the sites in a second process: the federation's cores are its own
+                ctx = multiprocessing.get_context("spawn")
+                ready, stop = ctx.Event(), ctx.Event()
+                proc = ctx.Process(
+                    target=_sites_process, args=(str(fed.dir), _specs(n), fed.address, ready, stop)
+                )
+                proc.start()
+                await asyncio.get_running_loop().run_in_executor(None, ready.wait, 300)
             print(f"{n} sites enrolled and connected in {time.perf_counter() - t:.1f}s", file=sys.stderr)
             halt, halt_all = await halt_rounds(fed, n, rounds)
-            bare, bare_all = await bare_rounds(fed, n, rounds)
+            if proc is not None:
+                stop.set()
+                proc.join(60)
+            bare, bare_all = await bare_rounds(fed, n, rounds, separate)
         finally:
             await fed.stop()
             await store.close()
     cores = Path("/proc/cpuinfo").read_text().count("processor")
-    print(f"\n{n} sites, {rounds} rounds, one process (server + sites), {cores} cores\n")
+    where = "sites in a second process" if separate else "one process (server + sites)"
+    print(f"\n{n} sites, {rounds} rounds, {where}, {cores} cores\n")
     print("| path | p50 ms | p99 ms | max ms | all acked (mean of rounds) ms |")
     print("|---|---:|---:|---:|---:|")
     for name, xs, alls in (
@@ -206,5 +304,6 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--sites", type=int, default=1000)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--inline", action="store_true", help="sites in the server's process (one event loop)")
     a = ap.parse_args()
-    asyncio.run(main(a.sites, a.rounds))
+    asyncio.run(main(a.sites, a.rounds, not a.inline))
