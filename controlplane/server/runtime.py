@@ -121,7 +121,7 @@ class Runtime:
         self._tasks = [
             asyncio.create_task(self._keep_registered(), name="replica-lease"),
             asyncio.create_task(self.links.run(), name="directive-watch"),
-            asyncio.create_task(self.safety.run_lane_watch(self.links.wake), name="safety-lane-watch"),
+            asyncio.create_task(self.safety.run_lane_watch(self.links.wake_safety), name="safety-lane-watch"),
             asyncio.create_task(self.liveness.run_publisher(self._lease_id), name="liveness-publisher"),
             asyncio.create_task(self.election.run(), name="election"),
             asyncio.create_task(self._controllers(), name="controllers"),

@@ -172,7 +172,8 @@ class LinkStream:
                     try:
                         # The safety lane (signed halts/resumes) and the beacon go before anything else.
                         ahead = await safety.outgoing()
-                        recs = await rt.directives.after(self.site_id, last_sent)
+                        due, session.directives_due = session.directives_due, False
+                        recs = await rt.directives.after(self.site_id, last_sent) if due else []
                     except StargateError as e:
                         self.error = e  # store unavailable: end the link; the site reconnects
                         break
@@ -180,6 +181,7 @@ class LinkStream:
                         yield msg
                     for rec in recs:
                         if safety.urgent.is_set():
+                            session.directives_due = True  # the rest goes after the halt
                             break  # a halt was queued meanwhile: send it before the rest
                         yield spb.ConnectResponse(directive=convert.directive_to_pb(rec))
                         last_sent = rec.sequence

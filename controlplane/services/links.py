@@ -24,6 +24,10 @@ class Session:
     site_id: str
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     closed: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Whether the ordinary directive queue may hold something unsent. A wake-up for the safety
+    #: lane or a beacon leaves it False, so the link skips re-reading the queue (at 1,000 sites a
+    #: halt would otherwise cost 1,000 needless range reads).
+    directives_due: bool = True
 
     def close(self) -> None:
         self.closed.set()
@@ -56,13 +60,19 @@ class LinkHub:
             del self._sessions[session.site_id]
         session.close()
 
-    def wake(self, site_id: str) -> None:
+    def wake(self, site_id: str, *, directives: bool = True) -> None:
         session = self._sessions.get(site_id)
         if session is not None:
+            session.directives_due = session.directives_due or directives
             session.wake.set()
+
+    def wake_safety(self, site_id: str) -> None:
+        """Wake a link for its safety lane only."""
+        self.wake(site_id, directives=False)
 
     def wake_all(self) -> None:
         for s in self._sessions.values():
+            s.directives_due = True
             s.wake.set()
 
     async def run(self, retry_delay: float = 0.5) -> None:
