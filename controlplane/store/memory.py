@@ -66,9 +66,12 @@ class MemoryStore(Store):
 
     async def range(self, prefix: str, *, start: str | None = None, limit: int = 0) -> RangeResult:
         self._check_open()
-        lo = bisect.bisect_left(self._sorted, max(prefix, start or ""))
+        keys = self._sorted
+        lo = bisect.bisect_left(keys, max(prefix, start or ""))
         items: list[KeyValue] = []
-        for key in itertools.islice(self._sorted, lo, None):
+        # By index, not islice: islice walks the list from its head to ``lo`` (O(n) per range).
+        for i in range(lo, len(keys)):
+            key = keys[i]
             if not key.startswith(prefix):
                 break
             items.append(self._data[key])
