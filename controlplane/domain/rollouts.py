@@ -124,8 +124,9 @@ class SiteState:
     state: str = "Pending"
     reason: str = ""
     directive_id: str = ""
-    #: The Deploy payload the site ran before (for rollback), None when it ran nothing.
-    previous: dict[str, Any] | None = None
+    #: Id of the Deploy directive the site ran before this rollout ("" when none), for rollback.
+    #: An id, not the payload: a rollout record holds every site, and etcd caps a value at 1.5 MiB.
+    previous: str = ""
     rollback_id: str = ""
 
 

@@ -248,18 +248,18 @@ class RolloutEngine:
             ):
                 s.state, s.reason = "Ready", ""
 
-    async def _previous(self, rec: RolloutRecord, site_id: str) -> dict[str, Any] | None:
-        """The Deploy payload of the same model the site ran before this rollout, for rollback."""
+    async def _previous(self, rec: RolloutRecord, site_id: str) -> str:
+        """Id of the acked Deploy of the same model the site ran before this rollout ("" if none)."""
         model = rec.release["release"]["model"]
         history: list[DirectiveRecord] = await self._directives.list(site_id)
         for d in reversed(history):
             if d.state != DirectiveState.ACKED or d.payload.get("deployment_name") != model:
                 continue
             if d.kind == "Undeploy":
-                return None
+                return ""
             if d.kind == "Deploy" and d.payload.get("release") != rec.spec["release"]:
-                return d.payload
-        return None
+                return d.id
+        return ""
 
     def _payload(self, rec: RolloutRecord, s: SiteState) -> dict[str, Any]:
         r = rec.release["release"]
@@ -289,9 +289,10 @@ class RolloutEngine:
         for wave in waves:
             for s in wave.sites:
                 if s.state in ("Deploying", "Ready", "Lost"):
+                    before = await self._directives.get(s.site, s.previous) if s.previous else None
                     action, payload = (
-                        ("Deploy", s.previous)
-                        if s.previous
+                        ("Deploy", before.payload)
+                        if before is not None
                         else ("Undeploy", {"deployment_name": rec.release["release"]["model"]})
                     )
                     d = await self._directives.issue(
@@ -305,7 +306,7 @@ class RolloutEngine:
                     s.state, s.rollback_id = "RollingBack", d.id
                     s.reason = (
                         "restoring the previous release"
-                        if s.previous
+                        if before is not None
                         else "undeploying (no previous release)"
                     )
                 if s.state == "RollingBack":
