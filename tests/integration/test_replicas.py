@@ -278,9 +278,18 @@ async def test_whole_etcd_down_fails_fast_and_recovers_without_restarts(tmp_path
             await until(lambda: all_acked(h, c), 10, "acked")
             await until(lambda: _all_ready(h, [leader]), 10, "sites Ready after the outage")
             for r in (leader, follower):
-                st = await h.status(r)
-                assert st is not None and st.store.healthy and st.leader == new_leader, (r.rid, st)
-                assert {x.id for x in st.replicas} == {leader.rid, follower.rid}
+
+                async def recovered(r: Replica = r) -> bool:
+                    st = await h.status(r)
+                    return (
+                        st is not None
+                        and st.store.healthy
+                        and st.leader == new_leader
+                        and {x.id for x in st.replicas} == {leader.rid, follower.rid}
+                    )
+
+                # Each replica's etcd channels reconnect on their own backoff: wait, bounded.
+                await until(recovered, 10, f"{r.rid} reports a healthy store and the new leader")
             audit = await h.audit(c)
             await assert_exactly_once(h, c, {"fr-o0": [first], "fr-o1": [during]})
         assert audit.chain_verified
