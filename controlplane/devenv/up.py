@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import shutil
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from controlplane.api.v1 import federation_pb2 as fpb
 from controlplane.client.config import ConfigFile
 from controlplane.client.enroll import Facts
 from controlplane.client.federation import FederationClient
+from controlplane.pki.keys import load_certificate
 from controlplane.server.app import ControlPlane, ServerConfig
 from controlplane.server.bootstrap import InitOptions, init
 from controlplane.store import Store
@@ -63,6 +65,13 @@ class DevFederation:
 
     async def start(self) -> None:
         d = self.opts.dir
+        admin_crt = d / "admin.crt"
+        stale = not admin_crt.exists() or _expires_within(admin_crt, dt.timedelta(days=1))
+        if (d / "ca.key").exists() and stale:
+            # Local dev state only: a directory whose admin certificate has (nearly) expired is
+            # started afresh rather than leaving `make dev` unable to call its own server.
+            log.warning("%s holds an expired dev federation; starting a new one", d)
+            shutil.rmtree(d)
         if not (d / "ca.key").exists():
             init(InitOptions(d, TRUST_DOMAIN, server_address=self.opts.listen))
         self.store = await self._open_store()
@@ -78,6 +87,9 @@ class DevFederation:
         async with FederationClient(ctx, servers=[self.cp.address]) as admin:
             for facts in self.opts.sites:
                 site = SimulatedSite(facts, d / "sites" / facts.site_id, [self.cp.address])
+                if site.enrolled and _expires_within(site.directory / "site.crt", dt.timedelta(0)):
+                    shutil.rmtree(site.directory)  # offline past its certificate: enroll again
+                    site = SimulatedSite(facts, d / "sites" / facts.site_id, [self.cp.address])
                 if not site.enrolled:
                     resp = await admin.call(
                         "CreateJoinToken",
@@ -98,3 +110,8 @@ class DevFederation:
         if self.etcd is not None:
             with contextlib.suppress(Exception):
                 await self.etcd.stop()  # type: ignore[attr-defined]
+
+
+def _expires_within(cert_file: Path, margin: dt.timedelta) -> bool:
+    cert = load_certificate(cert_file)
+    return cert.not_valid_after_utc - margin <= dt.datetime.now(dt.UTC)

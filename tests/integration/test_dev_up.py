@@ -71,3 +71,34 @@ def test_dev_up_rejects_a_bad_sites_file(tmp_path: Path) -> None:
     assert_one_line_error(
         run("dev", "up", "--dir", str(tmp_path / "d"), "--sites-file", str(sites)), "sites[1].country"
     )
+
+
+def test_dev_up_starts_afresh_when_its_admin_certificate_expired(tmp_path: Path) -> None:
+    import datetime as dt
+    import time
+
+    from controlplane.pki.ca import CertificateAuthority
+    from controlplane.pki.identity import Identity, Kind, Role
+    from controlplane.pki.keys import certificate_pem
+    from controlplane.server.bootstrap import InitOptions, init
+
+    d = tmp_path / "dev"
+    init(InitOptions(d, "stargate.local"))
+    ca = CertificateAuthority.load(d)
+    _, expired = ca.issue(
+        Identity("stargate.local", Kind.USER, "admin", Role.ADMIN), ttl=dt.timedelta(seconds=1)
+    )
+    (d / "admin.crt").write_bytes(certificate_pem(expired))
+    old_ca = (d / "ca.crt").read_bytes()
+    time.sleep(1.2)
+    port = free_port_pair()
+    proc = Proc(
+        [*CLI, "dev", "up", "--dir", str(d), "--listen", f"127.0.0.1:{port}", "--store", "memory"],
+        tmp_path / "dev.log",
+    )
+    try:
+        proc.wait_for("running; Ctrl-C to stop", timeout=60)
+        assert (d / "ca.crt").read_bytes() != old_ca  # a new dev federation
+        assert run("sites", "list", config=d / "stargatectl.yaml").code == 0
+    finally:
+        assert proc.terminate() == 0
