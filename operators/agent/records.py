@@ -32,8 +32,15 @@ def _row(e: Applied) -> dict[str, object]:
     return row
 
 
+#: Entries kept (in memory and on disk). Older ones are never needed again: the federation only
+#: sends what comes after ``last_sequence``, and only the last 256 outcomes are ever re-sent; without
+#: a bound a long-lived site would rewrite an ever-growing file on every directive.
+KEEP = 4096
+
+
 class ApplicationRecord:
-    """In memory. ``last_sequence`` only grows; an id is recorded at most once."""
+    """In memory. ``last_sequence`` only grows; an id is recorded at most once (within the last
+    ``KEEP`` entries; older directives are recognised by their sequence)."""
 
     def __init__(self) -> None:
         self.entries: list[Applied] = []
@@ -54,7 +61,17 @@ class ApplicationRecord:
             return
         self.entries.append(entry)
         self._by_id[entry.directive_id] = entry
+        if len(self.entries) > 2 * KEEP:  # amortised: trim in steps of KEEP
+            self._trim()
         self.save()
+
+    def _trim(self) -> None:
+        kept = self.entries[-KEEP:]
+        if all(e.safety_sequence for e in kept):  # keep what ``last_sequence`` is read from
+            last = next((e for e in reversed(self.entries) if not e.safety_sequence), None)
+            kept = ([last] if last is not None else []) + kept
+        self.entries = kept
+        self._by_id = {e.directive_id: e for e in kept}
 
     def applied_ids(self) -> list[str]:
         return [e.directive_id for e in self.entries if e.outcome == "applied"]

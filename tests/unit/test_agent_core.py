@@ -179,3 +179,18 @@ def test_file_record_writes_json_on_every_entry(tmp_path: Path) -> None:
     ]
     record.add(applied(1))
     assert len(json.loads(path.read_text())) == 1
+
+
+def test_record_is_bounded_and_keeps_its_last_sequence(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from operators.agent import records
+
+    monkeypatch.setattr(records, "KEEP", 4)
+    rec = records.FileRecord(tmp_path / "applied.json")
+    for i in range(1, 12):
+        rec.add(records.Applied(i, f"d{i}", "Deploy", "applied"))
+    for i in range(1, 12):  # a burst of safety-lane entries after the last ordinary one
+        rec.add(records.Applied(0, f"h{i}", "Halt", "applied", safety_sequence=i))
+    assert len(rec.entries) <= 2 * 4 + 1
+    assert rec.last_sequence == 11
+    reloaded = records.FileRecord(tmp_path / "applied.json")
+    assert reloaded.last_sequence == 11 and reloaded.get("h11") is not None
