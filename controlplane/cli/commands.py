@@ -8,6 +8,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+
 from controlplane.api.v1 import federation_pb2 as fpb
 from controlplane.api.v1 import types_pb2 as tpb
 from controlplane.cli import views
@@ -17,7 +20,6 @@ from controlplane.client.enroll import Facts, join
 from controlplane.client.federation import FederationClient
 from controlplane.domain.tokens import parse_token
 from controlplane.errors import InvalidArgument
-from controlplane.pki.identity import Identity, Kind, Role
 from controlplane.pki.keys import csr_pem, generate_private_key, make_csr, write_atomic, write_private_key
 
 OUTPUT = ("table", "json", "yaml")
@@ -194,16 +196,9 @@ async def directives_list(args: argparse.Namespace) -> int:
 async def users_issue(args: argparse.Namespace) -> int:
     ctx = context_of(args)
     key = generate_private_key()  # the person's key is made here and written only to --out
-    csr = make_csr(
-        key,
-        Identity(
-            ctx.trust_domain or "placeholder.invalid",
-            Kind.USER,
-            args.name,
-            Role(args.role),
-            args.country or "",
-        ).subject(),
-    )
+    # The server decides the identity (name, role, country) and validates it; the CSR only proves
+    # possession of the key, so its subject is just the name.
+    csr = make_csr(key, x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, args.name)]))
     req = fpb.IssueUserCertificateRequest(
         name=args.name,
         role=_ROLES[args.role],

@@ -17,12 +17,14 @@ from typing import Any
 
 from google.protobuf import json_format
 
+from controlplane.api.v1 import types_pb2 as tpb
 from controlplane.domain.records import LIVENESS, REPLICAS, ReplicaRecord
 from controlplane.domain.safety import is_frozen
 from controlplane.errors import StargateError
 from controlplane.pki.ca import SITE_TTL, CertificateAuthority
 from controlplane.pki.identity import Identity
 from controlplane.pki.safety_key import SafetyKey
+from controlplane.server import convert
 from controlplane.services import clock
 from controlplane.services.audit import AuditLog
 from controlplane.services.directives import Directives
@@ -107,7 +109,8 @@ class Runtime:
         self.rollout_tick = min(0.25, heartbeat_interval / 4)
         self._lease: LeaseKeeper | None = None
         self._tasks: list[asyncio.Task[Any]] = []
-        self._facts: dict[str, tuple[Any, ...]] = {}
+        #: What this replica last stored of each site's reports (skip writes that change nothing).
+        self._facts: dict[str, dict[str, Any]] = {}
         self.controller_actor = f"{CONTROLLER}@{replica_id}"
 
     def link(self, caller: Identity) -> Any:
@@ -258,28 +261,18 @@ class Runtime:
             if facts.HasField("policy"):
                 change["policy"] = json_format.MessageToDict(facts.policy, preserving_proto_field_name=True)
             if facts.capacity:
-                change["capacity"] = {
-                    k: {"total": v.total, "free": v.free} for k, v in facts.capacity.items()
-                }
+                change["capacity"] = convert.capacity_from_pb(facts.capacity)
         if heartbeat is not None:
-            change["capacity"] = {
-                k: {"total": v.total, "free": v.free} for k, v in heartbeat.capacity.items()
-            }
-            change["health"] = (
-                type(heartbeat)
-                .DESCRIPTOR.fields_by_name["health"]
-                .enum_type.values_by_number[heartbeat.health]
-                .name
-            )
+            change["capacity"] = convert.capacity_from_pb(heartbeat.capacity)
+            change["health"] = tpb.SiteHealth.Name(heartbeat.health)
             change["deployments"] = [_coarse(d) for d in heartbeat.deployments]
-        key = tuple(sorted((k, json.dumps(v, sort_keys=True)) for k, v in change.items()))
-        merged = dict(self._facts.get(site_id, ())) | dict(key)
-        snapshot = tuple(sorted(merged.items()))
-        if self._facts.get(site_id) == snapshot:
+        before = self._facts.get(site_id, {})
+        merged = before | change
+        if merged == before:
             return
         await self.registry.update(site_id, change)
         # Only after the write succeeded: a failed write is retried with the next heartbeat.
-        self._facts[site_id] = snapshot
+        self._facts[site_id] = merged
 
 
 def _coarse(d: Any) -> dict[str, Any]:
