@@ -210,7 +210,8 @@ class LeaderElection:
         finally:
             for t in (watch, lost, stop):
                 t.cancel()
-            await asyncio.gather(watch, lost, stop, return_exceptions=True)
+            # Bounded: a watch stuck in its transport must not keep a resigning candidate alive.
+            await asyncio.wait({watch, lost, stop}, timeout=self.ttl)
         if watch in done and not watch.cancelled() and watch.exception() is not None:
             raise watch.exception()  # type: ignore[misc]  # a StoreError: back off, campaign again
 
