@@ -33,6 +33,7 @@ from controlplane.api.v1 import safety_pb2 as xpb
 from controlplane.client.channel import secure_channel
 from controlplane.client.enroll import Facts
 from controlplane.errors import Unavailable
+from controlplane.process import tune_gc
 from controlplane.server.app import SERVER_OPTIONS
 from controlplane.store.memory import MemoryStore
 from operators.sim import SimulatedSite
@@ -54,6 +55,7 @@ def _sites_process(root: str, specs: list[tuple[str, str]], address: str, ready:
     """Child process: run already-enrolled sites until ``stop`` is set (--site-process mode)."""
 
     async def run() -> None:
+        tune_gc()  # as the site operator's entry point does
         sites = [
             SimulatedSite(
                 Facts(sid, cc, "r1", {}, {"h100": 8}, 3), Path(root) / "sites" / sid, [address], persist=False
@@ -71,19 +73,24 @@ def _sites_process(root: str, specs: list[tuple[str, str]], address: str, ready:
     asyncio.run(run())
 
 
-def _bare_process(port: int, ca: bytes, key: bytes, cert: bytes, n: int, rounds: int, conn: Any) -> None:
-    """Child process: n bare streams; after each round, send back when each stream got its message."""
+def _bare_process(port: int, ca: bytes, key: bytes, cert: bytes, n: int, rounds: int, ack: bool, conn: Any) -> None:
+    """Child process: n bare streams. One-way: after each round, send back when each stream got its
+    message. With ``ack``: answer each message on its stream (the server times the answers)."""
 
     async def run() -> None:
+        tune_gc()  # as the sites' process does
         got: dict[int, float] = {}
         ready = 0
 
         async def client(i: int) -> None:
             nonlocal ready
             ch = secure_channel(f"127.0.0.1:{port}", ca, key, cert)
-            async for msg in ch.unary_stream(_METHOD)(b"", wait_for_ready=True):
+            call = ch.stream_stream(_METHOD)(wait_for_ready=True)
+            async for msg in call:
                 if msg == b"ready":
                     ready += 1
+                elif ack:
+                    await call.write(b"ack")
                 else:
                     got[i] = time.perf_counter()
 
@@ -93,11 +100,12 @@ def _bare_process(port: int, ca: bytes, key: bytes, cert: bytes, n: int, rounds:
             while ready < len(tasks):
                 await asyncio.sleep(0.02)
         conn.send("ready")
-        for _ in range(rounds):
+        for _ in range(0 if ack else rounds):
             while len(got) < n:
                 await asyncio.sleep(0.001)
             conn.send(list(got.values()))
             got.clear()
+        await asyncio.get_running_loop().run_in_executor(None, conn.recv)  # the parent is done
         for t in tasks:
             t.cancel()
 
@@ -143,8 +151,8 @@ async def halt_rounds(fed: Federation, n: int, rounds: int) -> tuple[list[float]
     acked: dict[str, float] = {}
     original = rt.safety.complete
 
-    async def timed(actor, site_id, directive_id, sequence, *, rejected, reason=""):  # type: ignore[no-untyped-def]
-        ok = await original(actor, site_id, directive_id, sequence, rejected=rejected, reason=reason)
+    async def timed(actor, site_id, country, directive_id, sequence, *, rejected, reason=""):  # type: ignore[no-untyped-def]
+        ok = await original(actor, site_id, country, directive_id, sequence, rejected=rejected, reason=reason)
         if ok and not rejected:
             acked[site_id] = time.perf_counter()
         return ok
@@ -167,21 +175,33 @@ async def halt_rounds(fed: Federation, n: int, rounds: int) -> tuple[list[float]
     return lat, alls
 
 
-async def bare_rounds(
-    fed: Federation, n: int, rounds: int, separate: bool
-) -> tuple[list[float], list[float]]:
+async def bare_rounds(fed: Federation, n: int, rounds: int, *, ack: bool) -> tuple[list[float], list[float]]:
+    """The baseline: bare grpc.aio bidi streams over mTLS with the same certificates, clients in a
+    second process. One message pushed to every stream; latency = publish -> received by the client
+    (one-way), or publish -> the client's answer received by the server (``ack``)."""
     d = fed.dir
     queues: list[asyncio.Queue[bytes]] = []
+    acked: dict[int, float] = {}
 
-    async def subscribe(request: bytes, context: grpc.aio.ServicerContext):  # type: ignore[no-untyped-def]
+    async def subscribe(requests: Any, context: grpc.aio.ServicerContext):  # type: ignore[no-untyped-def]
         q: asyncio.Queue[bytes] = asyncio.Queue()
+        i = len(queues)
         queues.append(q)
-        yield b"ready"
-        while True:
-            yield await q.get()
+
+        async def read() -> None:
+            async for _ in requests:
+                acked[i] = time.perf_counter()
+
+        reader = asyncio.create_task(read())
+        try:
+            yield b"ready"
+            while True:
+                yield await q.get()
+        finally:
+            reader.cancel()
 
     handler = grpc.method_handlers_generic_handler(
-        "bench.Fanout", {"Subscribe": grpc.unary_stream_rpc_method_handler(subscribe)}
+        "bench.Fanout", {"Subscribe": grpc.stream_stream_rpc_method_handler(subscribe)}
     )
     server = grpc.aio.server(options=SERVER_OPTIONS)
     server.add_generic_rpc_handlers((handler,))
@@ -194,116 +214,87 @@ async def bare_rounds(
     await server.start()
     site_dir = fed.dir / "sites" / _specs(1)[0][0]
     key, cert = (site_dir / "site.key").read_bytes(), (site_dir / "site.crt").read_bytes()
-    got: dict[int, float] = {}
-    ready = 0
-
-    async def client(i: int) -> None:
-        nonlocal ready
-        ch = secure_channel(f"127.0.0.1:{port}", fed.ca_pem, key, cert)
-        call = ch.unary_stream(_METHOD)(b"", wait_for_ready=True)
-        async for msg in call:
-            if msg == b"ready":
-                ready += 1
-            else:
-                got[i] = time.perf_counter()
-
-    if separate:
-        ctx = multiprocessing.get_context("spawn")
-        parent, child = ctx.Pipe()
-        proc = ctx.Process(target=_bare_process, args=(port, fed.ca_pem, key, cert, n, rounds, child))
-        proc.start()
-        loop = asyncio.get_running_loop()
-        assert await loop.run_in_executor(None, parent.recv) == "ready"
-        lat: list[float] = []
-        alls: list[float] = []
-        for _ in range(rounds):
-            t0 = time.perf_counter()  # CLOCK_MONOTONIC: the same clock in both processes
-            for q in queues:
-                q.put_nowait(b"halt")
-            times = await loop.run_in_executor(None, parent.recv)
-            lat += [(t - t0) * 1000 for t in times]
-            alls.append((max(times) - t0) * 1000)
-            await asyncio.sleep(0.5)
-        proc.join(30)
-        await server.stop(0)
-        return lat, alls
-    tasks = []
-    deadline = time.monotonic() + 120
-    for start in range(0, n, 50):  # connect in steps, as the sites did
-        tasks += [asyncio.create_task(client(i)) for i in range(start, min(n, start + 50))]
-        while ready < len(tasks) and time.monotonic() < deadline:
-            await asyncio.sleep(0.02)
-    while ready < n:
-        await asyncio.sleep(0.05)
-        if time.monotonic() > deadline:
-            raise SystemExit(f"bare: only {ready} of {n} streams opened")
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(
+        target=_bare_process, args=(port, fed.ca_pem, key, cert, n, rounds, ack, child), daemon=True
+    )
+    proc.start()
+    loop = asyncio.get_running_loop()
+    assert await loop.run_in_executor(None, parent.recv) == "ready"
     lat: list[float] = []
     alls: list[float] = []
-    for _ in range(rounds):
-        got.clear()
-        t0 = time.perf_counter()
+    for r in range(rounds):
+        acked.clear()
+        t0 = time.perf_counter()  # CLOCK_MONOTONIC: the same clock in both processes
         for q in queues:
             q.put_nowait(b"halt")
-        while len(got) < n:
-            await asyncio.sleep(0.001)
-            if time.perf_counter() - t0 > 60:
-                raise SystemExit(f"bare: only {len(got)} of {n} streams received in 60 s")
-        lat += [(t - t0) * 1000 for t in got.values()]
-        alls.append((max(got.values()) - t0) * 1000)
+        if ack:
+            while len(acked) < n:
+                await asyncio.sleep(0.001)
+                if time.perf_counter() - t0 > 60:
+                    raise SystemExit(f"bare: only {len(acked)} of {n} streams answered in 60 s")
+            times = list(acked.values())
+        else:
+            times = await loop.run_in_executor(None, parent.recv)
+        lat += [(t - t0) * 1000 for t in times]
+        alls.append((max(times) - t0) * 1000)
         await asyncio.sleep(0.5)
-    for t in tasks:
-        t.cancel()
+    parent.send("done")
+    proc.join(30)
     await server.stop(0)
     return lat, alls
 
 
-async def main(n: int, rounds: int, separate: bool) -> None:
+async def main(n: int, rounds: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         store = MemoryStore()
         # Long heartbeat/beacon intervals: the measurement is the halt, not background chatter.
         fed = await Federation(Path(tmp) / "fed", store, interval=30.0).start()
+        tune_gc()  # as the replica's entry point does after start-up (controlplane/server/app.py)
         try:
             t = time.perf_counter()
-            await enroll_sites(fed, n, start=not separate)
-            proc = None
-            if separate:  # the sites in a second process: the federation's cores are its own
-                ctx = multiprocessing.get_context("spawn")
-                ready, stop = ctx.Event(), ctx.Event()
-                proc = ctx.Process(
-                    target=_sites_process, args=(str(fed.dir), _specs(n), fed.address, ready, stop)
-                )
-                proc.start()
-                await asyncio.get_running_loop().run_in_executor(None, ready.wait, 300)
+            await enroll_sites(fed, n, start=False)
+            # The sites in a second process: the federation's core is its own, as the bare
+            # baseline's server has its own.
+            ctx = multiprocessing.get_context("spawn")
+            ready, stop = ctx.Event(), ctx.Event()
+            proc = ctx.Process(
+                target=_sites_process, args=(str(fed.dir), _specs(n), fed.address, ready, stop), daemon=True
+            )
+            proc.start()
+            await asyncio.get_running_loop().run_in_executor(None, ready.wait, 300)
             print(f"{n} sites enrolled and connected in {time.perf_counter() - t:.1f}s", file=sys.stderr)
             halt, halt_all = await halt_rounds(fed, n, rounds)
-            if proc is not None:
-                stop.set()
-                proc.join(60)
-            bare, bare_all = await bare_rounds(fed, n, rounds, separate)
+            stop.set()
+            proc.join(60)
+            oneway, oneway_all = await bare_rounds(fed, n, rounds, ack=False)
+            acked, acked_all = await bare_rounds(fed, n, rounds, ack=True)
         finally:
             await fed.stop()
             await store.close()
     cores = Path("/proc/cpuinfo").read_text().count("processor")
-    where = "sites in a second process" if separate else "one process (server + sites)"
-    print(f"\n{n} sites, {rounds} rounds, {where}, {cores} cores\n")
+    print(f"\n{n} sites, {rounds} rounds, sites and bare clients in a second process, {cores} cores\n")
     print("| path | p50 ms | p99 ms | max ms | all acked (mean of rounds) ms |")
     print("|---|---:|---:|---:|---:|")
-    for name, xs, alls in (
-        ("signed halt -> ack (federation)", halt, halt_all),
-        ("bare grpc.aio fan-out", bare, bare_all),
-    ):
-        p50, p99, mean_all = pct(xs, 50), pct(xs, 99), statistics.mean(alls)
-        print(f"| {name} | {p50:.1f} | {p99:.1f} | {max(xs):.1f} | {mean_all:.1f} |")
-    print(
-        f"| ratio halt / bare | {pct(halt, 50) / pct(bare, 50):.2f}x | {pct(halt, 99) / pct(bare, 99):.2f}x "
-        f"| {max(halt) / max(bare):.2f}x | {statistics.mean(halt_all) / statistics.mean(bare_all):.2f}x |"
+    rows = (
+        ("signed halt -> verified, applied, ack recorded", halt, halt_all),
+        ("bare grpc.aio fan-out, one-way (push -> received)", oneway, oneway_all),
+        ("bare grpc.aio fan-out + ack (push -> answer received)", acked, acked_all),
     )
+    for name, xs, alls in rows:
+        print(f"| {name} | {pct(xs, 50):.1f} | {pct(xs, 99):.1f} | {max(xs):.1f} | {statistics.mean(alls):.1f} |")
+    for name, xs, alls in zip(("one-way", "+ ack"), (oneway, acked), (oneway_all, acked_all), strict=True):
+        print(
+            f"| ratio halt / bare {name} | {pct(halt, 50) / pct(xs, 50):.2f}x "
+            f"| {pct(halt, 99) / pct(xs, 99):.2f}x | {max(halt) / max(xs):.2f}x "
+            f"| {statistics.mean(halt_all) / statistics.mean(alls):.2f}x |"
+        )
 
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--sites", type=int, default=1000)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--inline", action="store_true", help="sites in the server's process (one event loop)")
     a = ap.parse_args()
-    asyncio.run(main(a.sites, a.rounds, not a.inline))
+    asyncio.run(main(a.sites, a.rounds))

@@ -10,16 +10,22 @@ from collections.abc import Iterable
 from controlplane.domain.records import AuditEvent
 
 
-def event_hash(event: AuditEvent) -> str:
-    body = event.to_dict()
-    body.pop("hash")
+def _hash(body: dict[str, object], prev_hash: str) -> str:
+    body.pop("hash", None)
     canonical = json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
-    return hashlib.sha256(event.prev_hash.encode() + b"\n" + canonical).hexdigest()
+    return hashlib.sha256(prev_hash.encode() + b"\n" + canonical).hexdigest()
+
+
+def event_hash(event: AuditEvent) -> str:
+    return _hash(event.to_dict(), event.prev_hash)
 
 
 def seal(event: AuditEvent, prev_hash: str) -> AuditEvent:
-    unsealed = event.replace(prev_hash=prev_hash, hash="")
-    return unsealed.replace(hash=event_hash(unsealed))
+    """``event`` linked after ``prev_hash``, with its hash (one copy, not two: 1,000 sites acking
+    a halt seal 1,000 events on the hot path)."""
+    body = event.to_dict()
+    body["prev_hash"] = prev_hash
+    return event.replace(prev_hash=prev_hash, hash=_hash(body, prev_hash))
 
 
 def verify_chain(events: Iterable[AuditEvent], prev_hash: str | None = None) -> bool:

@@ -6,8 +6,9 @@ Key layout (under ``/stargate/safety/``):
 | key | value |
 |---|---|
 | ``actions/<id>`` | a SafetyActionRecord (halt, resume, freeze, unfreeze, local halt) |
-| ``lane/<site>/<safety seq:020d>`` | a signed safety directive for the site (the priority lane) |
-| ``laneseq/<site>`` | the site's last safety-lane sequence |
+| ``lane/<safety seq:020d>`` | a signed Halt/Resume, one per action, for its whole scope (the priority lane) |
+| ``laneseq`` | the last safety-lane sequence (federation-wide; rises by one per directive) |
+| ``acks/<action id>/<site>`` | a site's ack or reject of the action's directive (DeliveryRecord) |
 | ``freezes/<scope>`` | an active freeze (FreezeRecord); absent = not frozen |
 | ``incidents/<release>/<time ns:020d>-<site>-<n>`` | an incident report (metadata and a count) |
 
@@ -35,12 +36,14 @@ from controlplane.errors import InvalidArgument
 SAFETY = ROOT + "safety/"
 ACTIONS = SAFETY + "actions/"
 LANE = SAFETY + "lane/"
-LANE_SEQ = SAFETY + "laneseq/"
+LANE_SEQ = SAFETY + "laneseq"
+ACKS = SAFETY + "acks/"
 FREEZES = SAFETY + "freezes/"
 INCIDENTS = SAFETY + "incidents/"
 
 #: Domain separation: a signature over one kind of message can never verify as another.
-DIRECTIVE_CONTEXT = b"stargate-safety-directive-v1\n"
+#: v2: one signature per action covering its scope (v1 signed a copy per site).
+DIRECTIVE_CONTEXT = b"stargate-safety-directive-v2\n"
 BEACON_CONTEXT = b"stargate-safety-beacon-v1\n"
 
 
@@ -48,16 +51,16 @@ def action_key(action_id: str) -> str:
     return ACTIONS + action_id
 
 
-def lane_prefix(site_id: str) -> str:
-    return f"{LANE}{site_id}/"
+def lane_key(sequence: int) -> str:
+    return f"{LANE}{sequence:020d}"
 
 
-def lane_key(site_id: str, sequence: int) -> str:
-    return f"{LANE}{site_id}/{sequence:020d}"
+def acks_prefix(action_id: str) -> str:
+    return f"{ACKS}{action_id}/"
 
 
-def lane_seq_key(site_id: str) -> str:
-    return LANE_SEQ + site_id
+def ack_key(action_id: str, site_id: str) -> str:
+    return f"{ACKS}{action_id}/{site_id}"
 
 
 def freeze_key(scope: str) -> str:
@@ -135,7 +138,8 @@ class SafetyActionRecord(Record):
     approvals_required: int = 1
     #: When it took effect (0: pending approval).
     effective_at: float = 0.0
-    #: Sites the signed directives went to (halt, resume, local halt).
+    #: A local halt: the site that halted itself. A halt or resume covers every site in its scope
+    #: (Safety.view computes them when asked), so it stores none.
     targets: list[str] = field(default_factory=list)
     #: Resume: the halt it lifts. Halt: the resume that lifted it.
     related_id: str = ""
@@ -148,22 +152,29 @@ class SafetyActionRecord(Record):
 
 @dataclass(frozen=True)
 class SafetyDirectiveRecord(Record):
-    """A signed Halt or Resume for one site, in the site's safety lane."""
+    """A signed Halt or Resume in the safety lane: one per action, signed once for its scope."""
 
-    site_id: str
     safety_sequence: int
-    id: str
+    id: str  # the action's id: a directive id is never reused
     kind: str  # "Halt" | "Resume"
-    action_id: str
+    scope: str
     payload: dict[str, Any]
     issued_at: float
     expires_at: float
     issuer: str
     key_id: str
     signature: str  # hex
-    state: str = "Pending"  # Pending | Acked | Rejected
+
+
+@dataclass(frozen=True)
+class DeliveryRecord(Record):
+    """What one site answered to an action's directive."""
+
+    site_id: str
+    state: str  # Acked | Rejected
+    at: float
+    safety_sequence: int
     reason: str = ""
-    completed_at: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -198,7 +209,6 @@ def directive_bytes(
     *,
     directive_id: str,
     kind: str,
-    site_id: str,
     safety_sequence: int,
     issued_at_ns: int,
     expires_at_ns: int,
@@ -206,13 +216,13 @@ def directive_bytes(
     key_id: str,
     payload: Mapping[str, Any],
 ) -> bytes:
-    """The canonical bytes a safety directive's Ed25519 signature covers: every field the site
-    acts on, including the site it is for and its safety sequence (so a copy for one site, or an
-    old copy, cannot be replayed as another)."""
+    """The canonical bytes a safety directive's Ed25519 signature covers: every field a site acts
+    on, including the scope (in the payload) and the safety sequence. One signature serves every
+    site in scope; a site refuses a directive whose scope does not cover it, so a directive cannot
+    be replayed outside its scope, and the rising sequence refuses an old one."""
     body = {
         "id": directive_id,
         "kind": kind,
-        "site_id": site_id,
         "safety_sequence": int(safety_sequence),
         "issued_at_ns": int(issued_at_ns),
         "expires_at_ns": int(expires_at_ns),
@@ -225,8 +235,8 @@ def directive_bytes(
 
 #: The payload fields a signature covers, by kind (the wire payload's field names).
 SIGNED_PAYLOAD_FIELDS = {
-    "Halt": ("halt_id", "release", "scope", "reason", "site_id", "approvers"),
-    "Resume": ("halt_id", "release", "reason", "site_id", "approvers", "resume_id"),
+    "Halt": ("halt_id", "release", "scope", "reason", "approvers"),
+    "Resume": ("halt_id", "release", "scope", "reason", "approvers", "resume_id"),
 }
 
 
@@ -281,18 +291,20 @@ class ActionView:
 
 
 def action_view(
-    action: SafetyActionRecord, deliveries: Mapping[str, SafetyDirectiveRecord], reachable: set[str]
+    action: SafetyActionRecord, deliveries: Mapping[str, DeliveryRecord], reachable: set[str]
 ) -> ActionView:
-    """Counts and state of a halt, resume or local halt from the delivery of its directives.
+    """Counts and state of a halt, resume or local halt from the sites' answers to its directive.
 
-    ``deliveries``: site -> its copy of the action's directive; ``reachable``: sites connected now.
-    A halt is Halting until every reachable site in scope acked, then Halted; Resumed once a
-    resume took effect. An unreachable site stays pending (it gets the halt first on reconnect).
+    ``deliveries``: site -> its ack or reject; ``reachable``: sites connected now. The sites are the
+    action's targets (for a halt or resume: the sites in its scope, filled in by the caller) plus
+    any site that answered. A halt is
+    Halting until every reachable site in scope acked, then Halted; Resumed once a resume took
+    effect. An unreachable site stays pending (it gets the halt first on reconnect).
     """
     acked = pending = unreachable = rejected = 0
     done = "Resumed" if action.kind == ActionKind.RESUME else "Halted"
     sites: list[SiteView] = []
-    for site in sorted(action.targets):
+    for site in sorted(set(action.targets) | set(deliveries)):
         d = deliveries.get(site)
         if action.kind == ActionKind.LOCAL_HALT:  # the site halted itself: nothing was delivered
             acked += 1

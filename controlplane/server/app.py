@@ -28,6 +28,7 @@ from controlplane.domain.safety_rules import DEFAULT_RULES, IncidentRule
 from controlplane.pki.ca import SITE_TTL, CertificateAuthority
 from controlplane.pki.keys import load_certificate
 from controlplane.pki.safety_key import ensure_safety_key
+from controlplane.process import tune_gc
 from controlplane.server.federation_servicer import FederationServicer
 from controlplane.server.release_servicer import ReleaseServicer
 from controlplane.server.runtime import Runtime
@@ -180,6 +181,7 @@ async def serve_until_signal(cp: ControlPlane) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await cp.start()
+    tune_gc()
     await stop.wait()
     log.info("signal received, stopping gracefully")
     await cp.stop()

@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 #: Audit actor of the liveness controller; the replica id is appended (``controller/liveness@cp-a``)
 #: so that the audit log says which leader acted.
 CONTROLLER = "controller/liveness"
-#: Audit actor of the safety controller (incident rules, dispatch completion).
+#: Audit actor of the safety controller (incident rules).
 SAFETY_CONTROLLER = "controller/safety"
 #: Longest wait between attempts to re-register after a store outage: the liveness map is
 #: republished only after re-registration, and the leader's sweeper waits for it.
@@ -124,7 +124,7 @@ class Runtime:
         self._tasks = [
             asyncio.create_task(self._keep_registered(), name="replica-lease"),
             asyncio.create_task(self.links.run(), name="directive-watch"),
-            asyncio.create_task(self.safety.run_lane_watch(self.links.wake_safety), name="safety-lane-watch"),
+            asyncio.create_task(self.safety.run_lane_watch(), name="safety-lane-watch"),
             asyncio.create_task(self.liveness.run_publisher(self._lease_id), name="liveness-publisher"),
             asyncio.create_task(self.election.run(), name="election"),
             asyncio.create_task(self._controllers(), name="controllers"),
@@ -181,11 +181,10 @@ class Runtime:
             await self._safety_controllers()
 
     async def _safety_controllers(self) -> None:
-        """Leader-only safety passes: incident rules, then completing interrupted dispatches."""
+        """Leader-only safety pass: the incident rules."""
         try:
             fence = list(self.election.fence())
             await self.safety.run_rules(f"{SAFETY_CONTROLLER}@{self.replica_id}", fence)
-            await self.safety.redispatch(fence)
         except StargateError as e:
             log.info("safety controller: %s", e.public)
         except Exception:

@@ -27,6 +27,7 @@ from controlplane.pki.identity import Identity
 from controlplane.server import convert
 from controlplane.server.rpc import authenticated
 from controlplane.server.runtime import Runtime
+from controlplane.services.safety_lane import LaneEntry
 
 log = logging.getLogger(__name__)
 Ctx: TypeAlias = grpc.aio.ServicerContext
@@ -53,38 +54,29 @@ def safety_directive_to_pb(rec: SafetyDirectiveRecord) -> tpb.Directive:
         signature=bytes.fromhex(rec.signature),
     )
     p = rec.payload
+    common = {
+        "halt_id": p["halt_id"],
+        "release": p["release"],
+        "scope": p["scope"],
+        "reason": p["reason"],
+        "approvers": p.get("approvers", []),
+    }
     if rec.kind == "Halt":
-        d.halt.CopyFrom(
-            xpb.HaltPayload(
-                halt_id=p["halt_id"],
-                release=p["release"],
-                scope=p["scope"],
-                reason=p["reason"],
-                site_id=p["site_id"],
-                approvers=p.get("approvers", []),
-            )
-        )
+        d.halt.CopyFrom(xpb.HaltPayload(**common))
     else:
-        d.resume.CopyFrom(
-            xpb.ResumePayload(
-                halt_id=p["halt_id"],
-                release=p["release"],
-                reason=p["reason"],
-                site_id=p["site_id"],
-                approvers=p.get("approvers", []),
-                resume_id=p.get("resume_id", ""),
-            )
-        )
+        d.resume.CopyFrom(xpb.ResumePayload(**common, resume_id=p.get("resume_id", "")))
     return d
 
 
-async def action_to_pb(
-    rt: Runtime, action: SafetyActionRecord, *, sites: bool = True, fresh: bool = False
-) -> xpb.SafetyAction:
-    """``fresh``: the action was just created, so nothing can have been delivered yet - answer from
-    the record alone instead of reading every target's delivery (at 1,000 sites that read cost the
-    halt ~200 ms of event-loop time while its copies were being delivered)."""
-    view = sd.action_view(action, {}, set(action.targets)) if fresh else await rt.safety.view(action)
+def lane_message(entry: LaneEntry) -> spb.ConnectResponse:
+    """The wire message of a lane directive, built once and shared by every link in its scope."""
+    if entry.wire is None:
+        entry.wire = spb.ConnectResponse(directive=safety_directive_to_pb(entry.record))
+    return entry.wire  # type: ignore[no-any-return]
+
+
+async def action_to_pb(rt: Runtime, action: SafetyActionRecord, *, sites: bool = True) -> xpb.SafetyAction:
+    view = await rt.safety.view(action)
     return xpb.SafetyAction(
         id=action.id,
         kind=_KIND_TO_PB.get(action.kind, xpb.SAFETY_ACTION_KIND_UNSPECIFIED),
@@ -122,7 +114,7 @@ class SafetyServicer(xgrpc.SafetyServiceServicer):
         action = await self.rt.safety.halt(
             caller.spiffe_id, request.release, request.scope, request.reason, ttl_s=float(request.ttl_seconds)
         )
-        return xpb.HaltResponse(action=await action_to_pb(self.rt, action, fresh=True))
+        return xpb.HaltResponse(action=await action_to_pb(self.rt, action))
 
     @authenticated("Resume")
     async def Resume(self, request: xpb.ResumeRequest, context: Ctx, caller: Identity) -> xpb.ResumeResponse:
@@ -188,13 +180,21 @@ class SafetyLink:
         self.rt = rt
         self.caller = caller
         self.site_id = caller.name
+        #: From the certificate: which country-scoped directives cover this site.
+        self.country = caller.country
         self.last_sent = hello.last_safety_sequence
-        self.urgent = rt.safety.subscribe(self.site_id)
+        self.urgent = asyncio.Event()
         self.urgent.set()  # the lane is read before anything else on a new link
+        self._session = session
+        self._sub = rt.safety.subscribe(self.site_id, self.country, self._wake)
         self._beacon_seq = 0
         self._beacon_due = True
-        self._session = session
         self._ticker = asyncio.create_task(self._tick(), name=f"beacon-{self.site_id}")
+
+    def _wake(self) -> None:
+        """A directive for this site entered the lane: interrupt ordinary sends, wake the loop."""
+        self.urgent.set()
+        self._session.wake.set()
 
     async def _tick(self) -> None:
         interval = self.rt.safety.settings.beacon_interval
@@ -206,12 +206,11 @@ class SafetyLink:
     async def outgoing(self) -> list[spb.ConnectResponse]:
         """Safety directives the site has not been sent yet, then a beacon when one is due."""
         self.urgent.clear()
-        out = [
-            spb.ConnectResponse(directive=safety_directive_to_pb(rec))
-            for rec in await self.rt.safety.lane_after(self.site_id, self.last_sent)
-        ]
-        if out:
-            self.last_sent = out[-1].directive.safety_sequence
+        lane = self.rt.safety
+        entries = await lane.lane_after(self.last_sent, site_id=self.site_id, country=self.country)
+        out = [lane_message(e) for e in entries]
+        # Past everything looked at, sent or not in scope (after() stops at the cache's top).
+        self.last_sent = max(self.last_sent, lane.lane.top)
         if self._beacon_due:
             self._beacon_due = False
             self._beacon_seq += 1
@@ -240,6 +239,7 @@ class SafetyLink:
             await rt.safety.complete(
                 self.caller.spiffe_id,
                 self.site_id,
+                self.country,
                 body.directive_id,
                 body.safety_sequence,
                 rejected=which == "reject",
@@ -266,4 +266,4 @@ class SafetyLink:
         self._ticker.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._ticker
-        self.rt.safety.unsubscribe(self.site_id, self.urgent)
+        self.rt.safety.unsubscribe(self._sub)

@@ -19,6 +19,9 @@ class Registry:
     def __init__(self, store: Store, audit: AuditLog) -> None:
         self._store = store
         self._audit = audit
+        #: key -> (mod revision, parsed record): ``list`` parses only what changed since the last
+        #: call (1,000 sites: ~1 ms instead of ~35 ms of JSON on every halt, sweep and rollout step).
+        self._parsed: dict[str, tuple[int, SiteRecord]] = {}
 
     async def get_kv(self, site_id: str) -> tuple[KeyValue, SiteRecord]:
         validate_dns_label("site_id", site_id)
@@ -31,8 +34,18 @@ class Registry:
         return (await self.get_kv(site_id))[1]
 
     async def list(self, country: str = "") -> list[SiteRecord]:
+        """Every site (of ``country``). The records are shared with other callers: they MUST NOT be
+        mutated in place (use ``replace``)."""
         res = await self._store.range(SITES)
-        sites = [SiteRecord.from_json(kv.value) for kv in res.items]
+        parsed: dict[str, tuple[int, SiteRecord]] = {}
+        for kv in res.items:
+            known = self._parsed.get(kv.key)
+            parsed[kv.key] = (
+                known if known is not None and known[0] == kv.mod_revision
+                else (kv.mod_revision, SiteRecord.from_json(kv.value))
+            )
+        self._parsed = parsed  # deleted sites drop out
+        sites = [rec for _, rec in parsed.values()]
         return [s for s in sites if not country or s.country == country]
 
     async def update(

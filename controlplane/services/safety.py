@@ -1,13 +1,12 @@
 """Safety controls: the signed kill switch, the two-person rule, freezes, incidents and beacons.
 
-- **Halt**: an admin (or an incident rule) names a release and a scope. Every site in scope gets a
-  copy of a Halt directive, signed with the federation's safety key (Ed25519) and bound to that
-  site and to the site's own *safety sequence*. Copies go to a separate priority lane
-  (``/stargate/safety/lane/<site>/<seq>``) that a site's link sends before any ordinary directive,
-  and again first after a reconnect (``Hello.last_safety_sequence``). Dispatch is idempotent: a
-  copy's id is derived from the action and the site, and an index key per (action, site) is
-  created with the copy, so a dispatch interrupted by a crash is completed by the leader's
-  controller (``redispatch``) without sending anything twice.
+- **Halt**: an admin (or an incident rule) names a release and a scope. The federation signs one
+  Halt directive for that scope with its safety key (Ed25519) and appends it to the safety lane
+  (``/stargate/safety/lane/<seq>``, a federation-wide rising sequence) in the same transaction that
+  makes the halt effective, so a crash can never leave a halt effective but unsent. Every link in
+  scope sends the lane before any ordinary directive, and again first after a reconnect
+  (``Hello.last_safety_sequence``); each site checks that the scope covers it
+  (services/safety_lane.py has the hot path).
 - **Two-person rule**: resume, freeze and unfreeze take effect only once two distinct admins
   approved (the requester is the first). A global halt needs two as well when the federation is
   configured so (``global_halt_approvals=2``); otherwise a halt takes effect at once.
@@ -31,14 +30,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from controlplane.domain import safety as sd
-from controlplane.domain.records import SiteRecord, SiteStatus
+from controlplane.domain.records import SiteStatus
 from controlplane.domain.safety import (
     ActionKind,
     ActionView,
     FreezeRecord,
     IncidentRecord,
     SafetyActionRecord,
-    SafetyDirectiveRecord,
 )
 from controlplane.domain.safety_rules import DEFAULT_RULES, IncidentRule, evaluate
 from controlplane.domain.validation import validate_dns_label
@@ -56,7 +54,7 @@ from controlplane.pki.safety_key import SafetyKey
 from controlplane.services import clock
 from controlplane.services.audit import AuditLog, Entry
 from controlplane.services.registry import Registry
-from controlplane.services.safety_lane import CAS_ATTEMPTS, NAMESPACE, SafetyLane, _index_key, _Subscribers
+from controlplane.services.safety_lane import CAS_ATTEMPTS, LaneCache, SafetyLane, Subscriber
 from controlplane.store import Compare, Op, Put, Store
 from controlplane.store.base import Delete
 
@@ -66,6 +64,8 @@ DEFAULT_HALT_TTL_S = 7 * 24 * 3600.0
 MAX_INCIDENT_COUNT = 10_000
 #: Incidents older than this are deleted by the leader (longer than any rule's window).
 INCIDENT_RETENTION_S = 7 * 24 * 3600.0
+#: Namespace of derived ids (automatic and local halts): the same inputs, the same id.
+NAMESPACE = uuid.UUID("9d1c6f0e-5b7a-4b8e-9f7e-2f6a7c3d1e55")
 
 
 @dataclass
@@ -91,11 +91,10 @@ class Safety(SafetyLane):
         self._registry = registry
         self.key = key
         self.settings = settings or SafetySettings()
-        self._subs = _Subscribers()
+        self.lane = LaneCache()
+        self._subscribers: set[Subscriber] = set()
         #: Test hook and operational switch: stop signing beacons (sites then fail closed).
         self.beacons_paused = False
-        #: Actions whose copies are all queued (per replica; a new leader re-checks each once).
-        self._dispatched: set[str] = set()
 
     # --- reads ------------------------------------------------------------------------------------------
 
@@ -116,16 +115,18 @@ class Safety(SafetyLane):
         return actions[: max(1, min(limit or 100, 10_000))]
 
     async def view(self, action: SafetyActionRecord) -> ActionView:
-        deliveries: dict[str, SafetyDirectiveRecord] = {}
-        if action.kind in (ActionKind.HALT, ActionKind.RESUME) and action.effective_at:
-            prefix = _index_key(action.id, "")
-            for idx in (await self._store.range(prefix)).items:
-                site = idx.key[len(prefix) :]
-                kv = await self._store.get(sd.lane_key(site, int(idx.value)))
-                if kv is not None:
-                    deliveries[site] = SafetyDirectiveRecord.from_json(kv.value)
-        reachable = {s.site_id for s in await self._registry.list() if s.status == SiteStatus.READY}
-        return sd.action_view(action, deliveries, reachable)
+        """The state of an action. A halt or resume covers every site in its scope *now* (a site
+        enrolled after it took effect gets it too, first thing on its link) and every site that
+        answered it."""
+        sites = await self._registry.list()
+        reachable = {s.site_id for s in sites if s.status == SiteStatus.READY}
+        if action.kind not in (ActionKind.HALT, ActionKind.RESUME) or not action.effective_at:
+            return sd.action_view(action, {}, reachable)
+        deliveries = await self.deliveries(action.id)
+        scope = sd.parse_scope(action.scope)
+        in_scope = {s.site_id for s in sites if scope.covers(site_id=s.site_id, country=s.country)}
+        targets = sorted(in_scope | set(action.targets))
+        return sd.action_view(action.replace(targets=targets), deliveries, reachable)
 
     async def freezes(self) -> list[FreezeRecord]:
         return [FreezeRecord.from_json(kv.value) for kv in (await self._store.range(sd.FREEZES)).items]
@@ -305,16 +306,7 @@ class Safety(SafetyLane):
 
     async def _create(self, action: SafetyActionRecord, entry: Entry, fence: Sequence[Compare] = ()) -> None:
         key = sd.action_key(action.id)
-        result = await self._audit.commit(
-            [*fence, Compare.absent(key)], [Put(key, action.to_json())], [entry]
-        )
-        if not result.succeeded:
-            if fence and not await self._store.holds(fence):
-                raise NotLeader()
-            raise Conflict()
-
-    async def _targets(self, scope: sd.Scope) -> list[SiteRecord]:
-        return [s for s in await self._registry.list() if scope.covers(site_id=s.site_id, country=s.country)]
+        await self._commit_effect([*fence, Compare.absent(key)], [Put(key, action.to_json())], [entry], fence)
 
     async def _take_effect(
         self,
@@ -325,7 +317,8 @@ class Safety(SafetyLane):
         expect: object = None,
         fence: Sequence[Compare] = (),
     ) -> SafetyActionRecord:
-        """Make ``action`` effective in one transaction with its audit events, then dispatch."""
+        """Make ``action`` effective in one transaction with its audit events (and, for a halt or
+        resume, its signed directive in the lane)."""
         now = clock.now()
         key = sd.action_key(action.id)
         compares: list[Compare] = [*fence]
@@ -333,8 +326,7 @@ class Safety(SafetyLane):
         ops: list[Op] = []
         obj = f"release/{action.release}" if action.release else f"scope/{action.scope}"
         if action.kind == ActionKind.HALT:
-            targets = [s.site_id for s in await self._targets(sd.parse_scope(action.scope))]
-            action = action.replace(targets=targets, effective_at=now)
+            action = action.replace(effective_at=now)
             if not create:
                 entries.append(
                     Entry(
@@ -389,14 +381,34 @@ class Safety(SafetyLane):
                 )
             )
         ops.append(Put(key, action.to_json()))
+        if action.kind not in (ActionKind.HALT, ActionKind.RESUME):
+            await self._commit_effect(compares, ops, entries, fence)
+            return action
+        # The signed directive joins the lane in the same transaction; if another directive took
+        # the next sequence meanwhile, only the lane's compare failed: sign again at the next one.
+        for _ in range(CAS_ATTEMPTS):
+            seq_kv = await self.lane_seq()
+            lane_cmp, lane_ops, _rec = self.lane_write(action, seq_kv)
+            result = await self._audit.commit([*compares, *lane_cmp], [*ops, *lane_ops], entries)
+            if result.succeeded:
+                return action
+            if not await self._store.holds(lane_cmp):
+                continue
+            await self._failed(fence)
+        raise Conflict()
+
+    async def _commit_effect(
+        self, compares: list[Compare], ops: list[Op], entries: list[Entry], fence: Sequence[Compare]
+    ) -> None:
         result = await self._audit.commit(compares, ops, entries)
         if not result.succeeded:
-            if fence and not await self._store.holds(fence):
-                raise NotLeader()
-            raise Conflict()
-        if action.kind in (ActionKind.HALT, ActionKind.RESUME):
-            await self.dispatch(action, fence=fence)
-        return action
+            await self._failed(fence)
+
+    async def _failed(self, fence: Sequence[Compare]) -> None:
+        """A commit's own compare failed: the leader changed, or the action did (someone raced)."""
+        if fence and not await self._store.holds(fence):
+            raise NotLeader()
+        raise Conflict()
 
     # --- incidents and local halts ----------------------------------------------------------------------
 
@@ -535,17 +547,6 @@ class Safety(SafetyLane):
             active.add((f.release, scope))
             fired.append(action)
         return fired
-
-    async def redispatch(self, fence: Sequence[Compare] = ()) -> int:
-        """Complete dispatches interrupted by a crash (leader): effective halts and resumes whose
-        copies are not all queued. Cheap when nothing is missing: one read per target."""
-        queued = 0
-        for a in await self.actions(10_000):
-            if a.kind in (ActionKind.HALT, ActionKind.RESUME) and a.effective_at and a.targets:
-                if a.id in self._dispatched:
-                    continue
-                queued += await self.dispatch(a, fence=fence)
-        return queued
 
     async def prune_incidents(self, fence: Sequence[Compare] = ()) -> int:
         cutoff = clock.now() - INCIDENT_RETENTION_S

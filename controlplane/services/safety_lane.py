@@ -1,46 +1,103 @@
-"""The safety lane: per-site, signed copies of halts and resumes, sent before anything else.
+"""The safety lane: signed halts and resumes, one per action for its whole scope, sent before
+anything else on every link in scope.
 
-Split from ``services/safety.py`` (which decides *what* takes effect) because this is the hot path of
-a halt: dispatching a signed copy to every site in scope, handing copies to links, recording acks.
+Split from ``services/safety.py`` (which decides *what* takes effect) because this is the hot path
+of a halt. Its cost per site is what a bare fan-out pays anyway plus one small write per ack:
+
+- the directive is signed **once** and stored **once** (``lane/<seq>``), in the same transaction
+  that makes the action effective; there is no per-site copy to sign, store or dispatch, so there
+  is nothing to complete after a crash either;
+- each replica keeps the lane in memory (``LaneCache``: loaded once, then fed by one watch), so a
+  link reads no store to send a halt; the wire message is built once per directive and shared;
+- acks are small ``acks/<action>/<site>`` records committed with their audit events through the
+  audit log's group commit (1,000 acks cost ~10 transactions, not 1,000).
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import logging
-import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
 
 from controlplane.domain import safety as sd
-from controlplane.domain.safety import ActionKind, SafetyActionRecord, SafetyDirectiveRecord
-from controlplane.errors import CompactedError, Conflict, NotLeader, StargateError
+from controlplane.domain.safety import ActionKind, DeliveryRecord, SafetyActionRecord, SafetyDirectiveRecord
+from controlplane.errors import CompactedError, InvalidArgument, StargateError, Unavailable
 from controlplane.pki.safety_key import SafetyKey
 from controlplane.services import clock
 from controlplane.services.audit import AuditLog, Entry
-from controlplane.store import Compare, EventType, Op, Put, Store
+from controlplane.store import Compare, EventType, KeyValue, Op, Put, Store
 
 log = logging.getLogger(__name__)
 
-#: Sites per dispatch transaction: 3 ops and 2 compares each stays under etcd's 128 ops per txn.
-DISPATCH_BATCH = 32
 CAS_ATTEMPTS = 20
-#: Namespace of derived ids (copies, automatic and local halts): the same inputs, the same id.
-NAMESPACE = uuid.UUID("9d1c6f0e-5b7a-4b8e-9f7e-2f6a7c3d1e55")
+#: How long a link waits for its replica's first read of the lane before giving up (the site
+#: reconnects, perhaps to another replica).
+LOAD_WAIT_S = 5.0
 
 
-def copy_id(action_id: str, site_id: str) -> str:
-    """The id of an action's directive for one site: derived, so a re-dispatch cannot duplicate it."""
-    return str(uuid.uuid5(NAMESPACE, f"{action_id}/{site_id}"))
+@dataclass(eq=False)
+class LaneEntry:
+    record: SafetyDirectiveRecord
+    scope: sd.Scope
+    #: The wire form, built once by the server layer and shared by every link (see safety_servicer).
+    wire: Any = None
 
 
-def _index_key(action_id: str, site_id: str) -> str:
-    return f"{sd.SAFETY}laneidx/{action_id}/{site_id}"
+@dataclass(eq=False)
+class Subscriber:
+    site_id: str
+    country: str
+    wake: Callable[[], None]
 
 
-@dataclass
-class _Subscribers:
-    events: dict[str, set[asyncio.Event]] = field(default_factory=dict)
+class LaneCache:
+    """The safety lane as this replica last saw it, in sequence order.
+
+    ``top`` is the highest sequence up to which the cache has every directive, so that a link never
+    sends sequence 7 before 6 has arrived (a site would then refuse 6 as not rising).
+    """
+
+    def __init__(self) -> None:
+        self._seqs: list[int] = []
+        self._by_seq: dict[int, LaneEntry] = {}
+        self.top = 0
+        self.loaded = asyncio.Event()
+
+    def get(self, sequence: int) -> LaneEntry | None:
+        return self._by_seq.get(sequence)
+
+    def add(self, rec: SafetyDirectiveRecord, *, snapshot: bool = False) -> LaneEntry | None:
+        """Add a directive (None if known). ``snapshot``: it comes from a consistent read of the
+        whole lane, so everything below it is known too."""
+        if rec.safety_sequence in self._by_seq:
+            return None
+        try:
+            scope = sd.parse_scope(rec.scope)
+        except InvalidArgument:
+            log.error("safety directive %s has a malformed scope %r; not sent", rec.id, rec.scope)
+            return None
+        entry = LaneEntry(rec, scope)
+        self._by_seq[rec.safety_sequence] = entry
+        bisect.insort(self._seqs, rec.safety_sequence)
+        if snapshot:
+            self.top = max(self.top, rec.safety_sequence)
+        while self.top + 1 in self._by_seq:
+            self.top += 1
+        return entry
+
+    def after(self, sequence: int, *, site_id: str, country: str) -> list[LaneEntry]:
+        """Directives above ``sequence`` and up to ``top`` whose scope covers the site, in order."""
+        out = []
+        for seq in self._seqs[bisect.bisect_right(self._seqs, sequence) :]:
+            if seq > self.top:
+                break
+            entry = self._by_seq[seq]
+            if entry.scope.covers(site_id=site_id, country=country):
+                out.append(entry)
+        return out
 
 
 class SafetyLane:
@@ -49,90 +106,43 @@ class SafetyLane:
     _store: Store
     _audit: AuditLog
     key: SafetyKey
-    _subs: _Subscribers
-    _dispatched: set[str]
+    lane: LaneCache
+    _subscribers: set[Subscriber]
     beacons_paused: bool
 
-    async def dispatch(self, action: SafetyActionRecord, *, fence: Sequence[Compare] = ()) -> int:
-        """Queue a signed copy of ``action`` in the safety lane of each target that lacks one.
-        Idempotent; returns how many copies were queued now."""
-        queued = 0
-        prefix = _index_key(action.id, "")
-        done = {kv.key[len(prefix) :] for kv in (await self._store.range(prefix)).items}
-        pending = [s for s in action.targets if s not in done]
-        # One range for every site's lane sequence instead of a read per site (1,000 sites: ~1,000
-        # fewer round trips); a sequence that moved meanwhile fails its compare and is re-read.
-        seqs = {kv.key[len(sd.LANE_SEQ) :]: kv for kv in (await self._store.range(sd.LANE_SEQ)).items}
-        for start in range(0, len(pending), DISPATCH_BATCH):
-            batch = pending[start : start + DISPATCH_BATCH]
-            for attempt in range(CAS_ATTEMPTS):
-                compares: list[Compare] = [*fence]
-                ops: list[Op] = []
-                todo = []
-                for site in batch:
-                    if attempt and await self._store.get(_index_key(action.id, site)) is not None:
-                        continue  # another pass queued it meanwhile
-                    seq_kv = await self._store.get(sd.lane_seq_key(site)) if attempt else seqs.get(site)
-                    seq = (int(seq_kv.value) if seq_kv else 0) + 1
-                    rec = self._signed_copy(action, site, seq)
-                    compares += [
-                        Compare.absent(_index_key(action.id, site)),
-                        Compare.absent(sd.lane_seq_key(site))
-                        if seq_kv is None
-                        else Compare.unchanged(seq_kv),
-                    ]
-                    ops += [
-                        Put(sd.lane_seq_key(site), str(seq).encode()),
-                        Put(sd.lane_key(site, seq), rec.to_json()),
-                        Put(_index_key(action.id, site), str(seq).encode()),
-                    ]
-                    todo.append(site)
-                if not todo:
-                    break
-                entry = Entry(
-                    action.requested_by,
-                    "safety.dispatch",
-                    f"safety/{action.id}",
-                    details={"kind": action.kind, "sites": ",".join(todo)},
-                )
-                result = await self._audit.commit(compares, ops, [entry])
-                if result.succeeded:
-                    queued += len(todo)
-                    break
-                if fence and not await self._store.holds(fence):
-                    raise NotLeader()
-            else:
-                raise Conflict()
-        self._dispatched.add(action.id)
-        return queued
+    # --- writing the lane (inside the transaction that makes an action effective) ---------------
 
-    def _signed_copy(self, action: SafetyActionRecord, site: str, seq: int) -> SafetyDirectiveRecord:
+    async def lane_seq(self) -> KeyValue | None:
+        return await self._store.get(sd.LANE_SEQ)
+
+    def lane_write(
+        self, action: SafetyActionRecord, seq_kv: KeyValue | None
+    ) -> tuple[list[Compare], list[Op], SafetyDirectiveRecord]:
+        """The compare and writes that append ``action``'s signed directive to the lane, at the
+        sequence after ``seq_kv`` (the compare fails if another directive took it meanwhile)."""
+        seq = (int(seq_kv.value) if seq_kv is not None else 0) + 1
+        rec = self.signed_directive(action, seq)
+        compare = Compare.absent(sd.LANE_SEQ) if seq_kv is None else Compare.unchanged(seq_kv)
+        ops: list[Op] = [Put(sd.LANE_SEQ, str(seq).encode()), Put(sd.lane_key(seq), rec.to_json())]
+        return [compare], ops, rec
+
+    def signed_directive(self, action: SafetyActionRecord, seq: int) -> SafetyDirectiveRecord:
         now = clock.now()
         kind = "Halt" if action.kind == ActionKind.HALT else "Resume"
-        if kind == "Halt":
-            payload = {
-                "halt_id": action.id,
-                "release": action.release,
-                "scope": action.scope,
-                "reason": action.reason,
-                "site_id": site,
-                "approvers": list(action.approvals),
-            }
-        else:
-            payload = {
-                "halt_id": action.related_id,
-                "release": action.release,
-                "reason": action.reason,
-                "site_id": site,
-                "approvers": list(action.approvals),
-                "resume_id": action.id,
-            }
+        payload: dict[str, Any] = {
+            "halt_id": action.id if kind == "Halt" else action.related_id,
+            "release": action.release,
+            "scope": action.scope,
+            "reason": action.reason,
+            "approvers": list(action.approvals),
+        }
+        if kind == "Resume":
+            payload["resume_id"] = action.id
         rec = SafetyDirectiveRecord(
-            site_id=site,
             safety_sequence=seq,
-            id=copy_id(action.id, site),
+            id=action.id,
             kind=kind,
-            action_id=action.id,
+            scope=action.scope,
             payload=payload,
             issued_at=now,
             expires_at=now + action.ttl_s,
@@ -142,82 +152,118 @@ class SafetyLane:
         )
         return rec.replace(signature=self.key.sign(signing_bytes(rec)).hex())
 
-    # --- the lane, as links use it ------------------------------------------------------------------------
+    # --- the lane, as links use it ------------------------------------------------------------------
 
-    async def lane_after(self, site_id: str, sequence: int, limit: int = 256) -> list[SafetyDirectiveRecord]:
-        res = await self._store.range(
-            sd.lane_prefix(site_id), start=sd.lane_key(site_id, sequence + 1), limit=limit
-        )
-        return [SafetyDirectiveRecord.from_json(kv.value) for kv in res.items]
+    async def lane_after(self, sequence: int, *, site_id: str, country: str) -> list[LaneEntry]:
+        """What a link in scope sends after ``sequence`` (from memory; waits for the first load)."""
+        if not self.lane.loaded.is_set():
+            try:
+                await asyncio.wait_for(self.lane.loaded.wait(), LOAD_WAIT_S)
+            except TimeoutError as e:
+                raise Unavailable("the safety lane is not loaded yet") from e
+        return self.lane.after(sequence, site_id=site_id, country=country)
 
-    async def complete(
-        self, actor: str, site_id: str, directive_id: str, sequence: int, *, rejected: bool, reason: str = ""
-    ) -> bool:
-        """Record a site's ack or reject of a safety directive. Every reject is audited (a site
-        refusing a halt is a signal), even when the copy was already completed."""
-        for _ in range(CAS_ATTEMPTS):
-            kv = await self._store.get(sd.lane_key(site_id, sequence))
-            rec = SafetyDirectiveRecord.from_json(kv.value) if kv is not None else None
-            action = "safety.reject" if rejected else "safety.ack"
-            entry = Entry(
-                actor,
-                action,
-                f"site/{site_id}",
-                "denied" if rejected else "success",
-                reason[:512],
-                {
-                    "id": directive_id,
-                    "safety_sequence": str(sequence),
-                    "action_id": rec.action_id if rec and rec.id == directive_id else "",
-                },
-            )
-            if kv is None or rec is None or rec.id != directive_id or rec.state != "Pending":
-                if rejected:
-                    await self._audit.record(entry)
-                return False
-            new = rec.replace(
-                state="Rejected" if rejected else "Acked", reason=reason[:512], completed_at=clock.now()
-            )
-            result = await self._audit.commit([Compare.unchanged(kv)], [Put(kv.key, new.to_json())], [entry])
-            if result.succeeded:
-                return True
-        raise Conflict()
+    def subscribe(self, site_id: str, country: str, wake: Callable[[], None]) -> Subscriber:
+        """Call ``wake`` whenever a directive whose scope covers the site enters the lane (the link's
+        cue to stop sending ordinary directives and send the safety lane first)."""
+        sub = Subscriber(site_id, country, wake)
+        self._subscribers.add(sub)
+        return sub
 
-    def subscribe(self, site_id: str) -> asyncio.Event:
-        """An event set whenever a safety directive is queued for ``site_id`` (the link's cue to
-        stop sending ordinary directives and send the safety lane first)."""
-        ev = asyncio.Event()
-        self._subs.events.setdefault(site_id, set()).add(ev)
-        return ev
+    def unsubscribe(self, sub: Subscriber) -> None:
+        self._subscribers.discard(sub)
 
-    def unsubscribe(self, site_id: str, ev: asyncio.Event) -> None:
-        evs = self._subs.events.get(site_id)
-        if evs is not None:
-            evs.discard(ev)
-            if not evs:
-                del self._subs.events[site_id]
-
-    async def run_lane_watch(self, wake: Callable[[str], None], retry_delay: float = 0.5) -> None:
-        """Watch the safety lane; mark the site urgent and wake its link (one watch per replica)."""
+    async def run_lane_watch(self, retry_delay: float = 0.5) -> None:
+        """Load the lane, then follow it with one watch (per replica) and wake the links in scope."""
         while True:
             try:
-                start = await self._store.current_revision() + 1
-                for site, evs in list(self._subs.events.items()):
-                    for ev in evs:
-                        ev.set()
-                    wake(site)
-                async for batch in self._store.watch(sd.LANE, start_revision=start):
-                    for event in batch:
-                        if event.type is EventType.PUT and event.kv.version == 1:
-                            site = event.kv.key[len(sd.LANE) :].split("/", 1)[0]
-                            for ev in self._subs.events.get(site, ()):
-                                ev.set()
-                            wake(site)
+                res = await self._store.range(sd.LANE)
+                for kv in res.items:
+                    self.lane.add(SafetyDirectiveRecord.from_json(kv.value), snapshot=True)
+                self.lane.loaded.set()
+                for sub in list(self._subscribers):
+                    sub.wake()
+                async for batch in self._store.watch(sd.LANE, start_revision=res.revision + 1):
+                    scopes = [
+                        entry.scope
+                        for event in batch
+                        if event.type is EventType.PUT
+                        and (entry := self.lane.add(SafetyDirectiveRecord.from_json(event.kv.value)))
+                    ]
+                    if scopes:
+                        for sub in list(self._subscribers):
+                            if any(s.covers(site_id=sub.site_id, country=sub.country) for s in scopes):
+                                sub.wake()
             except CompactedError:
                 continue
             except StargateError as e:
                 log.warning("safety lane watch interrupted (%s); retrying", e.public)
                 await asyncio.sleep(retry_delay)
+
+    # --- acks ---------------------------------------------------------------------------------------
+
+    async def complete(
+        self,
+        actor: str,
+        site_id: str,
+        country: str,
+        directive_id: str,
+        sequence: int,
+        *,
+        rejected: bool,
+        reason: str = "",
+    ) -> bool:
+        """Record a site's ack or reject of a lane directive; False if it names no directive in the
+        lane that covers the site. Every reject is audited (a site refusing a halt is a signal),
+        even when it changes nothing; a reject never overwrites an ack."""
+        entry = self.lane.get(sequence)
+        if entry is None:  # not in this replica's cache yet (or ever): ask the store
+            kv = await self._store.get(sd.lane_key(sequence))
+            if kv is not None:
+                rec = SafetyDirectiveRecord.from_json(kv.value)
+                entry = LaneEntry(rec, sd.parse_scope(rec.scope))
+        valid = (
+            entry is not None
+            and entry.record.id == directive_id
+            and entry.scope.covers(site_id=site_id, country=country)
+        )
+        audit = Entry(
+            actor,
+            "safety.reject" if rejected else "safety.ack",
+            f"site/{site_id}",
+            "denied" if rejected else "success",
+            reason[:512],
+            {"id": directive_id, "safety_sequence": str(sequence), "action_id": directive_id if valid else ""},
+        )
+        if not valid:
+            if rejected:
+                await self._audit.record(audit)
+            return False
+        key = sd.ack_key(directive_id, site_id)
+        delivery = DeliveryRecord(
+            site_id, "Rejected" if rejected else "Acked", clock.now(), sequence, reason[:512]
+        )
+        compares: Sequence[Compare] = ()
+        if rejected:
+            kv = await self._store.get(key)
+            if kv is not None and DeliveryRecord.from_json(kv.value).state == "Acked":
+                await self._audit.record(audit)
+                return False
+            compares = [Compare.absent(key) if kv is None else Compare.unchanged(kv)]
+        for _ in range(CAS_ATTEMPTS):
+            result = await self._audit.commit(compares, [Put(key, delivery.to_json())], [audit])
+            if result.succeeded:
+                return True
+            kv = await self._store.get(key)  # an ack landed meanwhile: it wins
+            if kv is not None and DeliveryRecord.from_json(kv.value).state == "Acked":
+                await self._audit.record(audit)
+                return False
+            compares = [Compare.absent(key) if kv is None else Compare.unchanged(kv)]
+        return False
+
+    async def deliveries(self, action_id: str) -> dict[str, DeliveryRecord]:
+        res = await self._store.range(sd.acks_prefix(action_id))
+        return {d.site_id: d for d in (DeliveryRecord.from_json(kv.value) for kv in res.items)}
 
     def beacon(self, site_id: str, sequence: int) -> tuple[int, bytes] | None:
         """(time in ns, signature) of a beacon for ``site_id``, or None while beacons are paused."""
@@ -232,7 +278,6 @@ def signing_bytes(rec: SafetyDirectiveRecord) -> bytes:
     return sd.directive_bytes(
         directive_id=rec.id,
         kind=rec.kind,
-        site_id=rec.site_id,
         safety_sequence=rec.safety_sequence,
         issued_at_ns=sd.ts_ns(rec.issued_at),
         expires_at_ns=sd.ts_ns(rec.expires_at),

@@ -76,6 +76,7 @@ class SiteAgent:
             backend,
             self.policy,
             cred_dir,
+            country=facts.country,
             on_event=self.on_event,
             persist=type(self.record) is not ApplicationRecord,  # durable iff the record is
         )

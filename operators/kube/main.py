@@ -16,6 +16,7 @@ from typing import Any
 
 import kopf
 
+from controlplane.process import tune_gc
 from operators.kube.registry import build_registry
 from operators.kube.runtime import Runtime
 from operators.kube.settings import Settings
@@ -46,6 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     runtime = Runtime(settings)
     registry = build_registry(runtime)
     login_handler(runtime, registry)
+    tune_gc()
     try:
         asyncio.run(
             kopf.operator(

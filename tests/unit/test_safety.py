@@ -3,6 +3,7 @@ pure logic (scopes, freezes, incident rules, the state of a halt)."""
 
 from __future__ import annotations
 
+import hashlib
 import time
 from pathlib import Path
 
@@ -28,36 +29,26 @@ def _copy(
     *,
     seq: int = 1,
     kind: str = "Halt",
-    site: str = SITE,
+    scope: str = "global",
     ttl: float = 60.0,
     approvers: list[str] | None = None,
     did: str = "",
 ) -> sd.SafetyDirectiveRecord:
     now = time.time()
-    if kind == "Halt":
-        payload = {
-            "halt_id": "h-1",
-            "release": "atlas-r1",
-            "scope": "global",
-            "reason": "bad",
-            "site_id": site,
-            "approvers": approvers if approvers is not None else [ADMIN_A],
-        }
-    else:
-        payload = {
-            "halt_id": "h-1",
-            "release": "atlas-r1",
-            "reason": "fixed",
-            "site_id": site,
-            "approvers": approvers if approvers is not None else [ADMIN_A, ADMIN_B],
-            "resume_id": "r-1",
-        }
+    payload = {
+        "halt_id": "h-1",
+        "release": "atlas-r1",
+        "scope": scope,
+        "reason": "bad" if kind == "Halt" else "fixed",
+        "approvers": approvers if approvers is not None else [ADMIN_A] if kind == "Halt" else [ADMIN_A, ADMIN_B],
+    }
+    if kind == "Resume":
+        payload["resume_id"] = "r-1"
     rec = sd.SafetyDirectiveRecord(
-        site_id=site,
         safety_sequence=seq,
         id=did or f"d-{kind}-{seq}",
         kind=kind,
-        action_id="h-1",
+        scope=scope,
         payload=payload,
         issued_at=now,
         expires_at=now + ttl,
@@ -91,7 +82,7 @@ async def _site(key: SafetyKey, policy: LocalPolicy | None = None, clock=time.ti
         }
     )
     return SiteSafety(
-        SITE, backend, policy or LocalPolicy(), None, ring={key.key_id: key.public}, clock=clock
+        SITE, backend, policy or LocalPolicy(), None, country="FR", ring={key.key_id: key.public}, clock=clock
     )
 
 
@@ -113,7 +104,9 @@ async def test_a_valid_halt_halts_the_release_and_a_resume_lifts_it() -> None:
     [
         (lambda k, o: _copy(o), "signature: unknown safety key"),
         (lambda k, o: _copy(o).replace(key_id=k.key_id), "signature: does not verify"),
-        (lambda k, o: _copy(k, site="de-fra-1"), "scope: signed for site 'de-fra-1'"),
+        (lambda k, o: _copy(k, scope="site:de-fra-1"), "scope: signed for site:de-fra-1, which does not"),
+        (lambda k, o: _copy(k, scope="country:DE"), "scope: signed for country:DE, which does not"),
+        (lambda k, o: _copy(k, scope="everything"), "scope: malformed scope 'everything'"),
         (lambda k, o: _copy(k, ttl=-1.0), "expired:"),
         (lambda k, o: _copy(k, kind="Resume", approvers=[ADMIN_A]), "two-person rule: resume approved by 1"),
         (
@@ -121,7 +114,16 @@ async def test_a_valid_halt_halts_the_release_and_a_resume_lifts_it() -> None:
             "two-person rule: resume approved by 1",
         ),
     ],
-    ids=["wrong-key", "tampered", "other-site", "expired", "one-approver", "same-approver-twice"],
+    ids=[
+        "wrong-key",
+        "tampered",
+        "other-site",
+        "other-country",
+        "malformed-scope",
+        "expired",
+        "one-approver",
+        "same-approver-twice",
+    ],
 )
 async def test_the_site_refuses_with_the_reason(make, reason) -> None:  # type: ignore[no-untyped-def]
     key, other = SafetyKey.generate(), SafetyKey.generate()
@@ -221,9 +223,28 @@ def test_halt_state_counts_unreachable_sites_as_pending() -> None:
     action = sd.SafetyActionRecord(
         "h", "Halt", "global", "a", 1.0, release="r", effective_at=2.0, targets=["s1", "s2", "s3"]
     )
-    acked = sd.SafetyDirectiveRecord("s1", 1, "d1", "Halt", "h", {}, 1, 2, "a", "k", "", state="Acked")
+    acked = sd.DeliveryRecord("s1", "Acked", 3.0, 1)
     view = sd.action_view(action, {"s1": acked}, reachable={"s1", "s2"})
     assert (view.state, view.acked, view.pending, view.unreachable) == ("Halting", 1, 2, 1)
     view = sd.action_view(action, {"s1": acked, "s2": acked.replace(site_id="s2")}, reachable={"s1", "s2"})
     assert (view.state, view.acked, view.pending, view.unreachable) == ("Halted", 2, 1, 1)
+    # A site in scope that enrolled after the halt took effect counts once it answers.
+    late = {"s1": acked, "s2": acked.replace(site_id="s2"), "s4": acked.replace(site_id="s4")}
+    view = sd.action_view(action, late, reachable={"s1", "s2", "s4"})
+    assert (view.acked, [s.site_id for s in view.sites]) == (3, ["s1", "s2", "s3", "s4"])
     assert sd.action_view(action.replace(resumed_at=3.0), {}, set()).state == "Resumed"
+
+
+async def test_a_verified_signature_is_remembered_but_a_failure_never_is() -> None:
+    from operators.agent import safety as agent_safety
+
+    key, other = SafetyKey.generate(), SafetyKey.generate()
+    d = safety_directive_to_pb(_copy(key, seq=7, did="d-cached"))
+    data = agent_safety.directive_signing_bytes(d)
+    assert not agent_safety.verify_once(other.public, d.signature, data)
+    assert not agent_safety.verify_once(other.public, d.signature, data)  # not cached as a success
+    assert agent_safety.verify_once(key.public, d.signature, data)
+    assert (key.public.public_bytes_raw(), d.signature, hashlib.sha256(data).digest()) in agent_safety._VERIFIED
+    # Same signature over other bytes, or under another key: verified afresh, and refused.
+    assert not agent_safety.verify_once(key.public, d.signature, data + b"x")
+    assert not agent_safety.verify_once(other.public, d.signature, data)

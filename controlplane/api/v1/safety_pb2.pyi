@@ -210,20 +210,22 @@ class HaltPayload(_message.Message):
     def __init__(self, halt_id: _Optional[str] = ..., release: _Optional[str] = ..., scope: _Optional[str] = ..., reason: _Optional[str] = ..., site_id: _Optional[str] = ..., approvers: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ResumePayload(_message.Message):
-    __slots__ = ("halt_id", "release", "reason", "site_id", "approvers", "resume_id")
+    __slots__ = ("halt_id", "release", "reason", "site_id", "approvers", "resume_id", "scope")
     HALT_ID_FIELD_NUMBER: _ClassVar[int]
     RELEASE_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     SITE_ID_FIELD_NUMBER: _ClassVar[int]
     APPROVERS_FIELD_NUMBER: _ClassVar[int]
     RESUME_ID_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
     halt_id: str
     release: str
     reason: str
     site_id: str
     approvers: _containers.RepeatedScalarFieldContainer[str]
     resume_id: str
-    def __init__(self, halt_id: _Optional[str] = ..., release: _Optional[str] = ..., reason: _Optional[str] = ..., site_id: _Optional[str] = ..., approvers: _Optional[_Iterable[str]] = ..., resume_id: _Optional[str] = ...) -> None: ...
+    scope: str
+    def __init__(self, halt_id: _Optional[str] = ..., release: _Optional[str] = ..., reason: _Optional[str] = ..., site_id: _Optional[str] = ..., approvers: _Optional[_Iterable[str]] = ..., resume_id: _Optional[str] = ..., scope: _Optional[str] = ...) -> None: ...
 
 class Beacon(_message.Message):
     __slots__ = ("site_id", "sequence", "time", "key_id", "signature")
