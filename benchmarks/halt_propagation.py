@@ -17,10 +17,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
+import os
 import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +42,29 @@ from operators.sim import SimulatedSite
 from tests.support.federation import Federation
 
 _METHOD = "/bench.Fanout/Subscribe"
+
+
+def cpu_ms(pid: int) -> float:
+    """CPU time (user + system, all threads) a process has used, in ms (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Run:
+    """One path's measurements: per-site latencies, per-round time to the last site, and the CPU
+    each side used per round (the server here; the sites' or bare clients' process)."""
+
+    lat: list[float] = field(default_factory=list)
+    alls: list[float] = field(default_factory=list)
+    server_cpu: list[float] = field(default_factory=list)
+    client_cpu: list[float] = field(default_factory=list)
+
+    def round_done(self, t0: float, times: list[float], cpu0: tuple[float, float], client: int) -> None:
+        self.lat += [(t - t0) * 1000 for t in times]
+        self.alls.append((max(times) - t0) * 1000)
+        self.server_cpu.append(cpu_ms(os.getpid()) - cpu0[0])
+        self.client_cpu.append(cpu_ms(client) - cpu0[1])
 
 
 def pct(xs: list[float], p: float) -> float:
@@ -73,7 +98,9 @@ def _sites_process(root: str, specs: list[tuple[str, str]], address: str, ready:
     asyncio.run(run())
 
 
-def _bare_process(port: int, ca: bytes, key: bytes, cert: bytes, n: int, rounds: int, ack: bool, conn: Any) -> None:
+def _bare_process(
+    port: int, ca: bytes, key: bytes, cert: bytes, n: int, rounds: int, ack: bool, conn: Any
+) -> None:
     """Child process: n bare streams. One-way: after each round, send back when each stream got its
     message. With ``ack``: answer each message on its stream (the server times the answers)."""
 
@@ -146,7 +173,7 @@ async def enroll_sites(fed: Federation, n: int, *, start: bool = True) -> None:
         await asyncio.sleep(0.1)
 
 
-async def halt_rounds(fed: Federation, n: int, rounds: int) -> tuple[list[float], list[float]]:
+async def halt_rounds(fed: Federation, n: int, rounds: int, sites_pid: int) -> Run:
     rt = fed.cp.runtime  # type: ignore[union-attr]
     acked: dict[str, float] = {}
     original = rt.safety.complete
@@ -158,24 +185,23 @@ async def halt_rounds(fed: Federation, n: int, rounds: int) -> tuple[list[float]
         return ok
 
     rt.safety.complete = timed  # type: ignore[method-assign]
-    lat: list[float] = []
-    alls: list[float] = []
+    run = Run()
     async with fed.client() as c:
         for r in range(rounds):
             acked.clear()
+            cpu0 = (cpu_ms(os.getpid()), cpu_ms(sites_pid))
             t0 = time.perf_counter()
             await c.call("Halt", xpb.HaltRequest(release=f"bench-r{r}", scope="global", reason="bench"))
             while len(acked) < n:
                 await asyncio.sleep(0.001)
                 if time.perf_counter() - t0 > 60:
                     raise SystemExit(f"round {r}: only {len(acked)} of {n} sites acked in 60 s")
-            lat += [(t - t0) * 1000 for t in acked.values()]
-            alls.append((max(acked.values()) - t0) * 1000)
+            run.round_done(t0, list(acked.values()), cpu0, sites_pid)
             await asyncio.sleep(0.5)
-    return lat, alls
+    return run
 
 
-async def bare_rounds(fed: Federation, n: int, rounds: int, *, ack: bool) -> tuple[list[float], list[float]]:
+async def bare_rounds(fed: Federation, n: int, rounds: int, *, ack: bool) -> Run:
     """The baseline: bare grpc.aio bidi streams over mTLS with the same certificates, clients in a
     second process. One message pushed to every stream; latency = publish -> received by the client
     (one-way), or publish -> the client's answer received by the server (``ack``)."""
@@ -222,10 +248,10 @@ async def bare_rounds(fed: Federation, n: int, rounds: int, *, ack: bool) -> tup
     proc.start()
     loop = asyncio.get_running_loop()
     assert await loop.run_in_executor(None, parent.recv) == "ready"
-    lat: list[float] = []
-    alls: list[float] = []
-    for r in range(rounds):
+    run = Run()
+    for _ in range(rounds):
         acked.clear()
+        cpu0 = (cpu_ms(os.getpid()), cpu_ms(proc.pid))  # type: ignore[arg-type]
         t0 = time.perf_counter()  # CLOCK_MONOTONIC: the same clock in both processes
         for q in queues:
             q.put_nowait(b"halt")
@@ -237,13 +263,12 @@ async def bare_rounds(fed: Federation, n: int, rounds: int, *, ack: bool) -> tup
             times = list(acked.values())
         else:
             times = await loop.run_in_executor(None, parent.recv)
-        lat += [(t - t0) * 1000 for t in times]
-        alls.append((max(times) - t0) * 1000)
+        run.round_done(t0, times, cpu0, proc.pid)  # type: ignore[arg-type]
         await asyncio.sleep(0.5)
     parent.send("done")
     proc.join(30)
     await server.stop(0)
-    return lat, alls
+    return run
 
 
 async def main(n: int, rounds: int) -> None:
@@ -265,30 +290,39 @@ async def main(n: int, rounds: int) -> None:
             proc.start()
             await asyncio.get_running_loop().run_in_executor(None, ready.wait, 300)
             print(f"{n} sites enrolled and connected in {time.perf_counter() - t:.1f}s", file=sys.stderr)
-            halt, halt_all = await halt_rounds(fed, n, rounds)
+            halt = await halt_rounds(fed, n, rounds, proc.pid)  # type: ignore[arg-type]
             stop.set()
             proc.join(60)
-            oneway, oneway_all = await bare_rounds(fed, n, rounds, ack=False)
-            acked, acked_all = await bare_rounds(fed, n, rounds, ack=True)
+            oneway = await bare_rounds(fed, n, rounds, ack=False)
+            acked = await bare_rounds(fed, n, rounds, ack=True)
         finally:
             await fed.stop()
             await store.close()
     cores = Path("/proc/cpuinfo").read_text().count("processor")
     print(f"\n{n} sites, {rounds} rounds, sites and bare clients in a second process, {cores} cores\n")
-    print("| path | p50 ms | p99 ms | max ms | all acked (mean of rounds) ms |")
-    print("|---|---:|---:|---:|---:|")
-    rows = (
-        ("signed halt -> verified, applied, ack recorded", halt, halt_all),
-        ("bare grpc.aio fan-out, one-way (push -> received)", oneway, oneway_all),
-        ("bare grpc.aio fan-out + ack (push -> answer received)", acked, acked_all),
+    print(
+        "| path | p50 ms | p99 ms | max ms | last site (mean of rounds) ms "
+        "| CPU per round: server ms | CPU per round: sites/clients ms |"
     )
-    for name, xs, alls in rows:
-        print(f"| {name} | {pct(xs, 50):.1f} | {pct(xs, 99):.1f} | {max(xs):.1f} | {statistics.mean(alls):.1f} |")
-    for name, xs, alls in zip(("one-way", "+ ack"), (oneway, acked), (oneway_all, acked_all), strict=True):
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    rows = (
+        ("signed halt -> verified, applied, ack recorded", halt),
+        ("bare grpc.aio fan-out, one-way (push -> received)", oneway),
+        ("bare grpc.aio fan-out + ack (push -> answer received)", acked),
+    )
+    for name, r in rows:
         print(
-            f"| ratio halt / bare {name} | {pct(halt, 50) / pct(xs, 50):.2f}x "
-            f"| {pct(halt, 99) / pct(xs, 99):.2f}x | {max(halt) / max(xs):.2f}x "
-            f"| {statistics.mean(halt_all) / statistics.mean(alls):.2f}x |"
+            f"| {name} | {pct(r.lat, 50):.1f} | {pct(r.lat, 99):.1f} | {max(r.lat):.1f} "
+            f"| {statistics.mean(r.alls):.1f} | {statistics.mean(r.server_cpu):.0f} "
+            f"| {statistics.mean(r.client_cpu):.0f} |"
+        )
+    for name, r in (("one-way", oneway), ("+ ack", acked)):
+        print(
+            f"| ratio halt / bare {name} | {pct(halt.lat, 50) / pct(r.lat, 50):.2f}x "
+            f"| {pct(halt.lat, 99) / pct(r.lat, 99):.2f}x | {max(halt.lat) / max(r.lat):.2f}x "
+            f"| {statistics.mean(halt.alls) / statistics.mean(r.alls):.2f}x "
+            f"| {statistics.mean(halt.server_cpu) / statistics.mean(r.server_cpu):.2f}x "
+            f"| {statistics.mean(halt.client_cpu) / statistics.mean(r.client_cpu):.2f}x |"
         )
 
 

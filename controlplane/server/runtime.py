@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 #: Audit actor of the liveness controller; the replica id is appended (``controller/liveness@cp-a``)
 #: so that the audit log says which leader acted.
 CONTROLLER = "controller/liveness"
-#: Audit actor of the safety controller (incident rules).
+#: Audit actor of the safety controller (incident rules) and of recorded acks (the sites are listed).
 SAFETY_CONTROLLER = "controller/safety"
 #: Longest wait between attempts to re-register after a store outage: the liveness map is
 #: republished only after re-registration, and the leader's sweeper waits for it.
@@ -93,6 +93,7 @@ class Runtime:
             self.registry,
             safety_key or SafetyKey.generate(),
             safety_settings or SafetySettings(beacon_interval=heartbeat_interval),
+            ack_actor=f"{SAFETY_CONTROLLER}@{replica_id}",
         )
         self.releases = Releases(store, self.audit)
         self.rollouts = Rollouts(store, self.audit, self.registry, self.releases)

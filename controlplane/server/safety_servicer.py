@@ -20,7 +20,6 @@ from controlplane.api.v1 import safety_pb2 as xpb
 from controlplane.api.v1 import safety_pb2_grpc as xgrpc
 from controlplane.api.v1 import site_pb2 as spb
 from controlplane.api.v1 import types_pb2 as tpb
-from controlplane.domain import safety as sd
 from controlplane.domain.safety import ActionKind, SafetyActionRecord, SafetyDirectiveRecord
 from controlplane.errors import InvalidArgument, PermissionDenied
 from controlplane.pki.identity import Identity

@@ -41,7 +41,8 @@ class Registry:
         for kv in res.items:
             known = self._parsed.get(kv.key)
             parsed[kv.key] = (
-                known if known is not None and known[0] == kv.mod_revision
+                known
+                if known is not None and known[0] == kv.mod_revision
                 else (kv.mod_revision, SiteRecord.from_json(kv.value))
             )
         self._parsed = parsed  # deleted sites drop out

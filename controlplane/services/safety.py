@@ -22,6 +22,7 @@ Every change commits together with its audit event (``AuditLog.commit``).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import secrets
@@ -54,7 +55,7 @@ from controlplane.pki.safety_key import SafetyKey
 from controlplane.services import clock
 from controlplane.services.audit import AuditLog, Entry
 from controlplane.services.registry import Registry
-from controlplane.services.safety_lane import CAS_ATTEMPTS, LaneCache, SafetyLane, Subscriber
+from controlplane.services.safety_lane import CAS_ATTEMPTS, LaneCache, SafetyLane, Subscriber, _PendingAck
 from controlplane.store import Compare, Op, Put, Store
 from controlplane.store.base import Delete
 
@@ -85,6 +86,7 @@ class Safety(SafetyLane):
         registry: Registry,
         key: SafetyKey,
         settings: SafetySettings | None = None,
+        ack_actor: str = "controller/safety",
     ) -> None:
         self._store = store
         self._audit = audit
@@ -93,6 +95,9 @@ class Safety(SafetyLane):
         self.settings = settings or SafetySettings()
         self.lane = LaneCache()
         self._subscribers: set[Subscriber] = set()
+        self._acks: list[_PendingAck] = []
+        self._ack_worker: asyncio.Task[None] | None = None
+        self.ack_actor = ack_actor
         #: Test hook and operational switch: stop signing beacons (sites then fail closed).
         self.beacons_paused = False
 

@@ -9,8 +9,9 @@ of a halt. Its cost per site is what a bare fan-out pays anyway plus one small w
   is nothing to complete after a crash either;
 - each replica keeps the lane in memory (``LaneCache``: loaded once, then fed by one watch), so a
   link reads no store to send a halt; the wire message is built once per directive and shared;
-- acks are small ``acks/<action>/<site>`` records committed with their audit events through the
-  audit log's group commit (1,000 acks cost ~10 transactions, not 1,000).
+- acks are small ``acks/<action>/<site>`` records, committed in batches of up to ``ACK_BATCH``
+  with one audit event per batch that names the sites (1,000 acks: ~10 transactions and ~10
+  events, not 1,000 of each). Rejects are audited one by one, with the site as the actor.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,9 @@ from controlplane.store import Compare, EventType, KeyValue, Op, Put, Store
 log = logging.getLogger(__name__)
 
 CAS_ATTEMPTS = 20
+#: Acks per transaction: one write each, plus one audit event and the audit head, stays under the
+#: audit log's 120 operations per transaction (etcd allows 128).
+ACK_BATCH = 100
 #: How long a link waits for its replica's first read of the lane before giving up (the site
 #: reconnects, perhaps to another replica).
 LOAD_WAIT_S = 5.0
@@ -44,6 +48,14 @@ class LaneEntry:
     scope: sd.Scope
     #: The wire form, built once by the server layer and shared by every link (see safety_servicer).
     wire: Any = None
+
+
+@dataclass(eq=False)
+class _PendingAck:
+    action_id: str
+    actor: str
+    delivery: DeliveryRecord
+    done: asyncio.Future[None]
 
 
 @dataclass(eq=False)
@@ -108,6 +120,10 @@ class SafetyLane:
     key: SafetyKey
     lane: LaneCache
     _subscribers: set[Subscriber]
+    _acks: list[_PendingAck]
+    _ack_worker: asyncio.Task[None] | None
+    #: Audit actor of batched ack events (the replica that recorded them; the sites are listed).
+    ack_actor: str
     beacons_paused: bool
 
     # --- writing the lane (inside the transaction that makes an action effective) ---------------
@@ -233,7 +249,11 @@ class SafetyLane:
             f"site/{site_id}",
             "denied" if rejected else "success",
             reason[:512],
-            {"id": directive_id, "safety_sequence": str(sequence), "action_id": directive_id if valid else ""},
+            {
+                "id": directive_id,
+                "safety_sequence": str(sequence),
+                "action_id": directive_id if valid else "",
+            },
         )
         if not valid:
             if rejected:
@@ -243,23 +263,56 @@ class SafetyLane:
         delivery = DeliveryRecord(
             site_id, "Rejected" if rejected else "Acked", clock.now(), sequence, reason[:512]
         )
-        compares: Sequence[Compare] = ()
-        if rejected:
+        if not rejected:
+            await self._record_ack(directive_id, actor, delivery)
+            return True
+        for _ in range(CAS_ATTEMPTS):
             kv = await self._store.get(key)
             if kv is not None and DeliveryRecord.from_json(kv.value).state == "Acked":
-                await self._audit.record(audit)
+                await self._audit.record(audit)  # an ack is final; a later reject changes nothing
                 return False
-            compares = [Compare.absent(key) if kv is None else Compare.unchanged(kv)]
-        for _ in range(CAS_ATTEMPTS):
-            result = await self._audit.commit(compares, [Put(key, delivery.to_json())], [audit])
+            compare = Compare.absent(key) if kv is None else Compare.unchanged(kv)
+            result = await self._audit.commit([compare], [Put(key, delivery.to_json())], [audit])
             if result.succeeded:
                 return True
-            kv = await self._store.get(key)  # an ack landed meanwhile: it wins
-            if kv is not None and DeliveryRecord.from_json(kv.value).state == "Acked":
-                await self._audit.record(audit)
-                return False
-            compares = [Compare.absent(key) if kv is None else Compare.unchanged(kv)]
         return False
+
+    async def _record_ack(self, action_id: str, actor: str, delivery: DeliveryRecord) -> None:
+        """Queue an ack for the next batch and wait until it is stored (group commit)."""
+        pending = _PendingAck(action_id, actor, delivery, asyncio.get_running_loop().create_future())
+        self._acks.append(pending)
+        if self._ack_worker is None or self._ack_worker.done():
+            self._ack_worker = asyncio.create_task(self._drain_acks(), name="safety-acks")
+        await asyncio.shield(pending.done)
+
+    async def _drain_acks(self) -> None:
+        while self._acks:
+            batch, self._acks = self._acks[:ACK_BATCH], self._acks[ACK_BATCH:]
+            sites: dict[str, list[str]] = {}
+            for p in batch:
+                sites.setdefault(p.action_id, []).append(p.delivery.site_id)
+            entries = [
+                Entry(
+                    self.ack_actor,
+                    "safety.ack",
+                    f"safety/{action_id}",
+                    details={"id": action_id, "count": str(len(names)), "sites": ",".join(names)},
+                )
+                for action_id, names in sites.items()
+            ]
+            ops: list[Op] = [
+                Put(sd.ack_key(p.action_id, p.delivery.site_id), p.delivery.to_json()) for p in batch
+            ]
+            try:
+                await self._audit.commit((), ops, entries)
+            except Exception as e:  # the acks' links see the error (the site re-sends on reconnect)
+                for p in batch:
+                    if not p.done.done():
+                        p.done.set_exception(e)
+                continue
+            for p in batch:
+                if not p.done.done():
+                    p.done.set_result(None)
 
     async def deliveries(self, action_id: str) -> dict[str, DeliveryRecord]:
         res = await self._store.range(sd.acks_prefix(action_id))

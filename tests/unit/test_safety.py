@@ -40,7 +40,11 @@ def _copy(
         "release": "atlas-r1",
         "scope": scope,
         "reason": "bad" if kind == "Halt" else "fixed",
-        "approvers": approvers if approvers is not None else [ADMIN_A] if kind == "Halt" else [ADMIN_A, ADMIN_B],
+        "approvers": approvers
+        if approvers is not None
+        else [ADMIN_A]
+        if kind == "Halt"
+        else [ADMIN_A, ADMIN_B],
     }
     if kind == "Resume":
         payload["resume_id"] = "r-1"
@@ -244,7 +248,11 @@ async def test_a_verified_signature_is_remembered_but_a_failure_never_is() -> No
     assert not agent_safety.verify_once(other.public, d.signature, data)
     assert not agent_safety.verify_once(other.public, d.signature, data)  # not cached as a success
     assert agent_safety.verify_once(key.public, d.signature, data)
-    assert (key.public.public_bytes_raw(), d.signature, hashlib.sha256(data).digest()) in agent_safety._VERIFIED
+    assert (
+        key.public.public_bytes_raw(),
+        d.signature,
+        hashlib.sha256(data).digest(),
+    ) in agent_safety._VERIFIED
     # Same signature over other bytes, or under another key: verified afresh, and refused.
     assert not agent_safety.verify_once(key.public, d.signature, data + b"x")
     assert not agent_safety.verify_once(other.public, d.signature, data)
