@@ -3,13 +3,13 @@ pure logic (scopes, freezes, incident rules, the state of a halt)."""
 
 from __future__ import annotations
 
-import hashlib
 import time
 from pathlib import Path
 
 import pytest
 
 from controlplane.api.v1 import safety_pb2 as xpb
+from controlplane.api.v1 import types_pb2 as tpb
 from controlplane.domain import safety as sd
 from controlplane.domain.safety_rules import IncidentRule, evaluate, parse_rules
 from controlplane.errors import InvalidArgument
@@ -239,20 +239,19 @@ def test_halt_state_counts_unreachable_sites_as_pending() -> None:
     assert sd.action_view(action.replace(resumed_at=3.0), {}, set()).state == "Resumed"
 
 
-async def test_a_verified_signature_is_remembered_but_a_failure_never_is() -> None:
+async def test_a_verified_directive_is_remembered_but_a_failure_never_is() -> None:
     from operators.agent import safety as agent_safety
 
     key, other = SafetyKey.generate(), SafetyKey.generate()
     d = safety_directive_to_pb(_copy(key, seq=7, did="d-cached"))
-    data = agent_safety.directive_signing_bytes(d)
-    assert not agent_safety.verify_once(other.public, d.signature, data)
-    assert not agent_safety.verify_once(other.public, d.signature, data)  # not cached as a success
-    assert agent_safety.verify_once(key.public, d.signature, data)
-    assert (
-        key.public.public_bytes_raw(),
-        d.signature,
-        hashlib.sha256(data).digest(),
-    ) in agent_safety._VERIFIED
-    # Same signature over other bytes, or under another key: verified afresh, and refused.
-    assert not agent_safety.verify_once(key.public, d.signature, data + b"x")
-    assert not agent_safety.verify_once(other.public, d.signature, data)
+    assert not agent_safety.verify_directive(other.public, d)
+    assert not agent_safety.verify_directive(other.public, d)  # not remembered as a success
+    assert agent_safety.verify_directive(key.public, d)
+    seen = (key.public.public_bytes_raw(), d.SerializeToString(deterministic=True))
+    assert seen in agent_safety._VERIFIED
+    # The same signature on a changed directive, or under another key: verified afresh, refused.
+    tampered = tpb.Directive()
+    tampered.CopyFrom(d)
+    tampered.halt.release = "other-r1"
+    assert not agent_safety.verify_directive(key.public, tampered)
+    assert not agent_safety.verify_directive(other.public, d)
