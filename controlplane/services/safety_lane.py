@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -231,33 +232,37 @@ class SafetyLane:
     ) -> bool:
         """Record a site's ack or reject of a lane directive; False if it names no directive in the
         lane that covers the site. Every reject is audited (a site refusing a halt is a signal),
-        even when it changes nothing; a reject never overwrites an ack."""
+        even when it changes nothing, and so is an ack that names no such directive (a confused or
+        hostile site); a reject never overwrites an ack."""
         entry = self.lane.get(sequence)
         if entry is None:  # not in this replica's cache yet (or ever): ask the store
             kv = await self._store.get(sd.lane_key(sequence))
             if kv is not None:
                 rec = SafetyDirectiveRecord.from_json(kv.value)
-                entry = LaneEntry(rec, sd.parse_scope(rec.scope))
+                with contextlib.suppress(InvalidArgument):
+                    entry = LaneEntry(rec, sd.parse_scope(rec.scope))
         valid = (
             entry is not None
             and entry.record.id == directive_id
             and entry.scope.covers(site_id=site_id, country=country)
         )
-        audit = Entry(
-            actor,
-            "safety.reject" if rejected else "safety.ack",
-            f"site/{site_id}",
-            "denied" if rejected else "success",
-            reason[:512],
-            {
-                "id": directive_id,
-                "safety_sequence": str(sequence),
-                "action_id": directive_id if valid else "",
-            },
-        )
+
+        def audit(why: str = "") -> Entry:
+            return Entry(
+                actor,
+                "safety.reject" if rejected else "safety.ack",
+                f"site/{site_id}",
+                "denied" if rejected or not valid else "success",
+                why or reason[:512],
+                {
+                    "id": directive_id,
+                    "safety_sequence": str(sequence),
+                    "action_id": directive_id if valid else "",
+                },
+            )
+
         if not valid:
-            if rejected:
-                await self._audit.record(audit)
+            await self._audit.record(audit("" if rejected else "no such safety directive for this site"))
             return False
         key = sd.ack_key(directive_id, site_id)
         delivery = DeliveryRecord(
@@ -269,10 +274,10 @@ class SafetyLane:
         for _ in range(CAS_ATTEMPTS):
             kv = await self._store.get(key)
             if kv is not None and DeliveryRecord.from_json(kv.value).state == "Acked":
-                await self._audit.record(audit)  # an ack is final; a later reject changes nothing
+                await self._audit.record(audit())  # an ack is final; a later reject changes nothing
                 return False
             compare = Compare.absent(key) if kv is None else Compare.unchanged(kv)
-            result = await self._audit.commit([compare], [Put(key, delivery.to_json())], [audit])
+            result = await self._audit.commit([compare], [Put(key, delivery.to_json())], [audit()])
             if result.succeeded:
                 return True
         return False

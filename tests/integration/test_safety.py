@@ -260,3 +260,74 @@ async def test_fail_closed_halts_a_tier_after_its_tolerance_without_beacons(fed:
     ev = [e for e in events if e.action == "safety.local_halt"][-1]
     assert ev.actor.endswith("/site/fr-par-1") and ev.details["risk_tier"] == "3"
     assert site.backend.items["risky"].halted  # stays halted until resumed under the two-person rule
+
+
+async def test_a_country_halt_reaches_that_country_only_and_a_site_enrolled_later_gets_it_first(
+    fed: Federation,
+) -> None:
+    fr = [await fed.add_site(f"fr-{i}", "FR") for i in range(2)]
+    de = await fed.add_site("de-0", "DE")
+    async with fed.client() as c:
+        for s in [*fr, de]:
+            await c.call("Deploy", deploy(s.facts.site_id, "atlas", "atlas-r1"))
+        await until(lambda: all("atlas" in s.backend.items for s in [*fr, de]), what="deploys applied")
+        halt = (
+            await c.call("Halt", xpb.HaltRequest(release="atlas-r1", scope="country:FR", reason="FR only"))
+        ).action
+        assert (halt.state, halt.pending) == ("Halting", 2)  # the sites in scope, before any ack
+
+        async def settled() -> bool:
+            return (await action(c, halt.id)).state == "Halted"
+
+        await until(settled, what="Halted")
+        assert all(s.backend.items["atlas"].halted for s in fr)
+        assert not de.backend.items["atlas"].halted and de.agent.safety.last_sequence == 0
+        assert [s.site_id for s in (await action(c, halt.id)).sites] == ["fr-0", "fr-1"]
+
+        # A French site enrolled after the halt: the halt is the first thing it receives.
+        late = await fed.add_site("fr-late", "FR")
+        await until(lambda: late.agent.safety.last_sequence == 1, what="late site halted")
+        assert late.agent.record.entries[0].kind == "Halt"
+        assert late.agent.safety.check_deploy({"release": "atlas-r1"}) is not None
+        st = await action(c, halt.id)
+        assert (st.acked, st.pending, [s.site_id for s in st.sites]) == (3, 0, ["fr-0", "fr-1", "fr-late"])
+
+
+async def test_concurrent_halts_take_distinct_rising_sequences_and_every_site_applies_them_in_order(
+    fed: Federation,
+) -> None:
+    sites = [await fed.add_site(f"site-{i}", "JP") for i in range(3)]
+    async with fed.client() as c:
+        halts = await asyncio.gather(
+            *(
+                c.call("Halt", xpb.HaltRequest(release=f"r{i}", scope="global", reason="burst"))
+                for i in range(6)
+            )
+        )
+        ids = {h.action.id for h in halts}
+        await until(lambda: all(s.agent.safety.last_sequence == 6 for s in sites), what="all applied")
+    rt = fed.cp.runtime  # type: ignore[union-attr]
+    lane = [rt.safety.lane.get(seq) for seq in range(1, 7)]
+    assert {e.record.id for e in lane if e is not None} == ids  # one directive each, seq 1..6
+    for s in sites:
+        applied = [e.safety_sequence for e in s.agent.record.entries if e.kind == "Halt"]
+        assert applied == [1, 2, 3, 4, 5, 6] and all(e.outcome == "applied" for e in s.agent.record.entries)
+
+
+async def test_an_ack_for_a_directive_that_does_not_cover_the_site_is_refused_and_audited(
+    fed: Federation,
+) -> None:
+    await fed.add_site("de-0", "DE")
+    rt = fed.cp.runtime  # type: ignore[union-attr]
+    async with fed.client() as c:
+        halt = (await c.call("Halt", xpb.HaltRequest(release="r1", scope="country:FR", reason="x"))).action
+        await until(lambda: rt.safety.lane.top == 1, what="lane loaded")
+        # A German site claiming to have applied a French halt, and an ack naming a wrong id.
+        actor = f"spiffe://{TD}/site/de-0"
+        assert not await rt.safety.complete(actor, "de-0", "DE", halt.id, 1, rejected=False)
+        assert not await rt.safety.complete(actor, "de-0", "DE", "not-" + halt.id, 1, rejected=False)
+        events = [e for e in await audit(c) if e.action == "safety.ack" and e.actor == actor]
+        st = await action(c, halt.id)
+    assert len(events) == 2 and all(e.outcome == "denied" for e in events)
+    assert events[0].reason == "no such safety directive for this site"
+    assert (st.acked, [s.site_id for s in st.sites]) == (0, [])
