@@ -1,15 +1,17 @@
-"""Halt propagation: publish -> every site acked, over real mTLS, beside a bare grpc.aio fan-out.
+"""Halt propagation: publish -> every site acked, over real mTLS, beside bare grpc.aio fan-outs.
 
     python benchmarks/halt_propagation.py [--sites 1000] [--rounds 3]
 
-One process: a real control plane (memory store) and N simulated sites (the real site-agent core,
-enrolled through the real token/CSR path, each on its own mTLS connection). Each round an admin
-publishes a global Halt of a new release through SafetyService; a site's latency is the time from
-the Halt call to the federation recording that site's ack (signed copy dispatched in the priority
-lane, sent, verified at the site, applied, acked, audited). The baseline is a bare grpc.aio
-server-streaming rpc over mTLS with the same certificates and the same number of client
-connections: one message pushed to every stream, latency = publish -> received by the client.
-The ratio column is halt / bare.
+A real control plane (memory store) in this process and N simulated sites (the real site-agent
+core, enrolled through the real token/CSR path, each on its own mTLS connection) in a second
+process, both with the daemons' GC settings. Each round an admin publishes a global Halt of a new
+release through SafetyService; a site's latency is the time from the Halt call to the federation
+having stored that site's ack (signed directive committed with the action, lane watch, send,
+verified and applied at the site, ack, batched commit). Baselines, same run, same certificates,
+the same number of bidi streams held by a second process: one message pushed to every stream,
+latency = publish -> received by the client (one-way), or publish -> the client's answer received
+by the server (+ ack: the round trip a halt makes, with no logic). Also reported: the CPU each
+side used per round. Ratios are halt / baseline.
 """
 
 from __future__ import annotations

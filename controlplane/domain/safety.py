@@ -291,7 +291,10 @@ class ActionView:
 
 
 def action_view(
-    action: SafetyActionRecord, deliveries: Mapping[str, DeliveryRecord], reachable: set[str]
+    action: SafetyActionRecord,
+    deliveries: Mapping[str, DeliveryRecord],
+    reachable: set[str],
+    now: float = 0.0,
 ) -> ActionView:
     """Counts and state of a halt, resume or local halt from the sites' answers to its directive.
 
@@ -299,10 +302,13 @@ def action_view(
     action's targets (for a halt or resume: the sites in its scope, filled in by the caller) plus
     any site that answered. A halt is
     Halting until every reachable site in scope acked, then Halted; Resumed once a resume took
-    effect. An unreachable site stays pending (it gets the halt first on reconnect).
+    effect. An unreachable site stays pending (it gets the halt first on reconnect). Once the
+    directive expired (``now`` past ``effective_at + ttl_s``) it is no longer sent: a site that
+    never answered stays pending, as ``Expired`` (halt it again).
     """
     acked = pending = unreachable = rejected = 0
     done = "Resumed" if action.kind == ActionKind.RESUME else "Halted"
+    expired = bool(now and action.effective_at and now > action.effective_at + action.ttl_s)
     sites: list[SiteView] = []
     for site in sorted(set(action.targets) | set(deliveries)):
         d = deliveries.get(site)
@@ -317,7 +323,9 @@ def action_view(
             sites.append(SiteView(site, "Rejected", d.reason))
         else:
             pending += 1
-            if site in reachable:
+            if expired:
+                sites.append(SiteView(site, "Expired", "the directive expired before this site got it"))
+            elif site in reachable:
                 sites.append(SiteView(site, "Pending"))
             else:
                 unreachable += 1

@@ -66,10 +66,6 @@ class LinkHub:
             session.directives_due = session.directives_due or directives
             session.wake.set()
 
-    def wake_safety(self, site_id: str) -> None:
-        """Wake a link for its safety lane only."""
-        self.wake(site_id, directives=False)
-
     def wake_all(self) -> None:
         for s in self._sessions.values():
             s.directives_due = True

@@ -131,7 +131,7 @@ class Safety(SafetyLane):
         scope = sd.parse_scope(action.scope)
         in_scope = {s.site_id for s in sites if scope.covers(site_id=s.site_id, country=s.country)}
         targets = sorted(in_scope | set(action.targets))
-        return sd.action_view(action.replace(targets=targets), deliveries, reachable)
+        return sd.action_view(action.replace(targets=targets), deliveries, reachable, clock.now())
 
     async def freezes(self) -> list[FreezeRecord]:
         return [FreezeRecord.from_json(kv.value) for kv in (await self._store.range(sd.FREEZES)).items]

@@ -101,14 +101,17 @@ class LaneCache:
             self.top += 1
         return entry
 
-    def after(self, sequence: int, *, site_id: str, country: str) -> list[LaneEntry]:
-        """Directives above ``sequence`` and up to ``top`` whose scope covers the site, in order."""
+    def after(self, sequence: int, *, site_id: str, country: str, now: float) -> list[LaneEntry]:
+        """Directives above ``sequence`` and up to ``top`` whose scope covers the site and that have
+        not expired at ``now``, in order. An expired directive is not sent: the site would refuse
+        it, and a site enrolled long after a halt would show up as refusing it; the halt's status
+        says which sites it expired for (``Expired``), to be halted again."""
         out = []
         for seq in self._seqs[bisect.bisect_right(self._seqs, sequence) :]:
             if seq > self.top:
                 break
             entry = self._by_seq[seq]
-            if entry.scope.covers(site_id=site_id, country=country):
+            if entry.record.expires_at >= now and entry.scope.covers(site_id=site_id, country=country):
                 out.append(entry)
         return out
 
@@ -178,7 +181,7 @@ class SafetyLane:
                 await asyncio.wait_for(self.lane.loaded.wait(), LOAD_WAIT_S)
             except TimeoutError as e:
                 raise Unavailable("the safety lane is not loaded yet") from e
-        return self.lane.after(sequence, site_id=site_id, country=country)
+        return self.lane.after(sequence, site_id=site_id, country=country, now=clock.now())
 
     def subscribe(self, site_id: str, country: str, wake: Callable[[], None]) -> Subscriber:
         """Call ``wake`` whenever a directive whose scope covers the site enters the lane (the link's

@@ -255,3 +255,36 @@ async def test_a_verified_directive_is_remembered_but_a_failure_never_is() -> No
     tampered.halt.release = "other-r1"
     assert not agent_safety.verify_directive(key.public, tampered)
     assert not agent_safety.verify_directive(other.public, d)
+
+
+def test_halt_state_shows_sites_it_expired_for() -> None:
+    action = sd.SafetyActionRecord(
+        "h", "Halt", "global", "a", 1.0, release="r", effective_at=10.0, ttl_s=100.0, targets=["s1", "s2"]
+    )
+    acked = {"s1": sd.DeliveryRecord("s1", "Acked", 11.0, 1)}
+    assert [s.state for s in sd.action_view(action, acked, {"s1", "s2"}, now=100.0).sites] == [
+        "Halted",
+        "Pending",
+    ]
+    late = sd.action_view(action, acked, {"s1", "s2"}, now=111.0)
+    assert [s.state for s in late.sites] == ["Halted", "Expired"] and late.state == "Halting"
+
+
+def test_the_lane_cache_sends_in_order_in_scope_unexpired_and_never_past_a_gap() -> None:
+    from controlplane.services.safety_lane import LaneCache
+
+    def rec(seq: int, scope: str, expires: float = 1e12) -> sd.SafetyDirectiveRecord:
+        return sd.SafetyDirectiveRecord(seq, f"d{seq}", "Halt", scope, {}, 0.0, expires, "a", "k", "")
+
+    lane = LaneCache()
+    for r in (rec(1, "global"), rec(2, "country:DE"), rec(4, "site:fr-par-1")):
+        lane.add(r)
+    assert lane.top == 2  # 3 has not arrived: 4 waits for it
+    ids = [e.record.id for e in lane.after(0, site_id="fr-par-1", country="FR", now=1.0)]
+    assert ids == ["d1"]
+    lane.add(rec(3, "global", expires=0.5))
+    assert lane.top == 4 and lane.add(rec(3, "global")) is None  # a repeat is ignored
+    ids = [e.record.id for e in lane.after(0, site_id="fr-par-1", country="FR", now=1.0)]
+    assert ids == ["d1", "d4"]  # d2: another country; d3: expired
+    assert [e.record.id for e in lane.after(1, site_id="de-0", country="DE", now=0.1)] == ["d2", "d3"]
+    assert lane.add(rec(9, "region:eu")) is None  # a malformed scope is never sent
