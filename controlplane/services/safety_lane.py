@@ -291,7 +291,9 @@ class SafetyLane:
         self._acks.append(pending)
         if self._ack_worker is None or self._ack_worker.done():
             self._ack_worker = asyncio.create_task(self._drain_acks(), name="safety-acks")
-        await asyncio.shield(pending.done)
+        # No shield: the future is this ack's alone, and the worker skips futures already done
+        # (a link that closes cancels only its own wait; its ack is still stored).
+        await pending.done
 
     async def _drain_acks(self) -> None:
         while self._acks:
