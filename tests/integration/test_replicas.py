@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from controlplane.api.v1 import federation_pb2 as fpb
+from controlplane.api.v1 import safety_pb2 as xpb
 from controlplane.api.v1 import types_pb2 as tpb
 from controlplane.errors import Unavailable
 from tests.support.replicas import (
@@ -306,3 +307,56 @@ async def test_whole_etcd_down_fails_fast_and_recovers_without_restarts(tmp_path
 
 async def _has(h: Harness, sid: str, rid: str) -> bool:
     return rid in h.sites[sid].agent.record.applied_ids()
+
+
+# --- e. the safety lane across replicas -------------------------------------------------------------
+
+
+async def test_a_halt_reaches_sites_on_every_replica_and_survives_the_loss_of_one(tmp_path: Path) -> None:
+    """A halt committed through one replica reaches sites linked to the other (each replica follows
+    the lane in etcd); after the replica that holds half the links is killed, those sites reconnect
+    to the survivor, which sends them the next halt, and nothing is applied twice."""
+    async with harness(tmp_path) as h:
+        leader, follower = await h.start_pair()
+        on_leader = [await h.add_site(f"fr-l{i}", [leader, follower]) for i in range(2)]
+        on_follower = [await h.add_site(f"fr-f{i}", [follower, leader]) for i in range(2)]
+        sites = [*on_leader, *on_follower]
+        assert {s.agent.replica for s in on_leader} == {leader.rid}
+        assert {s.agent.replica for s in on_follower} == {follower.rid}
+
+        async with h.client(follower, leader) as c:
+            for s in sites:
+                req = deploy_request(s.facts.site_id, "atlas", str(uuid.uuid4()))
+                req.deploy.release = "atlas-r1"
+                await c.call("Deploy", req)
+            await until(lambda: _ge(sum("atlas" in s.backend.items for s in sites), 4), 15, "deployed")
+
+            async def state(aid: str) -> str:
+                return str((await c.call("GetSafetyAction", xpb.GetSafetyActionRequest(id=aid))).action.state)
+
+            first = (
+                await c.call("Halt", xpb.HaltRequest(release="atlas-r1", scope="global", reason="a"))
+            ).action
+            await until(lambda: _ge(sum(s.agent.safety.last_sequence == 1 for s in sites), 4), 15, "halt 1")
+            await until(lambda: _eq(state(first.id), "Halted"), 15, "halt 1 settled")
+
+            os.kill(leader.pid, signal.SIGKILL)
+
+            async def moved() -> bool:
+                return all(s.agent.replica == follower.rid and s.agent.connected.is_set() for s in sites)
+
+            await until(moved, 15, "every site on the survivor")
+            second = (await c.call("Halt", xpb.HaltRequest(release="atlas-r2", scope="country:FR"))).action
+            await until(lambda: _ge(sum(s.agent.safety.last_sequence == 2 for s in sites), 4), 15, "halt 2")
+            await until(lambda: _eq(state(second.id), "Halted"), 15, "halt 2 settled")
+    for s in sites:
+        halts = [(e.safety_sequence, e.outcome) for e in s.agent.record.entries if e.kind == "Halt"]
+        assert halts == [(1, "applied"), (2, "applied")], (s.facts.site_id, halts)
+        assert s.backend.items["atlas"].halted and s.agent.safety.state.halted == {
+            "atlas-r1": first.id,
+            "atlas-r2": second.id,
+        }
+
+
+async def _eq(a: object, b: object) -> bool:
+    return (await a if asyncio.iscoroutine(a) else a) == b
