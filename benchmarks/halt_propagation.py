@@ -109,6 +109,7 @@ def _bare_process(
     async def run() -> None:
         tune_gc()  # as the sites' process does
         got: dict[int, float] = {}
+        complete = asyncio.Event()
         ready = 0
 
         async def client(i: int) -> None:
@@ -122,6 +123,8 @@ def _bare_process(
                     await call.write(b"ack")
                 else:
                     got[i] = time.perf_counter()
+                    if len(got) == n:
+                        complete.set()
 
         tasks = []
         for start in range(0, n, 50):
@@ -130,10 +133,10 @@ def _bare_process(
                 await asyncio.sleep(0.02)
         conn.send("ready")
         for _ in range(0 if ack else rounds):
-            while len(got) < n:
-                await asyncio.sleep(0.001)
+            await complete.wait()  # not a polling loop: the other paths' rounds run meanwhile
             conn.send(list(got.values()))
             got.clear()
+            complete.clear()
         await asyncio.get_running_loop().run_in_executor(None, conn.recv)  # the parent is done
         for t in tasks:
             t.cancel()
@@ -175,102 +178,111 @@ async def enroll_sites(fed: Federation, n: int, *, start: bool = True) -> None:
         await asyncio.sleep(0.1)
 
 
-async def halt_rounds(fed: Federation, n: int, rounds: int, sites_pid: int) -> Run:
-    rt = fed.cp.runtime  # type: ignore[union-attr]
-    acked: dict[str, float] = {}
-    original = rt.safety.complete
+class HaltPath:
+    """Rounds of a global Halt through SafetyService; a site's time is when its ack was stored."""
 
-    async def timed(actor, site_id, country, directive_id, sequence, *, rejected, reason=""):  # type: ignore[no-untyped-def]
-        ok = await original(actor, site_id, country, directive_id, sequence, rejected=rejected, reason=reason)
-        if ok and not rejected:
-            acked[site_id] = time.perf_counter()
-        return ok
+    def __init__(self, fed: Federation, n: int, sites_pid: int) -> None:
+        self.fed, self.n, self.pid = fed, n, sites_pid
+        self.run = Run()
+        self.acked: dict[str, float] = {}
+        rt = fed.cp.runtime  # type: ignore[union-attr]
+        original = rt.safety.complete
 
-    rt.safety.complete = timed  # type: ignore[method-assign]
-    run = Run()
-    async with fed.client() as c:
-        for r in range(rounds):
-            acked.clear()
-            cpu0 = (cpu_ms(os.getpid()), cpu_ms(sites_pid))
+        async def timed(actor, site_id, country, directive_id, sequence, *, rejected, reason=""):  # type: ignore[no-untyped-def]
+            ok = await original(
+                actor, site_id, country, directive_id, sequence, rejected=rejected, reason=reason
+            )
+            if ok and not rejected:
+                self.acked[site_id] = time.perf_counter()
+            return ok
+
+        rt.safety.complete = timed  # type: ignore[method-assign]
+
+    async def round(self, r: int) -> None:
+        self.acked.clear()
+        async with self.fed.client() as c:
+            cpu0 = (cpu_ms(os.getpid()), cpu_ms(self.pid))
             t0 = time.perf_counter()
             await c.call("Halt", xpb.HaltRequest(release=f"bench-r{r}", scope="global", reason="bench"))
-            while len(acked) < n:
+            while len(self.acked) < self.n:
                 await asyncio.sleep(0.001)
                 if time.perf_counter() - t0 > 60:
-                    raise SystemExit(f"round {r}: only {len(acked)} of {n} sites acked in 60 s")
-            run.round_done(t0, list(acked.values()), cpu0, sites_pid)
-            await asyncio.sleep(0.5)
-    return run
+                    raise SystemExit(f"round {r}: only {len(self.acked)} of {self.n} sites acked in 60 s")
+            self.run.round_done(t0, list(self.acked.values()), cpu0, self.pid)
 
 
-async def bare_rounds(fed: Federation, n: int, rounds: int, *, ack: bool) -> Run:
+class BarePath:
     """The baseline: bare grpc.aio bidi streams over mTLS with the same certificates, clients in a
     second process. One message pushed to every stream; latency = publish -> received by the client
     (one-way), or publish -> the client's answer received by the server (``ack``)."""
-    d = fed.dir
-    queues: list[asyncio.Queue[bytes]] = []
-    acked: dict[int, float] = {}
 
-    async def subscribe(requests: Any, context: grpc.aio.ServicerContext):  # type: ignore[no-untyped-def]
-        q: asyncio.Queue[bytes] = asyncio.Queue()
-        i = len(queues)
-        queues.append(q)
+    def __init__(self, fed: Federation, n: int, rounds: int, *, ack: bool) -> None:
+        self.fed, self.n, self.rounds, self.ack = fed, n, rounds, ack
+        self.run = Run()
+        self.queues: list[asyncio.Queue[bytes]] = []
+        self.acked: dict[int, float] = {}
 
-        async def read() -> None:
-            async for _ in requests:
-                acked[i] = time.perf_counter()
+    async def start(self) -> None:
+        async def subscribe(requests: Any, context: grpc.aio.ServicerContext):  # type: ignore[no-untyped-def]
+            q: asyncio.Queue[bytes] = asyncio.Queue()
+            i = len(self.queues)
+            self.queues.append(q)
 
-        reader = asyncio.create_task(read())
-        try:
-            yield b"ready"
-            while True:
-                yield await q.get()
-        finally:
-            reader.cancel()
+            async def read() -> None:
+                async for _ in requests:
+                    self.acked[i] = time.perf_counter()
 
-    handler = grpc.method_handlers_generic_handler(
-        "bench.Fanout", {"Subscribe": grpc.stream_stream_rpc_method_handler(subscribe)}
-    )
-    server = grpc.aio.server(options=SERVER_OPTIONS)
-    server.add_generic_rpc_handlers((handler,))
-    creds = grpc.ssl_server_credentials(
-        [((d / "server.key").read_bytes(), (d / "server.crt").read_bytes())],
-        root_certificates=fed.ca_pem,
-        require_client_auth=True,
-    )
-    port = server.add_secure_port("127.0.0.1:0", creds)
-    await server.start()
-    site_dir = fed.dir / "sites" / _specs(1)[0][0]
-    key, cert = (site_dir / "site.key").read_bytes(), (site_dir / "site.crt").read_bytes()
-    ctx = multiprocessing.get_context("spawn")
-    parent, child = ctx.Pipe()
-    proc = ctx.Process(
-        target=_bare_process, args=(port, fed.ca_pem, key, cert, n, rounds, ack, child), daemon=True
-    )
-    proc.start()
-    loop = asyncio.get_running_loop()
-    assert await loop.run_in_executor(None, parent.recv) == "ready"
-    run = Run()
-    for _ in range(rounds):
-        acked.clear()
-        cpu0 = (cpu_ms(os.getpid()), cpu_ms(proc.pid))  # type: ignore[arg-type]
+            reader = asyncio.create_task(read())
+            try:
+                yield b"ready"
+                while True:
+                    yield await q.get()
+            finally:
+                reader.cancel()
+
+        d = self.fed.dir
+        handler = grpc.method_handlers_generic_handler(
+            "bench.Fanout", {"Subscribe": grpc.stream_stream_rpc_method_handler(subscribe)}
+        )
+        self.server = grpc.aio.server(options=SERVER_OPTIONS)
+        self.server.add_generic_rpc_handlers((handler,))
+        creds = grpc.ssl_server_credentials(
+            [((d / "server.key").read_bytes(), (d / "server.crt").read_bytes())],
+            root_certificates=self.fed.ca_pem,
+            require_client_auth=True,
+        )
+        port = self.server.add_secure_port("127.0.0.1:0", creds)
+        await self.server.start()
+        site_dir = d / "sites" / _specs(1)[0][0]
+        key, cert = (site_dir / "site.key").read_bytes(), (site_dir / "site.crt").read_bytes()
+        ctx = multiprocessing.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        args = (port, self.fed.ca_pem, key, cert, self.n, self.rounds, self.ack, child)
+        self.proc = ctx.Process(target=_bare_process, args=args, daemon=True)
+        self.proc.start()
+        assert await asyncio.get_running_loop().run_in_executor(None, self.conn.recv) == "ready"
+
+    async def round(self) -> None:
+        self.acked.clear()
+        pid: int = self.proc.pid  # type: ignore[assignment]
+        cpu0 = (cpu_ms(os.getpid()), cpu_ms(pid))
         t0 = time.perf_counter()  # CLOCK_MONOTONIC: the same clock in both processes
-        for q in queues:
+        for q in self.queues:
             q.put_nowait(b"halt")
-        if ack:
-            while len(acked) < n:
+        if self.ack:
+            while len(self.acked) < self.n:
                 await asyncio.sleep(0.001)
                 if time.perf_counter() - t0 > 60:
-                    raise SystemExit(f"bare: only {len(acked)} of {n} streams answered in 60 s")
-            times = list(acked.values())
+                    raise SystemExit(f"bare: only {len(self.acked)} of {self.n} streams answered in 60 s")
+            times = list(self.acked.values())
         else:
-            times = await loop.run_in_executor(None, parent.recv)
-        run.round_done(t0, times, cpu0, proc.pid)  # type: ignore[arg-type]
-        await asyncio.sleep(0.5)
-    parent.send("done")
-    proc.join(30)
-    await server.stop(0)
-    return run
+            times = await asyncio.get_running_loop().run_in_executor(None, self.conn.recv)
+        self.run.round_done(t0, times, cpu0, pid)
+
+    async def stop(self) -> None:
+        self.conn.send("done")
+        self.proc.join(30)
+        await self.server.stop(0)
 
 
 async def main(n: int, rounds: int) -> None:
@@ -292,25 +304,40 @@ async def main(n: int, rounds: int) -> None:
             proc.start()
             await asyncio.get_running_loop().run_in_executor(None, ready.wait, 300)
             print(f"{n} sites enrolled and connected in {time.perf_counter() - t:.1f}s", file=sys.stderr)
-            halt = await halt_rounds(fed, n, rounds, proc.pid)  # type: ignore[arg-type]
+            halt = HaltPath(fed, n, proc.pid)  # type: ignore[arg-type]
+            oneway = BarePath(fed, n, rounds, ack=False)
+            acked = BarePath(fed, n, rounds, ack=True)
+            await oneway.start()
+            await acked.start()
+            # Rounds alternate between the three paths, so that the machine's drift (it is noisy:
+            # +-15-30 % between runs) affects each of them alike.
+            for r in range(rounds):
+                await halt.round(r)
+                for path in (oneway, acked):
+                    await asyncio.sleep(0.5)
+                    await path.round()
+                await asyncio.sleep(0.5)
             stop.set()
             proc.join(60)
-            oneway = await bare_rounds(fed, n, rounds, ack=False)
-            acked = await bare_rounds(fed, n, rounds, ack=True)
+            await oneway.stop()
+            await acked.stop()
         finally:
             await fed.stop()
             await store.close()
     cores = Path("/proc/cpuinfo").read_text().count("processor")
-    print(f"\n{n} sites, {rounds} rounds, sites and bare clients in a second process, {cores} cores\n")
+    print(
+        f"\n{n} sites, {rounds} rounds (alternating: halt, bare one-way, bare + ack), sites and bare "
+        f"clients each in a process of their own, {cores} cores\n"
+    )
     print(
         "| path | p50 ms | p99 ms | max ms | last site (mean of rounds) ms "
         "| CPU per round: server ms | CPU per round: sites/clients ms |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|")
     rows = (
-        ("signed halt -> verified, applied, ack recorded", halt),
-        ("bare grpc.aio fan-out, one-way (push -> received)", oneway),
-        ("bare grpc.aio fan-out + ack (push -> answer received)", acked),
+        ("signed halt -> verified, applied, ack recorded", halt.run),
+        ("bare grpc.aio fan-out, one-way (push -> received)", oneway.run),
+        ("bare grpc.aio fan-out + ack (push -> answer received)", acked.run),
     )
     for name, r in rows:
         print(
@@ -318,13 +345,14 @@ async def main(n: int, rounds: int) -> None:
             f"| {statistics.mean(r.alls):.1f} | {statistics.mean(r.server_cpu):.0f} "
             f"| {statistics.mean(r.client_cpu):.0f} |"
         )
-    for name, r in (("one-way", oneway), ("+ ack", acked)):
+    h = halt.run
+    for name, r in (("one-way", oneway.run), ("+ ack", acked.run)):
         print(
-            f"| ratio halt / bare {name} | {pct(halt.lat, 50) / pct(r.lat, 50):.2f}x "
-            f"| {pct(halt.lat, 99) / pct(r.lat, 99):.2f}x | {max(halt.lat) / max(r.lat):.2f}x "
-            f"| {statistics.mean(halt.alls) / statistics.mean(r.alls):.2f}x "
-            f"| {statistics.mean(halt.server_cpu) / statistics.mean(r.server_cpu):.2f}x "
-            f"| {statistics.mean(halt.client_cpu) / statistics.mean(r.client_cpu):.2f}x |"
+            f"| ratio halt / bare {name} | {pct(h.lat, 50) / pct(r.lat, 50):.2f}x "
+            f"| {pct(h.lat, 99) / pct(r.lat, 99):.2f}x | {max(h.lat) / max(r.lat):.2f}x "
+            f"| {statistics.mean(h.alls) / statistics.mean(r.alls):.2f}x "
+            f"| {statistics.mean(h.server_cpu) / statistics.mean(r.server_cpu):.2f}x "
+            f"| {statistics.mean(h.client_cpu) / statistics.mean(r.client_cpu):.2f}x |"
         )
 
 
