@@ -80,7 +80,7 @@ def _specs(n: int) -> list[tuple[str, str]]:
 
 
 def _sites_process(root: str, specs: list[tuple[str, str]], address: str, ready: Any, stop: Any) -> None:
-    """Child process: run already-enrolled sites until ``stop`` is set (--site-process mode)."""
+    """Child process: run already-enrolled sites until ``stop`` is set."""
 
     async def run() -> None:
         tune_gc()  # as the site operator's entry point does
