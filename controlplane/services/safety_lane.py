@@ -199,7 +199,8 @@ class SafetyLane:
             try:
                 res = await self._store.range(sd.LANE)
                 for kv in res.items:
-                    self.lane.add(SafetyDirectiveRecord.from_json(kv.value), snapshot=True)
+                    if (rec := _parse(kv.key, kv.value)) is not None:
+                        self.lane.add(rec, snapshot=True)
                 self.lane.loaded.set()
                 for sub in list(self._subscribers):
                     sub.wake()
@@ -208,7 +209,8 @@ class SafetyLane:
                         entry.scope
                         for event in batch
                         if event.type is EventType.PUT
-                        and (entry := self.lane.add(SafetyDirectiveRecord.from_json(event.kv.value)))
+                        and (rec := _parse(event.kv.key, event.kv.value)) is not None
+                        and (entry := self.lane.add(rec))
                     ]
                     if scopes:
                         for sub in list(self._subscribers):
@@ -240,8 +242,8 @@ class SafetyLane:
         entry = self.lane.get(sequence)
         if entry is None:  # not in this replica's cache yet (or ever): ask the store
             kv = await self._store.get(sd.lane_key(sequence))
-            if kv is not None:
-                rec = SafetyDirectiveRecord.from_json(kv.value)
+            rec = _parse(kv.key, kv.value) if kv is not None else None
+            if rec is not None:
                 with contextlib.suppress(InvalidArgument):
                     entry = LaneEntry(rec, sd.parse_scope(rec.scope))
         valid = (
@@ -335,6 +337,16 @@ class SafetyLane:
         time_ns = int(clock.now() * 1e9)
         data = sd.beacon_bytes(site_id=site_id, sequence=sequence, time_ns=time_ns, key_id=self.key.key_id)
         return time_ns, self.key.sign(data)
+
+
+def _parse(key: str, raw: bytes) -> SafetyDirectiveRecord | None:
+    """A lane record, or None for one this version cannot read (e.g. a per-site copy written
+    before the scoped lane: it is skipped and logged, never sent, and never stops the watch)."""
+    try:
+        return SafetyDirectiveRecord.from_json(raw)
+    except (TypeError, ValueError) as e:
+        log.error("unreadable safety lane record %s skipped: %s", key, e)
+        return None
 
 
 def signing_bytes(rec: SafetyDirectiveRecord) -> bytes:

@@ -288,3 +288,32 @@ def test_the_lane_cache_sends_in_order_in_scope_unexpired_and_never_past_a_gap()
     assert ids == ["d1", "d4"]  # d2: another country; d3: expired
     assert [e.record.id for e in lane.after(1, site_id="de-0", country="DE", now=0.1)] == ["d2", "d3"]
     assert lane.add(rec(9, "region:eu")) is None  # a malformed scope is never sent
+
+
+async def test_the_lane_watch_skips_records_it_cannot_read() -> None:
+    import asyncio
+
+    from controlplane.services.audit import AuditLog
+    from controlplane.services.registry import Registry
+    from controlplane.services.safety import Safety
+    from controlplane.store.memory import MemoryStore
+
+    store = MemoryStore()
+    audit = AuditLog(store)
+    safety = Safety(store, audit, Registry(store, audit), SafetyKey.generate())
+    # A per-site copy in the old layout, and garbage: neither may stop the lane.
+    await store.put(sd.LANE + "fr-par-1/00000000000000000001", b'{"site_id": "fr-par-1", "kind": "Halt"}')
+    await store.put(sd.LANE + "00000000000000000007", b"not json")
+    watch = asyncio.create_task(safety.run_lane_watch())
+    try:
+        await asyncio.wait_for(safety.lane.loaded.wait(), 2)
+        action = await safety.halt("spiffe://t/user/alice", "atlas-r1", "global", "bad")
+        for _ in range(100):
+            if safety.lane.get(1) is not None:
+                break
+            await asyncio.sleep(0.01)
+        entry = safety.lane.get(1)
+        assert entry is not None and entry.record.id == action.id and not watch.done()
+    finally:
+        watch.cancel()
+        await store.close()
