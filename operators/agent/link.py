@@ -9,6 +9,7 @@ a second effect. While the link is down nothing the site runs changes.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import datetime as dt
 import logging
@@ -40,6 +41,8 @@ RENEW_AT = 2 / 3
 #: Outcomes re-sent after each reconnect. An ack can only be lost with the stream it was on, so
 #: only the last few can be missing; 256 covers a burst of directives in flight at a crash.
 REPLAY_OUTCOMES = 256
+#: Incidents kept while there is no link; past this, the oldest are dropped first.
+MAX_UNSENT_INCIDENTS = 1000
 
 
 class SiteAgent:
@@ -70,6 +73,10 @@ class SiteAgent:
         self._server_index = 0
         #: Messages for the current stream; None ends its request iterator (see _stream).
         self._outbox: asyncio.Queue[spb.ConnectRequest | None] = asyncio.Queue()
+        #: Incidents raised while there was no link (see report_incident).
+        self._unsent_incidents: collections.deque[spb.ConnectRequest] = collections.deque(
+            maxlen=MAX_UNSENT_INCIDENTS
+        )
         #: Signed halts/resumes, beacons and fail-closed (operators/agent/safety.py).
         self.safety = SiteSafety(
             facts.site_id,
@@ -183,6 +190,8 @@ class SiteAgent:
                     self.connects += 1
                     self.connected.set()
                     self.on_event("connected", {"replica": self.replica})
+                    while self._unsent_incidents:
+                        self._outbox.put_nowait(self._unsent_incidents.popleft())
                     heartbeats = asyncio.create_task(self._heartbeats())
                     self._replay_outcomes()
                 elif which == "directive":
@@ -252,8 +261,9 @@ class SiteAgent:
         )
 
     def report_incident(self, release: str, severity: int, category: str, count: int = 1) -> None:
-        """Report incidents over the link (metadata and a count only); dropped when not connected
-        (use SiteService.ReportIncident then)."""
+        """Report incidents over the link (metadata and a count only). Without a link they wait,
+        the newest ``MAX_UNSENT_INCIDENTS`` of them, and go first thing on the next one; the
+        federation timestamps them on arrival (``observed_at`` keeps the site's time)."""
         inc = xpb.IncidentReport(
             site_id=self.facts.site_id,
             release=release,
@@ -262,7 +272,11 @@ class SiteAgent:
             count=count,
         )
         inc.observed_at.GetCurrentTime()
-        self._outbox.put_nowait(spb.ConnectRequest(incident=inc))
+        msg = spb.ConnectRequest(incident=inc)
+        if self.connected.is_set():
+            self._outbox.put_nowait(msg)
+        else:
+            self._unsent_incidents.append(msg)
 
     async def _heartbeats(self) -> None:
         while True:

@@ -331,3 +331,21 @@ async def test_an_ack_for_a_directive_that_does_not_cover_the_site_is_refused_an
     assert len(events) == 2 and all(e.outcome == "denied" for e in events)
     assert events[0].reason == "no such safety directive for this site"
     assert (st.acked, [s.site_id for s in st.sites]) == (0, [])
+
+
+async def test_incidents_raised_without_a_link_go_out_when_it_returns(fed: Federation) -> None:
+    site = await fed.add_site("fr-par-1", "FR")
+    await site.stop()
+    assert not site.agent.connected.is_set()
+    site.agent.report_incident("atlas-r1", 2, "harmful-output", 4)
+    async with fed.client() as c:
+
+        async def reported() -> bool:
+            return any(e.action == "incident.report" for e in await audit(c))
+
+        await asyncio.sleep(0.3)
+        assert not await reported()
+        site.start()
+        await until(reported, what="the incident after the reconnect")
+        event = next(e for e in await audit(c) if e.action == "incident.report")
+    assert event.actor == f"spiffe://{TD}/site/fr-par-1" and event.details["count"] == "4"
