@@ -54,7 +54,6 @@ class LaneEntry:
 @dataclass(eq=False)
 class _PendingAck:
     action_id: str
-    actor: str
     delivery: DeliveryRecord
     done: asyncio.Future[None]
 
@@ -274,7 +273,7 @@ class SafetyLane:
             site_id, "Rejected" if rejected else "Acked", clock.now(), sequence, reason[:512]
         )
         if not rejected:
-            await self._record_ack(directive_id, actor, delivery)
+            await self._record_ack(directive_id, delivery)
             return True
         for _ in range(CAS_ATTEMPTS):
             kv = await self._store.get(key)
@@ -287,9 +286,9 @@ class SafetyLane:
                 return True
         return False
 
-    async def _record_ack(self, action_id: str, actor: str, delivery: DeliveryRecord) -> None:
+    async def _record_ack(self, action_id: str, delivery: DeliveryRecord) -> None:
         """Queue an ack for the next batch and wait until it is stored (group commit)."""
-        pending = _PendingAck(action_id, actor, delivery, asyncio.get_running_loop().create_future())
+        pending = _PendingAck(action_id, delivery, asyncio.get_running_loop().create_future())
         self._acks.append(pending)
         if self._ack_worker is None or self._ack_worker.done():
             self._ack_worker = asyncio.create_task(self._drain_acks(), name="safety-acks")
@@ -300,8 +299,11 @@ class SafetyLane:
     async def _drain_acks(self) -> None:
         while self._acks:
             batch, self._acks = self._acks[:ACK_BATCH], self._acks[ACK_BATCH:]
+            # One write per key: a site may ack twice in a batch (outcomes are re-sent after a
+            # reconnect), and etcd refuses a transaction that names a key twice.
+            latest = {sd.ack_key(p.action_id, p.delivery.site_id): p for p in batch}
             sites: dict[str, list[str]] = {}
-            for p in batch:
+            for p in latest.values():
                 sites.setdefault(p.action_id, []).append(p.delivery.site_id)
             entries = [
                 Entry(
@@ -312,9 +314,7 @@ class SafetyLane:
                 )
                 for action_id, names in sites.items()
             ]
-            ops: list[Op] = [
-                Put(sd.ack_key(p.action_id, p.delivery.site_id), p.delivery.to_json()) for p in batch
-            ]
+            ops: list[Op] = [Put(key, p.delivery.to_json()) for key, p in latest.items()]
             try:
                 await self._audit.commit((), ops, entries)
             except Exception as e:  # the acks' links see the error (the site re-sends on reconnect)
