@@ -96,6 +96,7 @@ class Safety(SafetyLane):
         self.lane = LaneCache()
         self._subscribers: set[Subscriber] = set()
         self._acks: list[_PendingAck] = []
+        self._lane_lock = asyncio.Lock()
         self._ack_worker: asyncio.Task[None] | None = None
         self.ack_actor = ack_actor
         #: Test hook and operational switch: stop signing beacons (sites then fail closed).
@@ -389,17 +390,20 @@ class Safety(SafetyLane):
         if action.kind not in (ActionKind.HALT, ActionKind.RESUME):
             await self._commit_effect(compares, ops, entries, fence)
             return action
-        # The signed directive joins the lane in the same transaction; if another directive took
-        # the next sequence meanwhile, only the lane's compare failed: sign again at the next one.
-        for _ in range(CAS_ATTEMPTS):
-            seq_kv = await self.lane_seq()
-            lane_cmp, lane_ops, _rec = self.lane_write(action, seq_kv)
-            result = await self._audit.commit([*compares, *lane_cmp], [*ops, *lane_ops], entries)
-            if result.succeeded:
-                return action
-            if not await self._store.holds(lane_cmp):
-                continue
-            await self._failed(fence)
+        # The signed directive joins the lane in the same transaction; if another replica's
+        # directive took the next sequence meanwhile, only the lane's compare failed: sign again at
+        # the next one. Within a replica the lock takes turns (60 halts at once would otherwise
+        # race each other through the compare: one winner per round).
+        async with self._lane_lock:
+            for _ in range(CAS_ATTEMPTS):
+                seq_kv = await self.lane_seq()
+                lane_cmp, lane_ops, _rec = self.lane_write(action, seq_kv)
+                result = await self._audit.commit([*compares, *lane_cmp], [*ops, *lane_ops], entries)
+                if result.succeeded:
+                    return action
+                if not await self._store.holds(lane_cmp):
+                    continue
+                await self._failed(fence)
         raise Conflict()
 
     async def _commit_effect(

@@ -35,7 +35,7 @@ from controlplane.store import Compare, EventType, KeyValue, Op, Put, Store
 log = logging.getLogger(__name__)
 
 CAS_ATTEMPTS = 20
-#: Acks per transaction: one write each, plus one audit event and the audit head, stays under the
+#: Ack writes plus audit events (one per action) per transaction: with the audit head, under the
 #: audit log's 120 operations per transaction (etcd allows 128).
 ACK_BATCH = 100
 #: How long a link waits for its replica's first read of the lane before giving up (the site
@@ -298,13 +298,22 @@ class SafetyLane:
 
     async def _drain_acks(self) -> None:
         while self._acks:
-            batch, self._acks = self._acks[:ACK_BATCH], self._acks[ACK_BATCH:]
-            # One write per key: a site may ack twice in a batch (outcomes are re-sent after a
-            # reconnect), and etcd refuses a transaction that names a key twice.
-            latest = {sd.ack_key(p.action_id, p.delivery.site_id): p for p in batch}
+            # One write per key (a site may ack twice in a batch: outcomes are re-sent after a
+            # reconnect, and etcd refuses a transaction that names a key twice), and writes plus
+            # one audit event per action within ACK_BATCH.
+            latest: dict[str, _PendingAck] = {}
             sites: dict[str, list[str]] = {}
-            for p in latest.values():
-                sites.setdefault(p.action_id, []).append(p.delivery.site_id)
+            taken = 0
+            for p in self._acks:
+                key = sd.ack_key(p.action_id, p.delivery.site_id)
+                grows = (key not in latest) + (p.action_id not in sites)
+                if latest and len(latest) + len(sites) + grows > ACK_BATCH:
+                    break
+                if key not in latest:
+                    sites.setdefault(p.action_id, []).append(p.delivery.site_id)
+                latest[key] = p
+                taken += 1
+            batch, self._acks = self._acks[:taken], self._acks[taken:]
             entries = [
                 Entry(
                     self.ack_actor,

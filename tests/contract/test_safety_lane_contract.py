@@ -64,3 +64,27 @@ async def test_acks_in_one_batch_store_one_record_per_site_even_when_repeated(st
         assert (await safety.deliveries(halt.id))["fr-0"].state == "Acked"
     finally:
         watch.cancel()
+
+
+async def test_acks_for_many_actions_at_once_fit_in_a_transaction(store: Store) -> None:
+    safety = _safety(store)
+    watch = asyncio.create_task(safety.run_lane_watch())
+    try:
+        halts = await asyncio.gather(*(safety.halt(ADMIN, f"r{i}", "global", "x") for i in range(60)))
+        for _ in range(300):
+            if safety.lane.top == 60:
+                break
+            await asyncio.sleep(0.01)
+        by_id = {safety.lane.get(seq).record.id: seq for seq in range(1, 61)}  # type: ignore[union-attr]
+        # 120 acks naming 60 actions at once: 120 writes and 60 audit events cannot share one
+        # transaction (etcd allows 128 operations).
+        acks = [
+            safety.complete(f"spiffe://t/site/{s}", s, "FR", h.id, by_id[h.id], rejected=False)
+            for h in halts
+            for s in ("fr-a", "fr-b")
+        ]
+        assert all(await asyncio.gather(*acks))
+        for h in halts:
+            assert sorted(await safety.deliveries(h.id)) == ["fr-a", "fr-b"]
+    finally:
+        watch.cancel()
