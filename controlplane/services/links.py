@@ -60,10 +60,11 @@ class LinkHub:
             del self._sessions[session.site_id]
         session.close()
 
-    def wake(self, site_id: str, *, directives: bool = True) -> None:
+    def wake(self, site_id: str) -> None:
+        """Something was queued for ``site_id``: its link re-reads its ordinary queue."""
         session = self._sessions.get(site_id)
         if session is not None:
-            session.directives_due = session.directives_due or directives
+            session.directives_due = True
             session.wake.set()
 
     def wake_all(self) -> None:

@@ -165,28 +165,23 @@ class Rollouts:
 
     async def approve(self, caller: Identity, name: str, country: str) -> RolloutRecord:
         validate_country(country)
+
+        async def refuse(public: str, why: str) -> None:
+            await self._audit.record(
+                Entry(caller.spiffe_id, "rollout.approve", f"rollout/{name}", "denied", why)
+            )
+            raise PermissionDenied(public)
+
         if caller.role is Role.STEWARD and caller.country != country:
-            await self._audit.record(
-                Entry(
-                    caller.spiffe_id,
-                    "rollout.approve",
-                    f"rollout/{name}",
-                    "denied",
-                    f"steward of {caller.country} cannot approve for {country}",
-                )
+            await refuse(
+                f"country: a steward of {caller.country} cannot approve for {country}",
+                f"steward of {caller.country} cannot approve for {country}",
             )
-            raise PermissionDenied(f"country: a steward of {caller.country} cannot approve for {country}")
         if caller.role is Role.ADMIN and not self.admin_may_approve:
-            await self._audit.record(
-                Entry(
-                    caller.spiffe_id,
-                    "rollout.approve",
-                    f"rollout/{name}",
-                    "denied",
-                    "admin approval is disabled by federation policy",
-                )
+            await refuse(
+                "only the country's steward may approve (federation policy)",
+                "admin approval is disabled by federation policy",
             )
-            raise PermissionDenied("only the country's steward may approve (federation policy)")
 
         def mutate(rec: RolloutRecord) -> RolloutRecord:
             if country not in rec.needs_approval:

@@ -397,7 +397,7 @@ class Safety(SafetyLane):
         async with self._lane_lock:
             for _ in range(CAS_ATTEMPTS):
                 seq_kv = await self.lane_seq()
-                lane_cmp, lane_ops, _rec = self.lane_write(action, seq_kv)
+                lane_cmp, lane_ops = self.lane_write(action, seq_kv)
                 result = await self._audit.commit([*compares, *lane_cmp], [*ops, *lane_ops], entries)
                 if result.succeeded:
                     return action

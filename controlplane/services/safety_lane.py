@@ -136,14 +136,14 @@ class SafetyLane:
 
     def lane_write(
         self, action: SafetyActionRecord, seq_kv: KeyValue | None
-    ) -> tuple[list[Compare], list[Op], SafetyDirectiveRecord]:
+    ) -> tuple[list[Compare], list[Op]]:
         """The compare and writes that append ``action``'s signed directive to the lane, at the
         sequence after ``seq_kv`` (the compare fails if another directive took it meanwhile)."""
         seq = (int(seq_kv.value) if seq_kv is not None else 0) + 1
         rec = self.signed_directive(action, seq)
         compare = Compare.absent(sd.LANE_SEQ) if seq_kv is None else Compare.unchanged(seq_kv)
         ops: list[Op] = [Put(sd.LANE_SEQ, str(seq).encode()), Put(sd.lane_key(seq), rec.to_json())]
-        return [compare], ops, rec
+        return [compare], ops
 
     def signed_directive(self, action: SafetyActionRecord, seq: int) -> SafetyDirectiveRecord:
         now = clock.now()

@@ -9,42 +9,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support.procs import SERVER, Proc, assert_one_line_error, free_port_pair, run, wait_port
+from tests.support.procs import SERVER, assert_one_line_error, run, served_federation
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, int]]:
-    d = tmp_path_factory.mktemp("cli") / "pki"
-    port = free_port_pair()
-    import subprocess
-
-    init = subprocess.run(
-        [
-            *SERVER,
-            "init",
-            "--dir",
-            str(d),
-            "--trust-domain",
-            "cli.test",
-            "--server-address",
-            f"127.0.0.1:{port}",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert init.returncode == 0, init.stderr
-    proc = Proc(
-        [*SERVER, "serve", "--dir", str(d), "--listen", f"127.0.0.1:{port}", "--heartbeat-interval", "0.5"],
-        d.parent / "server.log",
-    )
-    try:
-        wait_port(port)
-        wait_port(port + 1)
-        yield d, port
-    finally:
-        code = proc.terminate()
-        assert code == 0, proc.output()  # graceful stop on SIGTERM
+    pki = tmp_path_factory.mktemp("cli") / "pki"
+    with served_federation(pki, "cli.test", "--heartbeat-interval", "0.5") as fed:
+        yield fed
 
 
 def test_init_writes_pki_with_private_modes(server: tuple[Path, int]) -> None:

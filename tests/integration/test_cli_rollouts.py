@@ -4,42 +4,20 @@ from __future__ import annotations
 
 import shutil
 import stat
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.procs import SERVER, Proc, assert_one_line_error, free_port_pair, run, wait_port
+from tests.support.procs import assert_one_line_error, join_site, run, served_federation
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
 
 
 @pytest.fixture(scope="module")
 def fed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, int]]:
-    d = tmp_path_factory.mktemp("clir") / "pki"
-    port = free_port_pair()
-    subprocess.run(
-        [
-            *SERVER,
-            "init",
-            "--dir",
-            str(d),
-            "--trust-domain",
-            "cli.test",
-            "--server-address",
-            f"127.0.0.1:{port}",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    proc = Proc([*SERVER, "serve", "--dir", str(d), "--listen", f"127.0.0.1:{port}"], d.parent / "server.log")
-    try:
-        wait_port(port)
-        wait_port(port + 1)
-        yield d, port
-    finally:
-        proc.terminate()
+    with served_federation(tmp_path_factory.mktemp("clir") / "pki", "cli.test") as fed:
+        yield fed
 
 
 def test_publish_plan_and_refusals(fed: tuple[Path, int], tmp_path: Path) -> None:
@@ -104,23 +82,7 @@ def test_publish_plan_and_refusals(fed: tuple[Path, int], tmp_path: Path) -> Non
     )
     # Two sites join but never connect: plan shows them excluded, with the reason.
     for sid, cc in (("fr-par-1", "FR"), ("jp-tyo-1", "JP")):
-        tok = run(
-            "sites", "token", "create", "--site-id", sid, "--country", cc, "-o", "json", config=cfg
-        ).json()
-        assert (
-            run(
-                "join",
-                "--server",
-                f"127.0.0.1:{port + 1}",
-                "--ca-file",
-                str(d / "ca.crt"),
-                "--token",
-                tok["token"],
-                "--out",
-                str(tmp_path / sid),
-            ).code
-            == 0
-        )
+        join_site(d, port, sid, cc, tmp_path / sid)
     r = run("rollouts", "plan", "-f", str(EXAMPLES / "rollout.yaml"), "-o", "json", config=cfg)
     assert r.code == 0, r.err
     plan = r.json()

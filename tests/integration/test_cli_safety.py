@@ -8,14 +8,13 @@ reaching sites looks like is covered in test_safety.py (in-process sites) and te
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from controlplane.client.config import write_config
-from tests.support.procs import SERVER, Proc, assert_one_line_error, free_port_pair, run, wait_port
+from tests.support.procs import assert_one_line_error, join_site, run, served_federation
 
 TD = "safety.test"
 STATUS_KEYS = {"id", "state", "acked", "pending", "unreachable", "rejected", "approvals", "sites"}
@@ -23,44 +22,14 @@ STATUS_KEYS = {"id", "state", "acked", "pending", "unreachable", "rejected", "ap
 
 @pytest.fixture(scope="module")
 def fed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, int]]:
-    d = tmp_path_factory.mktemp("cli-safety") / "pki"
-    port = free_port_pair()
-    init = subprocess.run(
-        [*SERVER, "init", "--dir", str(d), "--trust-domain", TD, "--server-address", f"127.0.0.1:{port}"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert init.returncode == 0, init.stderr
-    proc = Proc(
-        [*SERVER, "serve", "--dir", str(d), "--listen", f"127.0.0.1:{port}", "--heartbeat-interval", "0.5"],
-        d.parent / "server.log",
-    )
-    try:
-        wait_port(port)
-        wait_port(port + 1)
-        yield d, port
-    finally:
-        assert proc.terminate() == 0, proc.output()
+    pki = tmp_path_factory.mktemp("cli-safety") / "pki"
+    with served_federation(pki, TD, "--heartbeat-interval", "0.5") as fed:
+        yield fed
 
 
 def _join(d: Path, port: int, out: Path, site: str, country: str) -> Path:
-    cfg = d / "stargatectl.yaml"
-    r = run("sites", "token", "create", "--site-id", site, "--country", country, "-o", "json", config=cfg)
-    assert r.code == 0, r.err
-    token = r.json()["token"]
-    r = run(
-        "join",
-        "--server",
-        f"127.0.0.1:{port + 1}",
-        "--ca-file",
-        str(d / "ca.crt"),
-        "--token",
-        token,
-        "--out",
-        str(out),
-    )
-    assert r.code == 0, r.err
+    """Enroll ``site`` and give it a stargatectl config of its own (its certificate as the user)."""
+    join_site(d, port, site, country, out)
     site_cfg = out / "stargatectl.yaml"
     write_config(
         site_cfg,

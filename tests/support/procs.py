@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -9,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -113,3 +115,66 @@ class Proc:
             self.p.kill()
             self.p.wait()
         self._f.close()
+
+
+@contextlib.contextmanager
+def served_federation(pki: Path, trust_domain: str, *serve_args: str) -> Iterator[tuple[Path, int]]:
+    """``stargate-controlplane init`` then ``serve`` as processes; yields (PKI dir, API port; the
+    enrollment port is API port + 1). The server must stop gracefully on SIGTERM."""
+    port = free_port_pair()
+    init = subprocess.run(
+        [
+            *SERVER,
+            "init",
+            "--dir",
+            str(pki),
+            "--trust-domain",
+            trust_domain,
+            "--server-address",
+            f"127.0.0.1:{port}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert init.returncode == 0, init.stderr
+    proc = Proc(
+        [*SERVER, "serve", "--dir", str(pki), "--listen", f"127.0.0.1:{port}", *serve_args],
+        pki.parent / "server.log",
+    )
+    try:
+        wait_port(port)
+        wait_port(port + 1)
+        yield pki, port
+    finally:
+        code = proc.terminate()
+        assert code == 0, proc.output()
+
+
+def join_site(pki: Path, port: int, site_id: str, country: str, out: Path) -> None:
+    """An admin token for ``site_id``, then ``stargatectl join`` into ``out`` (key made there)."""
+    r = run(
+        "sites",
+        "token",
+        "create",
+        "--site-id",
+        site_id,
+        "--country",
+        country,
+        "-o",
+        "json",
+        config=pki / "stargatectl.yaml",
+    )
+    assert r.code == 0, r.err
+    r = run(
+        "join",
+        "--server",
+        f"127.0.0.1:{port + 1}",
+        "--ca-file",
+        str(pki / "ca.crt"),
+        "--token",
+        r.json()["token"],
+        "--out",
+        str(out),
+    )
+    assert r.code == 0, r.err
