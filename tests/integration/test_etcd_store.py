@@ -26,9 +26,11 @@ async def etcd(tmp_path: Path) -> AsyncIterator[tuple[EmbeddedEtcd, EtcdPki]]:
 async def _watchers(etcd: EmbeddedEtcd) -> int:
     """etcd's own count of open watchers, from its plaintext metrics endpoint."""
     u = urlsplit(etcd.metrics_urls[0])
-    reader, writer = await asyncio.open_connection(u.hostname, u.port)
-    writer.write(b"GET /metrics HTTP/1.0\r\n\r\n")
-    body = (await reader.read()).decode()
+    # Bounded: a stuck read once hung a whole suite run for the 120 s test timeout, with no trace.
+    async with asyncio.timeout(5):
+        reader, writer = await asyncio.open_connection(u.hostname, u.port)
+        writer.write(b"GET /metrics HTTP/1.0\r\n\r\n")
+        body = (await reader.read()).decode()
     writer.close()
     for line in body.splitlines():
         if line.startswith("etcd_debugging_mvcc_watcher_total "):
@@ -77,7 +79,8 @@ async def test_watch_is_released_on_aclose_and_on_cancel(etcd: tuple[EmbeddedEtc
     start = await store.current_revision() + 1
     it = store.watch("/rel/", start_revision=start)
     await store.put("/rel/a", b"1")
-    assert [e.kv.key for e in await anext(it)] == ["/rel/a"]  # type: ignore[call-overload]
+    async with asyncio.timeout(10):  # a failure with a trace rather than a hang
+        assert [e.kv.key for e in await anext(it)] == ["/rel/a"]  # type: ignore[call-overload]
 
     async def count_is(n: int) -> bool:
         return await _watchers(server) == n
