@@ -8,7 +8,8 @@ Key layout (under ``/stargate/safety/``):
 | ``actions/<id>`` | a SafetyActionRecord (halt, resume, freeze, unfreeze, local halt) |
 | ``lane/<safety seq:020d>`` | a signed Halt/Resume, one per action, for its whole scope (the priority lane) |
 | ``laneseq`` | the last safety-lane sequence (federation-wide; rises by one per directive) |
-| ``acks/<action id>/<site>`` | a site's ack or reject of the action's directive (DeliveryRecord) |
+| ``acks/<action id>/~<batch id>`` | sites that acked the action's directive, together (AckBatchRecord) |
+| ``acks/<action id>/<site>`` | a site's reject of the action's directive (DeliveryRecord); acks win |
 | ``freezes/<scope>`` | an active freeze (FreezeRecord); absent = not frozen |
 | ``incidents/<release>/<time ns:020d>-<site>-<n>`` | an incident report (metadata and a count) |
 
@@ -61,6 +62,14 @@ def acks_prefix(action_id: str) -> str:
 
 def ack_key(action_id: str, site_id: str) -> str:
     return f"{ACKS}{action_id}/{site_id}"
+
+
+#: Starts the name of an ack batch under ``acks/<action id>/``: never a site id (a DNS label).
+ACK_BATCH_MARK = "~"
+
+
+def ack_batch_key(action_id: str, batch_id: str) -> str:
+    return f"{ACKS}{action_id}/{ACK_BATCH_MARK}{batch_id}"
 
 
 def freeze_key(scope: str) -> str:
@@ -175,6 +184,33 @@ class DeliveryRecord(Record):
     at: float
     safety_sequence: int
     reason: str = ""
+
+
+@dataclass(frozen=True)
+class AckBatchRecord(Record):
+    """Sites that acked one action's directive, stored in one write (a halt of 1,000 sites: a few
+    records instead of 1,000)."""
+
+    sites: list[str]
+    at: float
+    safety_sequence: int
+
+
+def deliveries_from(records: Iterable[tuple[str, bytes]]) -> dict[str, DeliveryRecord]:
+    """Site -> its answer, from the (key, value) pairs under ``acks/<action id>/``: acks from the
+    batches, rejects from the per-site records. An ack is final: it wins over a reject (a site
+    that rejected and later acked the same directive has applied it)."""
+    rejects: dict[str, DeliveryRecord] = {}
+    acked: dict[str, DeliveryRecord] = {}
+    for key, value in records:
+        if key.rsplit("/", 1)[-1].startswith(ACK_BATCH_MARK):
+            b = AckBatchRecord.from_json(value)
+            for site in b.sites:
+                acked[site] = DeliveryRecord(site, "Acked", b.at, b.safety_sequence)
+        else:
+            d = DeliveryRecord.from_json(value)
+            (acked if d.state == "Acked" else rejects)[d.site_id] = d
+    return rejects | acked
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any, TypeAlias
 
 import grpc
@@ -100,6 +101,13 @@ async def action_to_pb(rt: Runtime, action: SafetyActionRecord, *, sites: bool =
     )
 
 
+async def _links_first() -> None:
+    """Let the links a directive just woke send it before the caller's answer is built: the answer
+    holds the status of every site in scope (1,000 sites: ~12 ms on this machine), and a halt's
+    sites should not wait for it."""
+    await asyncio.sleep(0)
+
+
 class SafetyServicer(xgrpc.SafetyServiceServicer):
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
@@ -113,6 +121,7 @@ class SafetyServicer(xgrpc.SafetyServiceServicer):
         action = await self.rt.safety.halt(
             caller.spiffe_id, request.release, request.scope, request.reason, ttl_s=float(request.ttl_seconds)
         )
+        await _links_first()
         return xpb.HaltResponse(action=await action_to_pb(self.rt, action))
 
     @authenticated("Resume")
@@ -137,6 +146,7 @@ class SafetyServicer(xgrpc.SafetyServiceServicer):
         self, request: xpb.ApproveSafetyActionRequest, context: Ctx, caller: Identity
     ) -> xpb.ApproveSafetyActionResponse:
         action = await self.rt.safety.approve(caller, request.id)
+        await _links_first()  # the approval may have made a resume effective
         return xpb.ApproveSafetyActionResponse(action=await action_to_pb(self.rt, action))
 
     @authenticated("GetSafetyAction")
@@ -175,8 +185,12 @@ async def report_incident(rt: Runtime, caller: Identity, incident: xpb.IncidentR
 class SafetyLink:
     """The safety half of one site link (see the module docstring)."""
 
-    def __init__(self, rt: Runtime, caller: Identity, hello: spb.Hello, session: Any) -> None:
+    def __init__(
+        self, rt: Runtime, caller: Identity, hello: spb.Hello, session: Any, lost: Callable[[Exception], None]
+    ) -> None:
         self.rt = rt
+        #: Called when an ack this link passed on could not be stored (it ends the link).
+        self._lost = lost
         self.caller = caller
         self.site_id = caller.name
         #: From the certificate: which country-scoped directives cover this site.
@@ -243,6 +257,7 @@ class SafetyLink:
                 body.safety_sequence,
                 rejected=which == "reject",
                 reason=getattr(body, "reason", ""),
+                lost=self._lost,
             )
             return True
         if which == "incident":

@@ -163,7 +163,9 @@ class LinkStream:
                     server_time=convert.ts(clock.now()),
                 )
             )
-            safety = self.safety = SafetyLink(rt, self.caller, hello, session)
+            safety = self.safety = SafetyLink(
+                rt, self.caller, hello, session, lambda e: self._lost(session, e)
+            )
             reader = asyncio.create_task(self._read(requests, context, session))
             last_sent = hello.last_applied_sequence
             try:
@@ -197,6 +199,13 @@ class LinkStream:
         finally:
             rt.links.detach(session)
             rt.liveness.drop(self.site_id)
+
+    def _lost(self, session: Any, error: Exception) -> None:
+        """An ack from this site was not stored (e.g. the store is unavailable): end the link with
+        UNAVAILABLE; the site reconnects and re-sends its recent outcomes."""
+        if self.error is None:
+            self.error = error if isinstance(error, StargateError) else Unavailable("an ack was not stored")
+        session.close()
 
     async def _read(self, requests: AsyncIterator[spb.ConnectRequest], context: Ctx, session: Any) -> None:
         try:

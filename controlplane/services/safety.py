@@ -397,9 +397,10 @@ class Safety(SafetyLane):
         async with self._lane_lock:
             for _ in range(CAS_ATTEMPTS):
                 seq_kv = await self.lane_seq()
-                lane_cmp, lane_ops = self.lane_write(action, seq_kv)
+                rec, lane_cmp, lane_ops = self.lane_write(action, seq_kv)
                 result = await self._audit.commit([*compares, *lane_cmp], [*ops, *lane_ops], entries)
                 if result.succeeded:
+                    self.publish(rec)
                     return action
                 if not await self._store.holds(lane_cmp):
                     continue

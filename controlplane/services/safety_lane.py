@@ -9,9 +9,10 @@ of a halt. Its cost per site is what a bare fan-out pays anyway plus one small w
   is nothing to complete after a crash either;
 - each replica keeps the lane in memory (``LaneCache``: loaded once, then fed by one watch), so a
   link reads no store to send a halt; the wire message is built once per directive and shared;
-- acks are small ``acks/<action>/<site>`` records, committed in batches of up to ``ACK_BATCH``
-  with one audit event per batch that names the sites (1,000 acks: ~10 transactions and ~10
-  events, not 1,000 of each). Rejects are audited one by one, with the site as the actor.
+- acks are group-committed: per transaction, one ``acks/<action>/~<batch>`` record and one audit
+  event per action, each naming its sites (1,000 acks: a few writes, not 1,000), and a link's
+  reader does not wait for the store (a lost batch ends the link; the site re-sends). Rejects are
+  stored and audited one by one, with the site as the actor.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import asyncio
 import bisect
 import contextlib
 import logging
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -35,9 +37,12 @@ from controlplane.store import Compare, EventType, KeyValue, Op, Put, Store
 log = logging.getLogger(__name__)
 
 CAS_ATTEMPTS = 20
-#: Ack writes plus audit events (one per action) per transaction: with the audit head, under the
-#: audit log's 120 operations per transaction (etcd allows 128).
-ACK_BATCH = 100
+#: Actions per ack transaction: a batch record and an audit event each, plus the audit head, under
+#: the audit log's 120 operations per transaction (etcd allows 128).
+ACK_BATCH_ACTIONS = 50
+#: Sites per ack transaction: ~30 KB of site names in the records and as many in the audit events
+#: (etcd takes 1.5 MiB per request).
+ACK_BATCH_SITES = 1000
 #: How long a link waits for its replica's first read of the lane before giving up (the site
 #: reconnects, perhaps to another replica).
 LOAD_WAIT_S = 5.0
@@ -54,8 +59,10 @@ class LaneEntry:
 @dataclass(eq=False)
 class _PendingAck:
     action_id: str
-    delivery: DeliveryRecord
-    done: asyncio.Future[None]
+    site_id: str
+    sequence: int
+    done: asyncio.Future[None] | None
+    lost: Callable[[Exception], None] | None
 
 
 @dataclass(eq=False)
@@ -69,36 +76,49 @@ class LaneCache:
     """The safety lane as this replica last saw it, in sequence order.
 
     ``top`` is the highest sequence up to which the cache has every directive, so that a link never
-    sends sequence 7 before 6 has arrived (a site would then refuse 6 as not rising).
+    sends sequence 7 before 6 has arrived (a site would then refuse 6 as not rising). A sequence
+    whose record cannot be sent (unreadable, or a malformed scope) still counts as arrived: one bad
+    record must not hold back every directive after it.
     """
 
     def __init__(self) -> None:
         self._seqs: list[int] = []
-        self._by_seq: dict[int, LaneEntry] = {}
+        self._by_seq: dict[int, LaneEntry | None] = {}
         self.top = 0
         self.loaded = asyncio.Event()
 
     def get(self, sequence: int) -> LaneEntry | None:
         return self._by_seq.get(sequence)
 
-    def add(self, rec: SafetyDirectiveRecord, *, snapshot: bool = False) -> LaneEntry | None:
-        """Add a directive (None if known). ``snapshot``: it comes from a consistent read of the
-        whole lane, so everything below it is known too."""
+    def add(self, rec: SafetyDirectiveRecord, *, snapshot: bool = False) -> list[LaneEntry]:
+        """Add a directive (a repeat is ignored) and return the entries it made sendable: those
+        between the old ``top`` and the new one. ``snapshot``: it comes from a consistent read of
+        the whole lane, so everything below it is known too."""
         if rec.safety_sequence in self._by_seq:
-            return None
+            return []
+        entry: LaneEntry | None = None
         try:
-            scope = sd.parse_scope(rec.scope)
+            entry = LaneEntry(rec, sd.parse_scope(rec.scope))
         except InvalidArgument:
             log.error("safety directive %s has a malformed scope %r; not sent", rec.id, rec.scope)
-            return None
-        entry = LaneEntry(rec, scope)
-        self._by_seq[rec.safety_sequence] = entry
-        bisect.insort(self._seqs, rec.safety_sequence)
+        return self._arrived(rec.safety_sequence, entry, snapshot)
+
+    def skip(self, sequence: int) -> list[LaneEntry]:
+        """A sequence whose record this version cannot read: never sent, but no longer a gap."""
+        return [] if sequence in self._by_seq else self._arrived(sequence, None, False)
+
+    def _arrived(self, seq: int, entry: LaneEntry | None, snapshot: bool) -> list[LaneEntry]:
+        self._by_seq[seq] = entry
+        if entry is not None:
+            bisect.insort(self._seqs, seq)
+        old = self.top
         if snapshot:
-            self.top = max(self.top, rec.safety_sequence)
+            self.top = max(self.top, seq)
         while self.top + 1 in self._by_seq:
             self.top += 1
-        return entry
+        if self.top == old:
+            return []
+        return [e for s in range(old + 1, self.top + 1) if (e := self._by_seq.get(s)) is not None]
 
     def after(self, sequence: int, *, site_id: str, country: str, now: float) -> list[LaneEntry]:
         """Directives above ``sequence`` and up to ``top`` whose scope covers the site and that have
@@ -110,7 +130,11 @@ class LaneCache:
             if seq > self.top:
                 break
             entry = self._by_seq[seq]
-            if entry.record.expires_at >= now and entry.scope.covers(site_id=site_id, country=country):
+            if (
+                entry is not None
+                and entry.record.expires_at >= now
+                and entry.scope.covers(site_id=site_id, country=country)
+            ):
                 out.append(entry)
         return out
 
@@ -136,14 +160,15 @@ class SafetyLane:
 
     def lane_write(
         self, action: SafetyActionRecord, seq_kv: KeyValue | None
-    ) -> tuple[list[Compare], list[Op]]:
-        """The compare and writes that append ``action``'s signed directive to the lane, at the
-        sequence after ``seq_kv`` (the compare fails if another directive took it meanwhile)."""
+    ) -> tuple[SafetyDirectiveRecord, list[Compare], list[Op]]:
+        """The signed directive of ``action`` at the sequence after ``seq_kv``, and the compare and
+        writes that append it to the lane (the compare fails if another directive took it
+        meanwhile)."""
         seq = (int(seq_kv.value) if seq_kv is not None else 0) + 1
         rec = self.signed_directive(action, seq)
         compare = Compare.absent(sd.LANE_SEQ) if seq_kv is None else Compare.unchanged(seq_kv)
         ops: list[Op] = [Put(sd.LANE_SEQ, str(seq).encode()), Put(sd.lane_key(seq), rec.to_json())]
-        return [compare], ops
+        return rec, [compare], ops
 
     def signed_directive(self, action: SafetyActionRecord, seq: int) -> SafetyDirectiveRecord:
         now = clock.now()
@@ -204,22 +229,32 @@ class SafetyLane:
                 for sub in list(self._subscribers):
                     sub.wake()
                 async for batch in self._store.watch(sd.LANE, start_revision=res.revision + 1):
-                    scopes = [
-                        entry.scope
-                        for event in batch
-                        if event.type is EventType.PUT
-                        and (rec := _parse(event.kv.key, event.kv.value)) is not None
-                        and (entry := self.lane.add(rec))
-                    ]
-                    if scopes:
-                        for sub in list(self._subscribers):
-                            if any(s.covers(site_id=sub.site_id, country=sub.country) for s in scopes):
-                                sub.wake()
+                    sendable: list[LaneEntry] = []
+                    for event in batch:
+                        if event.type is not EventType.PUT:
+                            continue
+                        if (rec := _parse(event.kv.key, event.kv.value)) is not None:
+                            sendable += self.lane.add(rec)
+                        elif (seq := _sequence(event.kv.key)) is not None:
+                            sendable += self.lane.skip(seq)
+                    self._wake([e.scope for e in sendable])
             except CompactedError:
                 continue
             except StargateError as e:
                 log.warning("safety lane watch interrupted (%s); retrying", e.public)
                 await asyncio.sleep(retry_delay)
+
+    def publish(self, rec: SafetyDirectiveRecord) -> None:
+        """A directive this replica has just committed: into its lane cache now, without waiting
+        for the watch to bring it back (an etcd round trip, then the parse). The watch's copy is then
+        a repeat. It is sent only once everything below it has arrived, as from the watch."""
+        self._wake([e.scope for e in self.lane.add(rec)])
+
+    def _wake(self, scopes: list[sd.Scope]) -> None:
+        if scopes:
+            for sub in list(self._subscribers):
+                if any(s.covers(site_id=sub.site_id, country=sub.country) for s in scopes):
+                    sub.wake()
 
     # --- acks ---------------------------------------------------------------------------------------
 
@@ -233,11 +268,17 @@ class SafetyLane:
         *,
         rejected: bool,
         reason: str = "",
+        lost: Callable[[Exception], None] | None = None,
     ) -> bool:
         """Record a site's ack or reject of a lane directive; False if it names no directive in the
         lane that covers the site. Every reject is audited (a site refusing a halt is a signal),
         even when it changes nothing, and so is an ack that names no such directive (a confused or
-        hostile site); a reject never overwrites an ack."""
+        hostile site); an ack wins over a reject.
+
+        Acks are stored in batches. Without ``lost`` an ack returns once stored; with it, an ack
+        returns once queued, and ``lost(error)`` is called if its batch cannot be stored (a link
+        passes it: its reader goes on without waiting for the store, and on a loss it ends the
+        link, so that the site re-sends its outcomes on the next one)."""
         entry = self.lane.get(sequence)
         if entry is None:  # not in this replica's cache yet (or ever): ask the store
             kv = await self._store.get(sd.lane_key(sequence))
@@ -268,76 +309,77 @@ class SafetyLane:
         if not valid:
             await self._audit.record(audit("" if rejected else "no such safety directive for this site"))
             return False
-        key = sd.ack_key(directive_id, site_id)
-        delivery = DeliveryRecord(
-            site_id, "Rejected" if rejected else "Acked", clock.now(), sequence, reason[:512]
-        )
         if not rejected:
-            await self._record_ack(directive_id, delivery)
+            await self._record_ack(directive_id, site_id, sequence, lost)
             return True
-        for _ in range(CAS_ATTEMPTS):
-            kv = await self._store.get(key)
-            if kv is not None and DeliveryRecord.from_json(kv.value).state == "Acked":
-                await self._audit.record(audit())  # an ack is final; a later reject changes nothing
-                return False
-            compare = Compare.absent(key) if kv is None else Compare.unchanged(kv)
-            result = await self._audit.commit([compare], [Put(key, delivery.to_json())], [audit()])
-            if result.succeeded:
-                return True
-        return False
+        if (d := (await self.deliveries(directive_id)).get(site_id)) is not None and d.state == "Acked":
+            await self._audit.record(audit())  # an ack is final; a later reject changes nothing
+            return False
+        # No compare: if the site's ack is stored meanwhile, it wins over this record anyway.
+        delivery = DeliveryRecord(site_id, "Rejected", clock.now(), sequence, reason[:512])
+        await self._audit.commit((), [Put(sd.ack_key(directive_id, site_id), delivery.to_json())], [audit()])
+        return True
 
-    async def _record_ack(self, action_id: str, delivery: DeliveryRecord) -> None:
-        """Queue an ack for the next batch and wait until it is stored (group commit)."""
-        pending = _PendingAck(action_id, delivery, asyncio.get_running_loop().create_future())
-        self._acks.append(pending)
+    async def _record_ack(
+        self, action_id: str, site_id: str, sequence: int, lost: Callable[[Exception], None] | None
+    ) -> None:
+        """Queue an ack for the next batch (group commit). Without ``lost``, wait until it is
+        stored; with it, return at once and call ``lost`` if its batch fails."""
+        done = asyncio.get_running_loop().create_future() if lost is None else None
+        self._acks.append(_PendingAck(action_id, site_id, sequence, done, lost))
         if self._ack_worker is None or self._ack_worker.done():
             self._ack_worker = asyncio.create_task(self._drain_acks(), name="safety-acks")
-        # No shield: the future is this ack's alone, and the worker skips futures already done
-        # (a link that closes cancels only its own wait; its ack is still stored).
-        await pending.done
+        if done is not None:
+            # No shield: the future is this ack's alone, and the worker skips futures already done
+            # (a link that closes cancels only its own wait; its ack is still stored).
+            await done
 
     async def _drain_acks(self) -> None:
         while self._acks:
-            # One write per key (a site may ack twice in a batch: outcomes are re-sent after a
-            # reconnect, and etcd refuses a transaction that names a key twice), and writes plus
-            # one audit event per action within ACK_BATCH.
-            latest: dict[str, _PendingAck] = {}
-            sites: dict[str, list[str]] = {}
-            taken = 0
+            # Per action, one batch record and one audit event naming its sites (a site may ack
+            # twice in a batch: outcomes are re-sent after a reconnect), within etcd's 128
+            # operations and a modest transaction size.
+            sites: dict[str, dict[str, int]] = {}
+            taken = count = 0
             for p in self._acks:
-                key = sd.ack_key(p.action_id, p.delivery.site_id)
-                grows = (key not in latest) + (p.action_id not in sites)
-                if latest and len(latest) + len(sites) + grows > ACK_BATCH:
+                if (p.action_id not in sites and len(sites) == ACK_BATCH_ACTIONS) or count == ACK_BATCH_SITES:
                     break
-                if key not in latest:
-                    sites.setdefault(p.action_id, []).append(p.delivery.site_id)
-                latest[key] = p
+                named = sites.setdefault(p.action_id, {})
+                count += p.site_id not in named
+                named[p.site_id] = p.sequence
                 taken += 1
             batch, self._acks = self._acks[:taken], self._acks[taken:]
-            entries = [
-                Entry(
-                    self.ack_actor,
-                    "safety.ack",
-                    f"safety/{action_id}",
-                    details={"id": action_id, "count": str(len(names)), "sites": ",".join(names)},
+            now = clock.now()
+            ops: list[Op] = []
+            entries = []
+            for action_id, named in sites.items():
+                names = sorted(named)
+                record = sd.AckBatchRecord(names, now, max(named.values()))
+                ops.append(Put(sd.ack_batch_key(action_id, uuid.uuid4().hex), record.to_json()))
+                entries.append(
+                    Entry(
+                        self.ack_actor,
+                        "safety.ack",
+                        f"safety/{action_id}",
+                        details={"id": action_id, "count": str(len(names)), "sites": ",".join(names)},
+                    )
                 )
-                for action_id, names in sites.items()
-            ]
-            ops: list[Op] = [Put(key, p.delivery.to_json()) for key, p in latest.items()]
             try:
                 await self._audit.commit((), ops, entries)
-            except Exception as e:  # the acks' links see the error (the site re-sends on reconnect)
+            except Exception as e:  # the acks' links hear of it (the site re-sends on reconnect)
                 for p in batch:
-                    if not p.done.done():
+                    if p.lost is not None:
+                        p.lost(e)
+                    elif p.done is not None and not p.done.done():
                         p.done.set_exception(e)
                 continue
             for p in batch:
-                if not p.done.done():
+                if p.done is not None and not p.done.done():
                     p.done.set_result(None)
 
     async def deliveries(self, action_id: str) -> dict[str, DeliveryRecord]:
         res = await self._store.range(sd.acks_prefix(action_id))
-        return {d.site_id: d for d in (DeliveryRecord.from_json(kv.value) for kv in res.items)}
+        return sd.deliveries_from((kv.key, kv.value) for kv in res.items)
 
     def beacon(self, site_id: str, sequence: int) -> tuple[int, bytes] | None:
         """(time in ns, signature) of a beacon for ``site_id``, or None while beacons are paused."""
@@ -346,6 +388,12 @@ class SafetyLane:
         time_ns = int(clock.now() * 1e9)
         data = sd.beacon_bytes(site_id=site_id, sequence=sequence, time_ns=time_ns, key_id=self.key.key_id)
         return time_ns, self.key.sign(data)
+
+
+def _sequence(key: str) -> int | None:
+    """The sequence a lane key names (``lane/<seq>``), or None for a key of another layout."""
+    tail = key.removeprefix(sd.LANE)
+    return int(tail) if tail.isdigit() else None
 
 
 def _parse(key: str, raw: bytes) -> SafetyDirectiveRecord | None:

@@ -61,6 +61,8 @@ STATE_FILE = "safety-state.json"
 #: exact match of the whole signed directive under the same key is as good as verifying it again.
 _VERIFIED: OrderedDict[tuple[bytes, bytes], None] = OrderedDict()
 VERIFIED_CACHE_SIZE = 1024
+#: Ids of accepted directives kept for the replay check (about 40 KB of state).
+MAX_ACCEPTED_IDS = 1024
 #: A beacon whose time is further than this from the site's clock is not fresh.
 MAX_BEACON_SKEW_S = 60.0
 
@@ -216,6 +218,9 @@ class SiteSafety:
                 reason = e.reason[:512]
             else:
                 self.state.accepted_ids.append(d.id)
+                # The rising sequence already refuses every older directive; the ids are a second
+                # check, kept bounded so that the state file does not grow with every halt ever.
+                del self.state.accepted_ids[:-MAX_ACCEPTED_IDS]
                 self.state.last_safety_sequence = d.safety_sequence
                 self.save()  # durable before the ack
                 release = d.halt.release if kind == "Halt" else d.resume.release

@@ -88,3 +88,47 @@ async def test_acks_for_many_actions_at_once_fit_in_a_transaction(store: Store) 
             assert sorted(await safety.deliveries(h.id)) == ["fr-a", "fr-b"]
     finally:
         watch.cancel()
+
+
+async def test_an_ack_wins_over_a_reject_in_either_order_and_a_lost_batch_is_reported(store: Store) -> None:
+    safety = _safety(store)
+    watch = asyncio.create_task(safety.run_lane_watch())
+    try:
+        halt = await safety.halt(ADMIN, "atlas-r1", "global", "x")
+        for _ in range(200):
+            if safety.lane.top == 1:
+                break
+            await asyncio.sleep(0.01)
+        # fr-a rejects, then (after a re-delivery) acks: the ack is what holds.
+        assert await safety.complete("spiffe://t/site/fr-a", "fr-a", "FR", halt.id, 1, rejected=True)
+        assert (await safety.deliveries(halt.id))["fr-a"].state == "Rejected"
+        assert await safety.complete("spiffe://t/site/fr-a", "fr-a", "FR", halt.id, 1, rejected=False)
+        # fr-b acks through a link (returns once queued), then a late reject changes nothing.
+        lost: list[Exception] = []
+        assert await safety.complete(
+            "spiffe://t/site/fr-b", "fr-b", "FR", halt.id, 1, rejected=False, lost=lost.append
+        )
+        for _ in range(200):
+            if "fr-b" in await safety.deliveries(halt.id):
+                break
+            await asyncio.sleep(0.01)
+        assert not await safety.complete("spiffe://t/site/fr-b", "fr-b", "FR", halt.id, 1, rejected=True)
+        stored = await safety.deliveries(halt.id)
+        assert {s: d.state for s, d in stored.items()} == {"fr-a": "Acked", "fr-b": "Acked"} and not lost
+        # Two acks, a few writes: the batches name their sites, no per-site ack records.
+        keys = [kv.key for kv in (await store.range(sd.acks_prefix(halt.id))).items]
+        assert sum(sd.ACK_BATCH_MARK in k for k in keys) == 2 and sd.ack_key(halt.id, "fr-b") not in keys
+        # A batch that cannot be stored reaches its link's ``lost`` (the link then ends, and the
+        # site re-sends on the next one); the ack queued and returned before that.
+        watch.cancel()
+        assert await safety.complete(
+            "spiffe://t/site/fr-c", "fr-c", "FR", halt.id, 1, rejected=False, lost=lost.append
+        )
+        await store.close()
+        for _ in range(200):
+            if lost:
+                break
+            await asyncio.sleep(0.01)
+        assert len(lost) == 1
+    finally:
+        watch.cancel()

@@ -17,7 +17,7 @@ from controlplane.api.v1 import site_pb2 as spb
 from controlplane.api.v1 import types_pb2 as tpb
 from controlplane.client.config import Context
 from controlplane.client.federation import FederationClient
-from controlplane.errors import FailedPrecondition, PermissionDenied
+from controlplane.errors import FailedPrecondition, PermissionDenied, Unavailable
 from controlplane.pki.ca import CertificateAuthority
 from controlplane.pki.identity import Identity, Kind, Role
 from controlplane.pki.keys import certificate_pem, private_key_pem
@@ -357,3 +357,34 @@ async def test_incidents_raised_without_a_link_go_out_when_it_returns(fed: Feder
         await until(reported, what="the incident after the reconnect")
         event = next(e for e in await audit(c) if e.action == "incident.report")
     assert event.actor == f"spiffe://{TD}/site/fr-par-1" and event.details["count"] == "4"
+
+
+async def test_an_ack_the_federation_fails_to_store_ends_the_link_and_the_site_sends_it_again(
+    fed: Federation,
+) -> None:
+    site = await fed.add_site("fr-par-1", "FR")
+    rt = fed.cp.runtime  # type: ignore[union-attr]
+    commit = rt.safety._audit.commit
+    failed: list[int] = []
+
+    async def flaky(compares: Any, ops: Any, entries: Any) -> Any:
+        # The first ack batch meets a store outage.
+        if not failed and any(e.action == "safety.ack" for e in entries):
+            failed.append(1)
+            raise Unavailable()
+        return await commit(compares, ops, entries)
+
+    rt.safety._audit.commit = flaky
+    connects = site.agent.connects
+    async with fed.client() as c:
+        halt = (await c.call("Halt", xpb.HaltRequest(release="r1", scope="global", reason="x"))).action
+        # The site applied it and acked; the ack was lost with the batch: the link ended
+        # (UNAVAILABLE), the site came back and re-sent its outcome, which is stored now.
+        await until(lambda: site.agent.connects > connects, what="the site reconnected")
+        for _ in range(250):
+            if (await action(c, halt.id)).acked == 1:
+                break
+            await asyncio.sleep(0.02)
+        st = await action(c, halt.id)
+    assert failed and st.acked == 1 and st.state == "Halted"
+    assert site.agent.safety.last_sequence == 1 and len(site.agent.record.entries) == 1  # applied once

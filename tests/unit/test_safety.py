@@ -283,11 +283,17 @@ def test_the_lane_cache_sends_in_order_in_scope_unexpired_and_never_past_a_gap()
     ids = [e.record.id for e in lane.after(0, site_id="fr-par-1", country="FR", now=1.0)]
     assert ids == ["d1"]
     lane.add(rec(3, "global", expires=0.5))
-    assert lane.top == 4 and lane.add(rec(3, "global")) is None  # a repeat is ignored
+    assert lane.top == 4 and lane.add(rec(3, "global")) == []  # a repeat is ignored
     ids = [e.record.id for e in lane.after(0, site_id="fr-par-1", country="FR", now=1.0)]
     assert ids == ["d1", "d4"]  # d2: another country; d3: expired
     assert [e.record.id for e in lane.after(1, site_id="de-0", country="DE", now=0.1)] == ["d2", "d3"]
-    assert lane.add(rec(9, "region:eu")) is None  # a malformed scope is never sent
+    assert lane.add(rec(9, "region:eu")) == []  # a malformed scope is never sent
+    # ... but it is no gap: a bad record must not hold back every directive after it.
+    assert [e.record.id for e in lane.add(rec(5, "global"))] == ["d5"]
+    assert [e.record.id for e in lane.add(rec(8, "global"))] == []  # 6 and 7 have not arrived
+    assert lane.skip(6) == [] and [e.record.id for e in lane.skip(7)] == ["d8"]  # 7 unreadable
+    assert lane.top == 9 and lane.get(9) is None
+    assert [e.record.id for e in lane.after(4, site_id="x", country="FR", now=1.0)] == ["d5", "d8"]
 
 
 async def test_the_lane_watch_skips_records_it_cannot_read() -> None:
@@ -317,3 +323,66 @@ async def test_the_lane_watch_skips_records_it_cannot_read() -> None:
     finally:
         watch.cancel()
         await store.close()
+
+
+async def test_the_replica_that_commits_a_halt_sends_it_without_waiting_for_its_watch() -> None:
+    from controlplane.services.audit import AuditLog
+    from controlplane.services.registry import Registry
+    from controlplane.services.safety import Safety
+    from controlplane.store.memory import MemoryStore
+
+    store = MemoryStore()
+    audit = AuditLog(store)
+    safety = Safety(store, audit, Registry(store, audit), SafetyKey.generate())
+    safety.lane.loaded.set()  # as after the first read; no watch runs in this test
+    woken: list[str] = []
+    safety.subscribe("fr-par-1", "FR", lambda: woken.append("fr"))
+    safety.subscribe("de-fra-1", "DE", lambda: woken.append("de"))
+    halt = await safety.halt("spiffe://t/user/alice", "atlas-r1", "country:FR", "now")
+    assert woken == ["fr"] and safety.lane.top == 1
+    sent = await safety.lane_after(0, site_id="fr-par-1", country="FR")
+    assert [e.record.id for e in sent] == [halt.id]
+    await store.close()
+
+
+async def test_an_unreadable_lane_record_does_not_hold_back_the_directives_after_it() -> None:
+    import asyncio
+
+    from controlplane.services.audit import AuditLog
+    from controlplane.services.registry import Registry
+    from controlplane.services.safety import Safety
+    from controlplane.store.memory import MemoryStore
+
+    store = MemoryStore()
+    audit = AuditLog(store)
+    safety = Safety(store, audit, Registry(store, audit), SafetyKey.generate())
+    watch = asyncio.create_task(safety.run_lane_watch())
+    try:
+        await asyncio.wait_for(safety.lane.loaded.wait(), 2)
+        # Sequence 1 taken by a record this version cannot read (arriving through the watch).
+        await store.put(sd.LANE_SEQ, b"1")
+        await store.put(sd.lane_key(1), b"not json")
+        halt = await safety.halt("spiffe://t/user/alice", "atlas-r1", "global", "after it")
+        for _ in range(100):
+            if safety.lane.top == 2:
+                break
+            await asyncio.sleep(0.01)
+        sent = await safety.lane_after(0, site_id="fr-par-1", country="FR")
+        assert safety.lane.top == 2 and [e.record.id for e in sent] == [halt.id]
+    finally:
+        watch.cancel()
+        await store.close()
+
+
+async def test_the_replay_check_keeps_a_bounded_number_of_ids(monkeypatch: pytest.MonkeyPatch) -> None:
+    import operators.agent.safety as agent_safety
+
+    monkeypatch.setattr(agent_safety, "MAX_ACCEPTED_IDS", 2)
+    key = SafetyKey.generate()
+    site = await _site(key)
+    for seq in (1, 2, 3):
+        assert (await site.handle(safety_directive_to_pb(_copy(key, seq=seq)))).outcome == "applied"
+    assert site.state.accepted_ids == ["d-Halt-2", "d-Halt-3"]
+    # An id that fell out of the list is still refused: by the sequence.
+    entry = await site.handle(safety_directive_to_pb(_copy(key, seq=1)))
+    assert entry.outcome == "rejected" and entry.reason.startswith("sequence:")
