@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 from collections.abc import Callable
 from typing import Any, TypeAlias
 
@@ -212,7 +213,10 @@ class SafetyLink:
     async def _tick(self) -> None:
         interval = self.rt.safety.settings.beacon_interval
         while True:
-            await asyncio.sleep(interval)
+            # Jittered, and only downward (a site's tolerance counts from its last beacon): links
+            # that all opened at once (a replica restart) drift apart instead of signing 1,000
+            # beacons in one burst.
+            await asyncio.sleep(interval * random.uniform(0.8, 1.0))
             self._beacon_due = True
             self._session.wake.set()
 

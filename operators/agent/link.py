@@ -13,6 +13,7 @@ import collections
 import contextlib
 import datetime as dt
 import logging
+import random
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -281,7 +282,9 @@ class SiteAgent:
     async def _heartbeats(self) -> None:
         while True:
             self._outbox.put_nowait(await self.heartbeat())
-            await asyncio.sleep(self.heartbeat_interval)
+            # Jittered, and only downward (the federation counts missed intervals): sites that all
+            # reconnected at once after an outage drift apart instead of arriving as one burst.
+            await asyncio.sleep(self.heartbeat_interval * random.uniform(0.8, 1.0))
 
     # --- directives -----------------------------------------------------------------------------
 
