@@ -103,9 +103,9 @@ class LaneCache:
             log.error("safety directive %s has a malformed scope %r; not sent", rec.id, rec.scope)
         return self._arrived(rec.safety_sequence, entry, snapshot)
 
-    def skip(self, sequence: int) -> list[LaneEntry]:
+    def skip(self, sequence: int, *, snapshot: bool = False) -> list[LaneEntry]:
         """A sequence whose record this version cannot read: never sent, but no longer a gap."""
-        return [] if sequence in self._by_seq else self._arrived(sequence, None, False)
+        return [] if sequence in self._by_seq else self._arrived(sequence, None, snapshot)
 
     def _arrived(self, seq: int, entry: LaneEntry | None, snapshot: bool) -> list[LaneEntry]:
         self._by_seq[seq] = entry
@@ -225,6 +225,8 @@ class SafetyLane:
                 for kv in res.items:
                     if (rec := _parse(kv.key, kv.value)) is not None:
                         self.lane.add(rec, snapshot=True)
+                    elif (seq := _sequence(kv.key)) is not None:
+                        self.lane.skip(seq, snapshot=True)
                 self.lane.loaded.set()
                 for sub in list(self._subscribers):
                     sub.wake()

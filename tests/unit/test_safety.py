@@ -345,7 +345,8 @@ async def test_the_replica_that_commits_a_halt_sends_it_without_waiting_for_its_
     await store.close()
 
 
-async def test_an_unreadable_lane_record_does_not_hold_back_the_directives_after_it() -> None:
+@pytest.mark.parametrize("arrives", ["in-the-first-read", "through-the-watch"])
+async def test_an_unreadable_lane_record_does_not_hold_back_the_directives_after_it(arrives: str) -> None:
     import asyncio
 
     from controlplane.services.audit import AuditLog
@@ -356,12 +357,18 @@ async def test_an_unreadable_lane_record_does_not_hold_back_the_directives_after
     store = MemoryStore()
     audit = AuditLog(store)
     safety = Safety(store, audit, Registry(store, audit), SafetyKey.generate())
+
+    async def unreadable_first() -> None:  # sequence 1, taken by a record this version cannot read
+        await store.put(sd.LANE_SEQ, b"1")
+        await store.put(sd.lane_key(1), b"not json")
+
+    if arrives == "in-the-first-read":
+        await unreadable_first()
     watch = asyncio.create_task(safety.run_lane_watch())
     try:
         await asyncio.wait_for(safety.lane.loaded.wait(), 2)
-        # Sequence 1 taken by a record this version cannot read (arriving through the watch).
-        await store.put(sd.LANE_SEQ, b"1")
-        await store.put(sd.lane_key(1), b"not json")
+        if arrives == "through-the-watch":
+            await unreadable_first()
         halt = await safety.halt("spiffe://t/user/alice", "atlas-r1", "global", "after it")
         for _ in range(100):
             if safety.lane.top == 2:
