@@ -40,8 +40,9 @@ CAS_ATTEMPTS = 20
 #: Actions per ack transaction: a batch record and an audit event each, plus the audit head, under
 #: the audit log's 120 operations per transaction (etcd allows 128).
 ACK_BATCH_ACTIONS = 50
-#: Sites per ack transaction: ~30 KB of site names in the records and as many in the audit events
-#: (etcd takes 1.5 MiB per request).
+#: Sites per ack transaction: at most ~64 KB of site names (ids of up to 63 characters) in the
+#: records and as many in the audit events (etcd takes 1.5 MiB per request). One ack transaction is
+#: in flight per replica at a time (one worker), so the audit log's grouping cannot stack them.
 ACK_BATCH_SITES = 1000
 #: How long a link waits for its replica's first read of the lane before giving up (the site
 #: reconnects, perhaps to another replica).
