@@ -5,13 +5,15 @@
 A real control plane (memory store) in this process and N simulated sites (the real site-agent
 core, enrolled through the real token/CSR path, each on its own mTLS connection) in a second
 process, both with the daemons' GC settings. Each round an admin publishes a global Halt of a new
-release through SafetyService; a site's latency is the time from the Halt call to the federation
-having stored that site's ack (signed directive committed with the action, lane watch, send,
-verified and applied at the site, ack, batched commit). Baselines, same run, same certificates,
-the same number of bidi streams held by a second process: one message pushed to every stream,
-latency = publish -> received by the client (one-way), or publish -> the client's answer received
-by the server (+ ack: the round trip a halt makes, with no logic). Also reported: the CPU each
-side used per round. Ratios are halt / baseline.
+release through SafetyService (on an admin connection opened before the first round); a site's
+latency is the time from the Halt call to the federation having stored that site's ack (signed
+directive committed with the action, sent on every link, verified and applied at the site, acked,
+the ack's batch committed). Baselines, same run, same certificates, the same number of bidi
+streams held by a second process: one message pushed to every stream, latency = publish ->
+received by the client (one-way), or publish -> the client's answer received by the server (+ ack:
+the round trip a halt makes, with no logic), with raw bytes or with the link's own protobuf
+messages (the last halt's signed directive as sent, and an Ack). Also reported: the CPU each side
+used per round. Ratios are halt / baseline.
 """
 
 from __future__ import annotations
@@ -35,18 +37,28 @@ import grpc
 
 from controlplane.api.v1 import federation_pb2 as fpb
 from controlplane.api.v1 import safety_pb2 as xpb
+from controlplane.api.v1 import site_pb2 as spb
 from controlplane.client.channel import secure_channel
 from controlplane.client.enroll import Facts
 from controlplane.domain import safety as sd
 from controlplane.errors import Unavailable
 from controlplane.process import tune_gc
 from controlplane.server.app import SERVER_OPTIONS
+from controlplane.server.safety_servicer import lane_message
 from controlplane.store import Put
 from controlplane.store.memory import MemoryStore
 from operators.sim import SimulatedSite
 from tests.support.federation import Federation
 
 _METHOD = "/bench.Fanout/Subscribe"
+_PB_CLIENT = {
+    "request_serializer": spb.ConnectRequest.SerializeToString,
+    "response_deserializer": spb.ConnectResponse.FromString,
+}
+_PB_SERVER = {
+    "request_deserializer": spb.ConnectRequest.FromString,
+    "response_serializer": spb.ConnectResponse.SerializeToString,
+}
 
 
 def cpu_ms(pid: int) -> float:
@@ -104,10 +116,12 @@ def _sites_process(root: str, specs: list[tuple[str, str]], address: str, ready:
 
 
 def _bare_process(
-    port: int, ca: bytes, key: bytes, cert: bytes, n: int, rounds: int, ack: bool, conn: Any
+    port: int, ca: bytes, key: bytes, cert: bytes, n: int, rounds: int, ack: bool, pb: bool, conn: Any
 ) -> None:
     """Child process: n bare streams. One-way: after each round, send back when each stream got its
-    message. With ``ack``: answer each message on its stream (the server times the answers)."""
+    message. With ``ack``: answer each message on its stream (the server times the answers). With
+    ``pb``: the link's protobuf messages (a ConnectResponse in, a ConnectRequest with an Ack out)
+    instead of raw bytes."""
 
     async def run() -> None:
         tune_gc()  # as the sites' process does
@@ -118,10 +132,17 @@ def _bare_process(
         async def client(i: int) -> None:
             nonlocal ready
             ch = secure_channel(f"127.0.0.1:{port}", ca, key, cert)
-            call = ch.stream_stream(_METHOD)(wait_for_ready=True)
+            call = ch.stream_stream(_METHOD, **(_PB_CLIENT if pb else {}))(wait_for_ready=True)
             async for msg in call:
-                if msg == b"ready":
+                if msg == b"ready" or (pb and msg.HasField("welcome")):
                     ready += 1
+                elif ack and pb:
+                    d = msg.directive
+                    await call.write(
+                        spb.ConnectRequest(
+                            ack=spb.Ack(site_id=f"s{i}", directive_id=d.id, safety_sequence=d.safety_sequence)
+                        )
+                    )
                 elif ack:
                     await call.write(b"ack")
                 else:
@@ -233,17 +254,18 @@ class HaltPath:
 class BarePath:
     """The baseline: bare grpc.aio bidi streams over mTLS with the same certificates, clients in a
     second process. One message pushed to every stream; latency = publish -> received by the client
-    (one-way), or publish -> the client's answer received by the server (``ack``)."""
+    (one-way), or publish -> the client's answer received by the server (``ack``). With ``pb``, the
+    messages are the link's: the last halt's signed directive as sent, and an Ack."""
 
-    def __init__(self, fed: Federation, n: int, rounds: int, *, ack: bool) -> None:
-        self.fed, self.n, self.rounds, self.ack = fed, n, rounds, ack
+    def __init__(self, fed: Federation, n: int, rounds: int, *, ack: bool, pb: bool = False) -> None:
+        self.fed, self.n, self.rounds, self.ack, self.pb = fed, n, rounds, ack, pb
         self.run = Run()
-        self.queues: list[asyncio.Queue[bytes]] = []
+        self.queues: list[asyncio.Queue[Any]] = []
         self.acked: dict[int, float] = {}
 
     async def start(self) -> None:
         async def subscribe(requests: Any, context: grpc.aio.ServicerContext):  # type: ignore[no-untyped-def]
-            q: asyncio.Queue[bytes] = asyncio.Queue()
+            q: asyncio.Queue[Any] = asyncio.Queue()
             i = len(self.queues)
             self.queues.append(q)
 
@@ -253,7 +275,7 @@ class BarePath:
 
             reader = asyncio.create_task(read())
             try:
-                yield b"ready"
+                yield spb.ConnectResponse(welcome=spb.Welcome()) if self.pb else b"ready"
                 while True:
                     yield await q.get()
             finally:
@@ -261,7 +283,12 @@ class BarePath:
 
         d = self.fed.dir
         handler = grpc.method_handlers_generic_handler(
-            "bench.Fanout", {"Subscribe": grpc.stream_stream_rpc_method_handler(subscribe)}
+            "bench.Fanout",
+            {
+                "Subscribe": grpc.stream_stream_rpc_method_handler(
+                    subscribe, **(_PB_SERVER if self.pb else {})
+                )
+            },
         )
         self.server = grpc.aio.server(options=SERVER_OPTIONS)
         self.server.add_generic_rpc_handlers((handler,))
@@ -276,7 +303,7 @@ class BarePath:
         key, cert = (site_dir / "site.key").read_bytes(), (site_dir / "site.crt").read_bytes()
         ctx = multiprocessing.get_context("spawn")
         self.conn, child = ctx.Pipe()
-        args = (port, self.fed.ca_pem, key, cert, self.n, self.rounds, self.ack, child)
+        args = (port, self.fed.ca_pem, key, cert, self.n, self.rounds, self.ack, self.pb, child)
         self.proc = ctx.Process(target=_bare_process, args=args, daemon=True)
         self.proc.start()
         assert await asyncio.get_running_loop().run_in_executor(None, self.conn.recv) == "ready"
@@ -286,8 +313,12 @@ class BarePath:
         pid: int = self.proc.pid  # type: ignore[assignment]
         cpu0 = (cpu_ms(os.getpid()), cpu_ms(pid))
         t0 = time.perf_counter()  # CLOCK_MONOTONIC: the same clock in both processes
+        item: Any = b"halt"
+        if self.pb:  # the wire message of the last halt, exactly as its links sent it
+            lane = self.fed.cp.runtime.safety.lane  # type: ignore[union-attr]
+            item = lane_message(lane.get(lane.top))  # type: ignore[arg-type]
         for q in self.queues:
-            q.put_nowait(b"halt")
+            q.put_nowait(item)
         if self.ack:
             while len(self.acked) < self.n:
                 await asyncio.sleep(0.001)
@@ -305,9 +336,9 @@ class BarePath:
 
 
 async def main(n: int, rounds: int) -> None:
-    # All three paths connected at once: measured ~4 descriptors per site in this process (5,000
-    # sites reached the 20,000 limit), plus the enrollment's leftovers.
-    alternate = 4 * n + 2000 <= resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    # All paths connected at once: measured ~4 descriptors per site and path in this process (5,000
+    # sites reached the 20,000 limit with three paths), plus the enrollment's leftovers.
+    alternate = 5 * n + 2000 <= resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     with tempfile.TemporaryDirectory() as tmp:
         store = MemoryStore()
         # Long heartbeat/beacon intervals: the measurement is the halt, not background chatter.
@@ -327,32 +358,35 @@ async def main(n: int, rounds: int) -> None:
             await asyncio.get_running_loop().run_in_executor(None, ready.wait, 300)
             print(f"{n} sites enrolled and connected in {time.perf_counter() - t:.1f}s", file=sys.stderr)
             halt = HaltPath(fed, store, n, proc.pid)  # type: ignore[arg-type]
-            oneway = BarePath(fed, n, rounds, ack=False)
-            acked = BarePath(fed, n, rounds, ack=True)
+            bare = {
+                "one-way": BarePath(fed, n, rounds, ack=False),
+                "+ ack": BarePath(fed, n, rounds, ack=True),
+                "+ ack, protobuf": BarePath(fed, n, rounds, ack=True, pb=True),
+            }
             if alternate:
-                # Rounds alternate between the three paths, so that the machine's drift (it is
-                # noisy: +-15-30 % between runs) affects each of them alike.
-                await oneway.start()
-                await acked.start()
+                # Rounds alternate between the paths, so that the machine's drift (it is noisy:
+                # +-15-30 % between runs) affects each of them alike.
+                for path in bare.values():
+                    await path.start()
                 for r in range(rounds):
                     await halt.round(r)
-                    for path in (oneway, acked):
+                    for path in bare.values():
                         await asyncio.sleep(0.5)
                         await path.round()
                     await asyncio.sleep(0.5)
                 await halt.close()
                 stop.set()
                 proc.join(60)
-                await oneway.stop()
-                await acked.stop()
-            else:  # not enough file descriptors for 3 x n connections at once: one path after another
+                for path in bare.values():
+                    await path.stop()
+            else:  # not enough file descriptors for all paths at once: one path after another
                 for r in range(rounds):
                     await halt.round(r)
                     await asyncio.sleep(0.5)
                 await halt.close()
                 stop.set()
                 proc.join(60)
-                for path in (oneway, acked):
+                for path in bare.values():
                     await path.start()
                     for _ in range(rounds):
                         await path.round()
@@ -361,8 +395,12 @@ async def main(n: int, rounds: int) -> None:
         finally:
             await fed.stop()
             await store.close()
+    report(n, rounds, alternate, halt.run, {name: path.run for name, path in bare.items()})
+
+
+def report(n: int, rounds: int, alternate: bool, h: Run, bare: dict[str, Run]) -> None:
     cores = Path("/proc/cpuinfo").read_text().count("processor")
-    order = "alternating: halt, bare one-way, bare + ack" if alternate else "one path after another"
+    order = "alternating: halt, then each bare path" if alternate else "one path after another"
     print(
         f"\n{n} sites, {rounds} rounds ({order}), sites and bare clients in processes of their own, "
         f"{cores} cores\n"
@@ -372,19 +410,16 @@ async def main(n: int, rounds: int) -> None:
         "| CPU per round: server ms | CPU per round: sites/clients ms |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|")
-    rows = (
-        ("signed halt -> verified, applied, ack recorded", halt.run),
-        ("bare grpc.aio fan-out, one-way (push -> received)", oneway.run),
-        ("bare grpc.aio fan-out + ack (push -> answer received)", acked.run),
-    )
-    for name, r in rows:
+    rows = {"signed halt -> verified, applied, ack recorded": h} | {
+        f"bare grpc.aio fan-out {name}": r for name, r in bare.items()
+    }
+    for name, r in rows.items():
         print(
             f"| {name} | {pct(r.lat, 50):.1f} | {pct(r.lat, 99):.1f} | {max(r.lat):.1f} "
             f"| {statistics.mean(r.alls):.1f} | {statistics.mean(r.server_cpu):.0f} "
             f"| {statistics.mean(r.client_cpu):.0f} |"
         )
-    h = halt.run
-    for name, r in (("one-way", oneway.run), ("+ ack", acked.run)):
+    for name, r in bare.items():
         pairs = (
             (pct(h.lat, 50), pct(r.lat, 50)),
             (pct(h.lat, 99), pct(r.lat, 99)),
