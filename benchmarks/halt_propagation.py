@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import multiprocessing
 import os
 import resource
@@ -210,6 +211,7 @@ class HaltPath:
         self.run = Run()
         self.acked: dict[str, float] = {}
         self.admin: Any = None
+        self._admin = contextlib.AsyncExitStack()
         original = store.txn
 
         async def timed(compares, ops):  # type: ignore[no-untyped-def]
@@ -234,7 +236,7 @@ class HaltPath:
         if self.admin is None:
             # One admin connection for all rounds, opened before the first: the bare paths' server
             # pushes on streams already open too (the handshake is not part of either).
-            self.admin = await self.fed.client().__aenter__()
+            self.admin = await self._admin.enter_async_context(self.fed.client())
             await self.admin.call("ListSafetyActions", xpb.ListSafetyActionsRequest(limit=1))
         self.acked.clear()
         cpu0 = (cpu_ms(os.getpid()), cpu_ms(self.pid))
@@ -247,8 +249,7 @@ class HaltPath:
         self.run.round_done(t0, list(self.acked.values()), cpu0, self.pid)
 
     async def close(self) -> None:
-        if self.admin is not None:
-            await self.admin.__aexit__(None, None, None)
+        await self._admin.aclose()
 
 
 class BarePath:
@@ -336,8 +337,9 @@ class BarePath:
 
 
 async def main(n: int, rounds: int) -> None:
-    # All paths connected at once: measured ~4 descriptors per site and path in this process (5,000
-    # sites reached the 20,000 limit with three paths), plus the enrollment's leftovers.
+    # All paths connected at once: with three paths this process measured ~4 descriptors per site
+    # (5,000 sites reached the 20,000 limit); the fourth adds about one more, plus the enrollment's
+    # leftovers.
     alternate = 5 * n + 2000 <= resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     with tempfile.TemporaryDirectory() as tmp:
         store = MemoryStore()
