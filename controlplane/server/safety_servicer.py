@@ -104,8 +104,8 @@ async def action_to_pb(rt: Runtime, action: SafetyActionRecord, *, sites: bool =
 
 async def _links_first() -> None:
     """Let the links a directive just woke send it before the caller's answer is built: the answer
-    holds the status of every site in scope (1,000 sites: ~12 ms on this machine), and a halt's
-    sites should not wait for it."""
+    holds the status of every site in scope (1,000 sites: 7-12 ms of CPU in profiles on this
+    machine), and a halt's sites should not wait for it."""
     await asyncio.sleep(0)
 
 
