@@ -365,6 +365,12 @@ async def main(n: int, rounds: int) -> None:
                 "+ ack": BarePath(fed, n, rounds, ack=True),
                 "+ ack, protobuf": BarePath(fed, n, rounds, ack=True, pb=True),
             }
+
+            async def halts_done() -> None:
+                await halt.close()
+                stop.set()
+                await asyncio.get_running_loop().run_in_executor(None, proc.join, 60)
+
             if alternate:
                 # Rounds alternate between the paths, so that the machine's drift (it is noisy:
                 # +-15-30 % between runs) affects each of them alike.
@@ -376,18 +382,14 @@ async def main(n: int, rounds: int) -> None:
                         await asyncio.sleep(0.5)
                         await path.round()
                     await asyncio.sleep(0.5)
-                await halt.close()
-                stop.set()
-                proc.join(60)
+                await halts_done()
                 for path in bare.values():
                     await path.stop()
             else:  # not enough file descriptors for all paths at once: one path after another
                 for r in range(rounds):
                     await halt.round(r)
                     await asyncio.sleep(0.5)
-                await halt.close()
-                stop.set()
-                proc.join(60)
+                await halts_done()
                 for path in bare.values():
                     await path.start()
                     for _ in range(rounds):
