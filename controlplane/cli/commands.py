@@ -176,20 +176,6 @@ def _directive_line(d: dict[str, Any]) -> str:
     return f"directive {d['id']} ({d['kind']}, sequence {d['sequence']}) queued"
 
 
-async def directives_list(args: argparse.Namespace) -> int:
-    resp = await call(args, "ListDirectives", fpb.ListDirectivesRequest(site_id=args.site))
-    items = [views.directive_record(r) for r in resp.directives]
-    emit(
-        {"items": items},
-        args.output,
-        lambda d: table(
-            [(i["sequence"], i["kind"], i["state"], i["id"], i["reason"] or "-") for i in d["items"]],
-            ["SEQ", "KIND", "STATE", "ID", "REASON"],
-        ),
-    )
-    return 0
-
-
 # --- people ------------------------------------------------------------------------------------------
 
 
@@ -383,11 +369,6 @@ def register(sub: Any) -> None:
     p.add_argument("--name", required=True)
     _out(p)
     p.set_defaults(handler=undeploy)
-    d = sub.add_parser("directives", help="directive queues").add_subparsers(dest="cmd", required=True)
-    p = d.add_parser("list", help="a site's directives and their delivery state")
-    p.add_argument("--site", required=True)
-    _out(p)
-    p.set_defaults(handler=directives_list)
 
     users = sub.add_parser("users", help="people's certificates").add_subparsers(dest="cmd", required=True)
     p = users.add_parser(

@@ -8,7 +8,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from controlplane.cli import commands, releases, safety
+from controlplane.cli import commands, directives, releases, safety
 from controlplane.errors import StargateError
 
 EXIT_ERROR = 1
@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=10.0, help="seconds per call (default 10)")
     sub = p.add_subparsers(dest="group", required=True, metavar="COMMAND")
     commands.register(sub)
+    directives.register(sub)
     releases.register(sub)
     safety.register(sub)
     from controlplane.cli import dev

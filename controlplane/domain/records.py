@@ -140,6 +140,13 @@ class DirectiveState:
     PENDING = "Pending"
     ACKED = "Acked"
     REJECTED = "Rejected"
+    #: The federation could not send it (the reason says why); the queue went on without it.
+    FAILED = "Failed"
+    #: An admin took it out of delivery before the site answered.
+    CANCELLED = "Cancelled"
+    #: States in which a directive is not (or no longer) sent (a cancelled one the site was sent
+    #: before may still be applied there: its ack then replaces the state).
+    UNDELIVERED = frozenset({FAILED, CANCELLED})
 
 
 @dataclass(frozen=True)

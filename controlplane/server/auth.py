@@ -30,6 +30,7 @@ ROLES: dict[str, frozenset[Role]] = {
     "Deploy": _ADMIN,
     "Undeploy": _ADMIN,
     "ListDirectives": _READERS,
+    "CancelDirective": _ADMIN,
     "IssueUserCertificate": _ADMIN,
     "ListAuditEvents": frozenset({Role.ADMIN, Role.AUDITOR}),
     "GetStatus": _ANY_PERSON,

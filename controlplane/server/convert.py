@@ -22,6 +22,8 @@ _DSTATE = {
     DirectiveState.PENDING: tpb.DIRECTIVE_STATE_PENDING,
     DirectiveState.ACKED: tpb.DIRECTIVE_STATE_ACKED,
     DirectiveState.REJECTED: tpb.DIRECTIVE_STATE_REJECTED,
+    DirectiveState.FAILED: tpb.DIRECTIVE_STATE_FAILED,
+    DirectiveState.CANCELLED: tpb.DIRECTIVE_STATE_CANCELLED,
 }
 KINDS = {
     "Deploy": tpb.DIRECTIVE_KIND_DEPLOY,
@@ -103,13 +105,30 @@ def directive_to_pb(rec: DirectiveRecord) -> tpb.Directive:
 
 
 def directive_record_to_pb(rec: DirectiveRecord) -> tpb.DirectiveRecord:
-    return tpb.DirectiveRecord(
-        site_id=rec.site_id,
-        directive=directive_to_pb(rec),
-        state=_DSTATE[rec.state],
-        reason=rec.reason,
-        completed_at=ts(rec.completed_at),
-    )
+    """For people. A record the wire cannot carry (a payload or time out of range, text that is not
+    valid Unicode) is shown as Failed with its sequence, so that listing a queue works whatever is
+    stored; the link marks such a record Failed when it reaches it."""
+    try:
+        return tpb.DirectiveRecord(
+            site_id=rec.site_id,
+            directive=directive_to_pb(rec),
+            state=_DSTATE[rec.state],
+            reason=rec.reason,
+            completed_at=ts(rec.completed_at),
+        )
+    except Exception as e:  # whatever the stored record holds: never fail the whole list
+        shown = tpb.DirectiveRecord(
+            site_id=rec.site_id,
+            directive=tpb.Directive(sequence=rec.sequence),
+            state=tpb.DIRECTIVE_STATE_FAILED,
+        )
+        try:  # the link's reason when it already marked it Failed; else why it cannot be shown
+            shown.reason = rec.reason if rec.state == DirectiveState.FAILED else ""
+            shown.directive.id = rec.id
+        except Exception:  # e.g. text that is not valid Unicode
+            shown.reason = ""
+        shown.reason = shown.reason or f"stored record cannot be shown ({type(e).__name__})"
+        return shown
 
 
 def audit_to_pb(e: AuditEvent) -> fpb.AuditEvent:

@@ -127,6 +127,20 @@ class FederationServicer(fgrpc.FederationServiceServicer):
         recs = await self.rt.directives.list(request.site_id)
         return fpb.ListDirectivesResponse(directives=[convert.directive_record_to_pb(r) for r in recs])
 
+    @authenticated("CancelDirective")
+    async def CancelDirective(
+        self, request: fpb.CancelDirectiveRequest, context: Ctx, caller: Identity
+    ) -> fpb.CancelDirectiveResponse:
+        await self.rt.registry.get(request.site_id)  # validates the id; NotFound for an unknown site
+        rec = await self.rt.directives.cancel(
+            caller.spiffe_id,
+            request.site_id,
+            directive_id=request.id,
+            sequence=request.sequence,
+            reason=request.reason,
+        )
+        return fpb.CancelDirectiveResponse(directive=convert.directive_record_to_pb(rec))
+
     @authenticated("IssueUserCertificate")
     async def IssueUserCertificate(
         self, request: fpb.IssueUserCertificateRequest, context: Ctx, caller: Identity

@@ -1,4 +1,5 @@
-"""One wrapper for every unary rpc: authenticate, authorise, size-check, map errors, audit refusals.
+"""One wrapper for every unary rpc: authenticate, authorise, size- and range-check, map errors, audit
+refusals.
 
 Servicers abort with the constant, public message of a StargateError; anything unexpected is
 logged here with its traceback and reaches the caller as a constant "internal error".
@@ -13,6 +14,7 @@ from typing import Any, Protocol, TypeVar
 
 import grpc
 
+from controlplane.api import bounds
 from controlplane.errors import (
     PermissionDenied,
     ResourceExhausted,
@@ -74,6 +76,7 @@ def authenticated(
                 authorize(caller, method)
                 if request.ByteSize() > MAX_REQUEST_BYTES:  # type: ignore[attr-defined]
                     raise ResourceExhausted(f"request larger than {MAX_REQUEST_BYTES} bytes")
+                bounds.check(request)  # every number in range before anything is done or stored
                 return await fn(self, request, context, caller)
             except grpc.aio.AbortError:
                 raise

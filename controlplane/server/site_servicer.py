@@ -17,6 +17,8 @@ import grpc
 from controlplane.api.v1 import safety_pb2 as xpb
 from controlplane.api.v1 import site_pb2 as spb
 from controlplane.api.v1 import site_pb2_grpc as sgrpc
+from controlplane.domain import defects
+from controlplane.domain.records import DirectiveRecord, DirectiveState
 from controlplane.errors import (
     InvalidArgument,
     PermissionDenied,
@@ -35,6 +37,10 @@ from controlplane.services.enrollment import SiteFactsIn
 
 log = logging.getLogger(__name__)
 Ctx: TypeAlias = grpc.aio.ServicerContext
+#: Audit actor of a link marking a directive it cannot send Failed (the replica id is appended).
+LINK_ACTOR = "controller/link"
+#: Directives read from the store per turn of a link's send loop.
+BATCH = 256
 
 
 def facts_in(facts: Any) -> SiteFactsIn:
@@ -175,7 +181,10 @@ class LinkStream:
                         # The safety lane (signed halts/resumes) and the beacon go before anything else.
                         ahead = await safety.outgoing()
                         due, session.directives_due = session.directives_due, False
-                        recs = await rt.directives.after(self.site_id, last_sent) if due else []
+                        recs = await rt.directives.after(self.site_id, last_sent, BATCH) if due else []
+                        if len(recs) == BATCH:
+                            session.directives_due = True  # a full batch: read on after it
+                            session.wake.set()
                     except StargateError as e:
                         self.error = e  # store unavailable: end the link; the site reconnects
                         break
@@ -185,8 +194,16 @@ class LinkStream:
                         if safety.urgent.is_set():
                             session.directives_due = True  # the rest goes after the halt
                             break  # a halt was queued meanwhile: send it before the rest
-                        yield spb.ConnectResponse(directive=convert.directive_to_pb(rec))
+                        try:
+                            out = await self._sendable(rec)
+                        except StargateError as e:
+                            self.error = e  # the Failed mark was not stored: the site reconnects
+                            break
+                        if out is not None:
+                            yield out
                         last_sent = rec.sequence
+                    if self.error is not None:
+                        break
                     if not session.wake.is_set() and not safety.urgent.is_set():
                         await session.wake.wait()
             finally:
@@ -199,6 +216,23 @@ class LinkStream:
         finally:
             rt.links.detach(session)
             rt.liveness.drop(self.site_id)
+
+    async def _sendable(self, rec: DirectiveRecord) -> spb.ConnectResponse | None:
+        """The wire message of ``rec``, or None when it is not to be sent: cancelled or failed, or
+        unusable now - then it is marked Failed with the reason, and the queue goes on after it (one
+        bad record must never stop every directive behind it)."""
+        actor = f"{LINK_ACTOR}@{self.rt.replica_id}"
+        if isinstance(rec, defects.UnreadableDirective):
+            await self.rt.directives.fail(actor, self.site_id, rec.sequence, rec.reason)
+            return None
+        if rec.state in DirectiveState.UNDELIVERED:
+            return None
+        try:
+            return spb.ConnectResponse(directive=convert.directive_to_pb(rec))
+        except Exception as e:  # whatever the record holds that the wire cannot carry
+            why = f"cannot be sent: {type(e).__name__}: {str(e)[:200]}"
+            await self.rt.directives.fail(actor, self.site_id, rec.sequence, why)
+            return None
 
     def _lost(self, session: Any, error: Exception) -> None:
         """An ack from this site was not stored (e.g. the store is unavailable): end the link with

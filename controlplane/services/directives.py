@@ -3,14 +3,22 @@
 A directive is stored under ``/stargate/directives/<site>/<seq>``; the next sequence is allocated
 with a compare on ``/stargate/dirseq/<site>`` in the same transaction, so two replicas can never
 hand out one number twice. Acks and rejects are idempotent: a second one changes nothing.
+
+A stored record that cannot be used (unreadable, wrong fields, disagreeing with its key) is read as
+a Failed placeholder (``controlplane/domain/defects.py``): listing works whatever is stored, and
+the link marks it Failed (``fail``) and goes on with the next directive. ``cancel`` takes a Pending
+directive out of delivery (an admin's decision, audited).
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from controlplane.domain import defects
+from controlplane.domain.limits import DIRECTIVE_TTL
 from controlplane.domain.records import (
     DIRECTIVE_SEQ,
     DirectiveRecord,
@@ -23,10 +31,17 @@ from controlplane.domain.records import (
 from controlplane.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound, NotLeader
 from controlplane.services import clock
 from controlplane.services.audit import AuditLog, Entry
-from controlplane.store import Compare, Put, Store
+from controlplane.store import Compare, KeyValue, Put, Store
 
+log = logging.getLogger(__name__)
 DEFAULT_TTL_S = 24 * 3600.0
 CAS_ATTEMPTS = 50
+
+
+def _sequence_of(key: str) -> int | None:
+    """The sequence a directive key names, or None for a key of another layout."""
+    tail = key.rsplit("/", 1)[-1]
+    return int(tail) if len(tail) == 20 and tail.isdigit() else None
 
 
 class Directives:
@@ -57,13 +72,14 @@ class Directives:
                 directive_id = str(uuid.UUID(directive_id))
             except ValueError as e:
                 raise InvalidArgument("request_id", "must be a UUID") from e
+        DIRECTIVE_TTL.check("ttl_seconds", ttl_s)
         for _ in range(CAS_ATTEMPTS):
             new_id = directive_id or str(uuid.uuid4())
             existing = await self._store.get(directive_id_key(site_id, new_id))
             if existing is not None:
-                kv = await self._store.get(directive_key(site_id, int(existing.value)))
-                if kv is not None:
-                    return DirectiveRecord.from_json(kv.value)
+                found = await self.get(site_id, new_id)
+                if found is not None:
+                    return found
             site = await self._store.get(site_key(site_id))
             if site is None:
                 raise NotFound(f"site {site_id!r} not found")
@@ -109,22 +125,94 @@ class Directives:
         raise Conflict()
 
     async def get(self, site_id: str, directive_id: str) -> DirectiveRecord | None:
-        """The directive with ``directive_id`` for ``site_id``, or None."""
+        """The directive with ``directive_id`` for ``site_id``, or None (a Failed placeholder when
+        its stored record cannot be used)."""
         idx = await self._store.get(directive_id_key(site_id, directive_id))
-        if idx is None:
+        if idx is None or not idx.value.isdigit():
             return None
-        kv = await self._store.get(directive_key(site_id, int(idx.value)))
-        return DirectiveRecord.from_json(kv.value) if kv is not None else None
+        sequence = int(idx.value)
+        kv = await self._store.get(directive_key(site_id, sequence))
+        return defects.directive_or_placeholder(site_id, sequence, kv.value) if kv is not None else None
 
     async def after(self, site_id: str, sequence: int, limit: int = 256) -> list[DirectiveRecord]:
-        """Directives of ``site_id`` with a sequence greater than ``sequence``, in order."""
+        """Directives of ``site_id`` with a sequence greater than ``sequence``, in order; one whose
+        stored record cannot be used is an UnreadableDirective (Failed) in its place."""
         res = await self._store.range(
             directive_prefix(site_id), start=directive_key(site_id, sequence + 1), limit=limit
         )
-        return [DirectiveRecord.from_json(kv.value) for kv in res.items]
+        out: list[DirectiveRecord] = []
+        for kv in res.items:
+            seq = _sequence_of(kv.key)
+            if seq is None:
+                log.error("key %s is not a directive key; ignored", kv.key[:200])
+                continue
+            out.append(defects.directive_or_placeholder(site_id, seq, kv.value))
+        return out
 
     async def list(self, site_id: str) -> list[DirectiveRecord]:
         return await self.after(site_id, 0, limit=0)
+
+    async def _final(self, kv: KeyValue, new: DirectiveRecord, entry: Entry) -> bool:
+        """Store ``new`` over ``kv`` with its audit event, if ``kv`` is unchanged."""
+        result = await self._audit.commit([Compare.unchanged(kv)], [Put(kv.key, new.to_json())], [entry])
+        return result.succeeded
+
+    async def fail(self, actor: str, site_id: str, sequence: int, reason: str) -> bool:
+        """Mark a directive that cannot be sent Failed, with ``reason`` (audited). A record that
+        cannot be used is replaced by its Failed placeholder (the audit event keeps the old bytes'
+        SHA-256). False when it is gone or no longer Pending."""
+        for _ in range(CAS_ATTEMPTS):
+            kv = await self._store.get(directive_key(site_id, sequence))
+            if kv is None:
+                return False
+            rec = defects.directive_or_placeholder(site_id, sequence, kv.value)
+            unusable = isinstance(rec, defects.UnreadableDirective)
+            if not unusable and rec.state != DirectiveState.PENDING:
+                return False
+            new = rec.replace(state=DirectiveState.FAILED, reason=reason[:512], completed_at=clock.now())
+            details = {"id": rec.id, "sequence": str(sequence), "sha256": defects.digest(kv.value)}
+            entry = Entry(actor, "directive.fail", f"site/{site_id}", "failed", reason[:512], details)
+            if await self._final(kv, new, entry):
+                log.error("directive %d of %s not sent: %s", sequence, site_id, reason)
+                return True
+        raise Conflict()
+
+    async def cancel(
+        self, actor: str, site_id: str, *, directive_id: str = "", sequence: int = 0, reason: str = ""
+    ) -> DirectiveRecord:
+        """Take a Pending directive out of delivery (by id or sequence): it is never sent again. One
+        already sent may still be applied by the site; its ack is then recorded (see complete)."""
+        if not directive_id and not sequence:
+            raise InvalidArgument("id", "name the directive by id or by sequence")
+        if directive_id:
+            try:
+                directive_id = str(uuid.UUID(directive_id))
+            except ValueError as e:
+                raise InvalidArgument("id", "must be a UUID") from e
+        for _ in range(CAS_ATTEMPTS):
+            if directive_id:
+                idx = await self._store.get(directive_id_key(site_id, directive_id))
+                if idx is None or not idx.value.isdigit():
+                    raise NotFound(f"directive {directive_id!r} of site {site_id!r} not found")
+                if sequence and int(idx.value) != sequence:
+                    raise InvalidArgument("sequence", "does not match the directive named by id")
+                sequence = int(idx.value)
+            kv = await self._store.get(directive_key(site_id, sequence))
+            if kv is None:
+                raise NotFound(f"directive {sequence} of site {site_id!r} not found")
+            rec = defects.directive_or_placeholder(site_id, sequence, kv.value)
+            if rec.state != DirectiveState.PENDING:
+                raise FailedPrecondition(
+                    f"directive {sequence} is {rec.state}: only a Pending directive can be cancelled"
+                )
+            why = reason[:512] or "cancelled"
+            new = rec.replace(state=DirectiveState.CANCELLED, reason=why, completed_at=clock.now())
+            details = {"id": rec.id, "sequence": str(sequence), "kind": rec.kind}
+            if await self._final(
+                kv, new, Entry(actor, "directive.cancel", f"site/{site_id}", reason=why, details=details)
+            ):
+                return new
+        raise Conflict()
 
     async def complete(
         self, actor: str, site_id: str, directive_id: str, sequence: int, *, rejected: bool, reason: str = ""
@@ -134,10 +222,12 @@ class Directives:
             kv = await self._store.get(directive_key(site_id, sequence))
             if kv is None:
                 raise NotFound(f"directive {sequence} of site {site_id!r} not found")
-            rec = DirectiveRecord.from_json(kv.value)
+            rec = defects.directive_or_placeholder(site_id, sequence, kv.value)
             if rec.id != directive_id:
                 raise FailedPrecondition("directive id does not match its sequence")
-            if rec.state != DirectiveState.PENDING:
+            # A cancelled directive the site had already been sent may still have been applied
+            # there: what the site did is recorded (the cancel stays in the audit log).
+            if rec.state not in (DirectiveState.PENDING, DirectiveState.CANCELLED):
                 return False
             state = DirectiveState.REJECTED if rejected else DirectiveState.ACKED
             new = rec.replace(state=state, reason=reason[:512], completed_at=clock.now())
@@ -150,7 +240,6 @@ class Directives:
                 reason[:512],
                 {"id": directive_id, "sequence": str(sequence)},
             )
-            result = await self._audit.commit([Compare.unchanged(kv)], [Put(kv.key, new.to_json())], [entry])
-            if result.succeeded:
+            if await self._final(kv, new, entry):
                 return True
         raise Conflict()

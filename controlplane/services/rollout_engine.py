@@ -225,7 +225,11 @@ class RolloutEngine:
             if site is not None and site.status == SiteStatus.UNREACHABLE:
                 s.state, s.reason = "Lost", "site unreachable; its part of the wave waits"
                 return
-            if current is not None and current.state == DirectiveState.REJECTED:
+            # Failed (unsendable) or cancelled by an admin: this site will not get it either.
+            if current is not None and current.state in (
+                DirectiveState.REJECTED,
+                *DirectiveState.UNDELIVERED,
+            ):
                 s.state, s.reason = "Refused", current.reason
                 entries.append(
                     Entry(

@@ -196,6 +196,24 @@ class ListDirectivesResponse(_message.Message):
     directives: _containers.RepeatedCompositeFieldContainer[_types_pb2.DirectiveRecord]
     def __init__(self, directives: _Optional[_Iterable[_Union[_types_pb2.DirectiveRecord, _Mapping]]] = ...) -> None: ...
 
+class CancelDirectiveRequest(_message.Message):
+    __slots__ = ("site_id", "id", "sequence", "reason")
+    SITE_ID_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    site_id: str
+    id: str
+    sequence: int
+    reason: str
+    def __init__(self, site_id: _Optional[str] = ..., id: _Optional[str] = ..., sequence: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class CancelDirectiveResponse(_message.Message):
+    __slots__ = ("directive",)
+    DIRECTIVE_FIELD_NUMBER: _ClassVar[int]
+    directive: _types_pb2.DirectiveRecord
+    def __init__(self, directive: _Optional[_Union[_types_pb2.DirectiveRecord, _Mapping]] = ...) -> None: ...
+
 class IssueUserCertificateRequest(_message.Message):
     __slots__ = ("name", "role", "country", "csr_pem", "ttl_seconds")
     NAME_FIELD_NUMBER: _ClassVar[int]
@@ -294,20 +312,22 @@ class StoreStatus(_message.Message):
     def __init__(self, kind: _Optional[str] = ..., endpoints: _Optional[_Iterable[str]] = ..., healthy: _Optional[bool] = ...) -> None: ...
 
 class GetStatusResponse(_message.Message):
-    __slots__ = ("leader", "replicas", "store", "replica_id", "version", "enroll_address")
+    __slots__ = ("leader", "replicas", "store", "replica_id", "version", "enroll_address", "persistent")
     LEADER_FIELD_NUMBER: _ClassVar[int]
     REPLICAS_FIELD_NUMBER: _ClassVar[int]
     STORE_FIELD_NUMBER: _ClassVar[int]
     REPLICA_ID_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     ENROLL_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    PERSISTENT_FIELD_NUMBER: _ClassVar[int]
     leader: str
     replicas: _containers.RepeatedCompositeFieldContainer[Replica]
     store: StoreStatus
     replica_id: str
     version: str
     enroll_address: str
-    def __init__(self, leader: _Optional[str] = ..., replicas: _Optional[_Iterable[_Union[Replica, _Mapping]]] = ..., store: _Optional[_Union[StoreStatus, _Mapping]] = ..., replica_id: _Optional[str] = ..., version: _Optional[str] = ..., enroll_address: _Optional[str] = ...) -> None: ...
+    persistent: bool
+    def __init__(self, leader: _Optional[str] = ..., replicas: _Optional[_Iterable[_Union[Replica, _Mapping]]] = ..., store: _Optional[_Union[StoreStatus, _Mapping]] = ..., replica_id: _Optional[str] = ..., version: _Optional[str] = ..., enroll_address: _Optional[str] = ..., persistent: _Optional[bool] = ...) -> None: ...
 
 class WhoAmIRequest(_message.Message):
     __slots__ = ()

@@ -48,6 +48,8 @@ class DirectiveState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DIRECTIVE_STATE_PENDING: _ClassVar[DirectiveState]
     DIRECTIVE_STATE_ACKED: _ClassVar[DirectiveState]
     DIRECTIVE_STATE_REJECTED: _ClassVar[DirectiveState]
+    DIRECTIVE_STATE_FAILED: _ClassVar[DirectiveState]
+    DIRECTIVE_STATE_CANCELLED: _ClassVar[DirectiveState]
 SITE_HEALTH_UNSPECIFIED: SiteHealth
 SITE_HEALTH_HEALTHY: SiteHealth
 SITE_HEALTH_DEGRADED: SiteHealth
@@ -69,6 +71,8 @@ DIRECTIVE_STATE_UNSPECIFIED: DirectiveState
 DIRECTIVE_STATE_PENDING: DirectiveState
 DIRECTIVE_STATE_ACKED: DirectiveState
 DIRECTIVE_STATE_REJECTED: DirectiveState
+DIRECTIVE_STATE_FAILED: DirectiveState
+DIRECTIVE_STATE_CANCELLED: DirectiveState
 
 class AcceleratorCapacity(_message.Message):
     __slots__ = ("total", "free")

@@ -1,0 +1,121 @@
+"""Stored records read defensively: what a reader does with one it cannot use. Pure, no I/O.
+
+The store is shared (several replicas, older and newer versions, operators with etcd access), so a
+record may be unreadable JSON, miss fields, carry the wrong types or disagree with its own key. A
+reader must never let such a record stop what comes after it: a directive queue goes on with the
+next directive, the safety lane with the next sequence. These functions say *what* is wrong (a
+short, constant-shaped reason for logs, the audit log and ``directives list``); callers decide what
+to do (mark it failed, skip it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from controlplane.domain.limits import MAX_TIMESTAMP_S
+from controlplane.domain.records import DirectiveRecord, DirectiveState
+
+_STATES = frozenset(
+    {
+        DirectiveState.PENDING,
+        DirectiveState.ACKED,
+        DirectiveState.REJECTED,
+        DirectiveState.FAILED,
+        DirectiveState.CANCELLED,
+    }
+)
+
+
+class Defect(ValueError):
+    """A stored record that cannot be used; ``str(e)`` is the reason."""
+
+
+@dataclass(frozen=True)
+class UnreadableDirective(DirectiveRecord):
+    """Stands in for a stored directive that cannot be used: shown as Failed, never sent. The link
+    that meets one marks the stored record Failed with ``reason`` (services/directives.py: fail)."""
+
+
+def digest(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()
+
+
+def _need(data: dict[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
+    if name not in data:
+        raise Defect(f"field {name!r} is missing")
+    value = data[name]
+    if isinstance(value, bool) or not isinstance(value, kind):
+        raise Defect(f"field {name!r} has the wrong type")
+    return value
+
+
+def _instant(data: dict[str, Any], name: str, *, required: bool = True) -> float:
+    if not required and name not in data:
+        return 0.0
+    value = float(_need(data, name, (int, float)))
+    if not math.isfinite(value) or not 0 <= value <= MAX_TIMESTAMP_S:
+        raise Defect(f"field {name!r} is not a time between 1970 and 9999")
+    return value
+
+
+def json_object(raw: bytes) -> dict[str, Any]:
+    """The JSON object of a stored record, or Defect (bad UTF-8, bad JSON, not an object)."""
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError) as e:  # UnicodeDecodeError is a ValueError
+        raise Defect("not JSON") from e
+    if not isinstance(data, dict):
+        raise Defect("not a JSON object")
+    return data
+
+
+def directive(site_id: str, sequence: int, raw: bytes) -> DirectiveRecord:
+    """The directive stored under ``directives/<site_id>/<sequence>``; Defect when it cannot be used
+    (the key is authoritative: a record naming another site or sequence is a defect too)."""
+    data = json_object(raw)
+    if _need(data, "site_id", str) != site_id:
+        raise Defect("record names another site than its key")
+    if _need(data, "sequence", int) != sequence:
+        raise Defect(f"record names sequence {data['sequence']}, its key {sequence}")
+    _need(data, "id", str)
+    _need(data, "kind", str)
+    _need(data, "payload", dict)
+    _need(data, "issuer", str)
+    _instant(data, "issued_at")
+    _instant(data, "expires_at")
+    _instant(data, "completed_at", required=False)
+    if data.get("state", DirectiveState.PENDING) not in _STATES:
+        raise Defect("unknown state")
+    if not isinstance(data.get("reason", ""), str):
+        raise Defect("field 'reason' has the wrong type")
+    try:
+        return DirectiveRecord.from_json(raw)
+    except (TypeError, ValueError) as e:
+        raise Defect("fields do not match a directive") from e
+
+
+def directive_or_placeholder(site_id: str, sequence: int, raw: bytes) -> DirectiveRecord:
+    """``directive(...)``, or an UnreadableDirective (Failed, with the reason) in its place."""
+    try:
+        return directive(site_id, sequence, raw)
+    except Defect as e:
+        return placeholder(site_id, sequence, raw, str(e))
+
+
+def placeholder(site_id: str, sequence: int, raw: bytes, why: str) -> UnreadableDirective:
+    return UnreadableDirective(
+        site_id=site_id,
+        sequence=sequence,
+        id="",
+        kind="",
+        payload={},
+        issued_at=0.0,
+        expires_at=0.0,
+        issuer="",
+        state=DirectiveState.FAILED,
+        reason=f"unusable stored record ({why}; sha256 {digest(raw)[:16]})",
+    )
