@@ -3,7 +3,8 @@
 The store is shared (several replicas, older and newer versions, operators with etcd access), so a
 record may be unreadable JSON, miss fields, carry the wrong types or disagree with its own key. A
 reader must never let such a record stop what comes after it: a directive queue goes on with the
-next directive, the safety lane with the next sequence. These functions say *what* is wrong (a
+next directive, the safety lane with the next sequence (a lane record with its sequence differing
+from its key once held every later halt Pending until a restart). These functions say *what* is wrong (a
 short, constant-shaped reason for logs, the audit log and ``directives list``); callers decide what
 to do (mark it failed, skip it).
 """
@@ -18,6 +19,8 @@ from typing import Any
 
 from controlplane.domain.limits import MAX_TIMESTAMP_S
 from controlplane.domain.records import DirectiveRecord, DirectiveState
+from controlplane.domain.safety import SafetyDirectiveRecord, parse_scope
+from controlplane.errors import InvalidArgument
 
 _STATES = frozenset(
     {
@@ -119,3 +122,43 @@ def placeholder(site_id: str, sequence: int, raw: bytes, why: str) -> Unreadable
         state=DirectiveState.FAILED,
         reason=f"unusable stored record ({why}; sha256 {digest(raw)[:16]})",
     )
+
+
+#: Ed25519 signatures are 64 bytes: 128 hex digits.
+_SIGNATURE_HEX = 128
+_HEX = frozenset("0123456789abcdef")
+
+
+def lane_directive(sequence: int, raw: bytes) -> SafetyDirectiveRecord:
+    """The safety-lane record stored under ``lane/<sequence>``; Defect when it cannot be sent as it
+    is (the key is authoritative: a record claiming another sequence is a defect, so that it can
+    neither leave a gap at its key nor take the place of the record that owns the other one)."""
+    data = json_object(raw)
+    if _need(data, "safety_sequence", int) != sequence:
+        raise Defect(f"record names safety sequence {data['safety_sequence']}, its key {sequence}")
+    kind = _need(data, "kind", str)
+    if kind not in ("Halt", "Resume"):
+        raise Defect("kind is neither Halt nor Resume")
+    for name in ("id", "scope", "issuer", "key_id"):
+        _need(data, name, str)
+    _instant(data, "issued_at")
+    _instant(data, "expires_at")
+    signature = _need(data, "signature", str)
+    if len(signature) != _SIGNATURE_HEX or not set(signature) <= _HEX:
+        raise Defect("signature is not 64 bytes of lowercase hex")
+    try:
+        parse_scope(data["scope"])
+    except InvalidArgument as e:
+        raise Defect("scope is malformed") from e
+    payload = _need(data, "payload", dict)
+    for name in ("halt_id", "release", "scope", "reason") + (("resume_id",) if kind == "Resume" else ()):
+        _need(payload, name, str)
+    if payload["scope"] != data["scope"]:
+        raise Defect("payload scope differs from the record's")
+    approvers = payload.get("approvers", [])
+    if not isinstance(approvers, list) or not all(isinstance(a, str) for a in approvers):
+        raise Defect("payload approvers are not a list of names")
+    try:
+        return SafetyDirectiveRecord.from_json(raw)
+    except (TypeError, ValueError) as e:
+        raise Defect("fields do not match a safety directive") from e

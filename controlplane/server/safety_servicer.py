@@ -225,7 +225,12 @@ class SafetyLink:
         self.urgent.clear()
         lane = self.rt.safety
         entries = await lane.lane_after(self.last_sent, site_id=self.site_id, country=self.country)
-        out = [lane_message(e) for e in entries]
+        out = []
+        for e in entries:
+            try:
+                out.append(lane_message(e))
+            except Exception:  # checked when read (domain/defects.py); never stop the link for one
+                log.exception("safety directive %s cannot be sent; skipped", e.record.safety_sequence)
         # Past everything looked at, sent or not in scope (after() stops at the cache's top).
         self.last_sent = max(self.last_sent, lane.lane.top)
         if self._beacon_due:

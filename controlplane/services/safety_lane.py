@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from controlplane.domain import defects
 from controlplane.domain import safety as sd
 from controlplane.domain.safety import ActionKind, DeliveryRecord, SafetyActionRecord, SafetyDirectiveRecord
 from controlplane.errors import CompactedError, InvalidArgument, StargateError, Unavailable
@@ -224,9 +225,11 @@ class SafetyLane:
             try:
                 res = await self._store.range(sd.LANE)
                 for kv in res.items:
-                    if (rec := _parse(kv.key, kv.value)) is not None:
+                    if (seq := _sequence(kv.key)) is None:
+                        continue
+                    if (rec := _parse(seq, kv.key, kv.value)) is not None:
                         self.lane.add(rec, snapshot=True)
-                    elif (seq := _sequence(kv.key)) is not None:
+                    else:
                         self.lane.skip(seq, snapshot=True)
                 self.lane.loaded.set()
                 for sub in list(self._subscribers):
@@ -234,11 +237,11 @@ class SafetyLane:
                 async for batch in self._store.watch(sd.LANE, start_revision=res.revision + 1):
                     sendable: list[LaneEntry] = []
                     for event in batch:
-                        if event.type is not EventType.PUT:
+                        if event.type is not EventType.PUT or (seq := _sequence(event.kv.key)) is None:
                             continue
-                        if (rec := _parse(event.kv.key, event.kv.value)) is not None:
+                        if (rec := _parse(seq, event.kv.key, event.kv.value)) is not None:
                             sendable += self.lane.add(rec)
-                        elif (seq := _sequence(event.kv.key)) is not None:
+                        else:
                             sendable += self.lane.skip(seq)
                     self._wake([e.scope for e in sendable])
             except CompactedError:
@@ -285,7 +288,7 @@ class SafetyLane:
         entry = self.lane.get(sequence)
         if entry is None:  # not in this replica's cache yet (or ever): ask the store
             kv = await self._store.get(sd.lane_key(sequence))
-            rec = _parse(kv.key, kv.value) if kv is not None else None
+            rec = _parse(sequence, kv.key, kv.value) if kv is not None else None
             if rec is not None:
                 with contextlib.suppress(InvalidArgument):
                     entry = LaneEntry(rec, sd.parse_scope(rec.scope))
@@ -394,18 +397,24 @@ class SafetyLane:
 
 
 def _sequence(key: str) -> int | None:
-    """The sequence a lane key names (``lane/<seq>``), or None for a key of another layout."""
+    """The sequence a lane key names (``lane/<seq:020d>``), or None for a key of another layout
+    (ignored: it is no sequence of the lane, so it can neither fill nor hold one)."""
     tail = key.removeprefix(sd.LANE)
-    return int(tail) if tail.isdigit() else None
+    if len(tail) == 20 and tail.isdigit() and tail.isascii():
+        return int(tail)
+    log.error("key %s is not a safety lane key; ignored", key[:200])
+    return None
 
 
-def _parse(key: str, raw: bytes) -> SafetyDirectiveRecord | None:
-    """A lane record, or None for one this version cannot read (e.g. a per-site copy written
-    before the scoped lane: it is skipped and logged, never sent, and never stops the watch)."""
+def _parse(sequence: int, key: str, raw: bytes) -> SafetyDirectiveRecord | None:
+    """The lane record at ``sequence``, or None for one that cannot be sent whatever its defect
+    (unreadable, another sequence than its key, missing or mistyped fields, a bad scope or signature,
+    a per-site copy written before the scoped lane): it is logged and skipped, never sent, and is
+    no gap either, so it never holds back the directives after it nor stops the watch."""
     try:
-        return SafetyDirectiveRecord.from_json(raw)
-    except (TypeError, ValueError) as e:
-        log.error("unreadable safety lane record %s skipped: %s", key, e)
+        return defects.lane_directive(sequence, raw)
+    except defects.Defect as e:
+        log.error("unusable safety lane record %s skipped: %s", key, e)
         return None
 
 
