@@ -54,3 +54,46 @@ def validate_security_tier(value: int, field: str = "security_tier") -> int:
     if not 1 <= value <= 4:
         raise InvalidArgument(field, f"must be 1..4, got {value}")
     return value
+
+
+# Kubernetes label syntax: a name is 1-63 of alnum, '-', '_', '.', alnum at both ends; a key may
+# carry a DNS subdomain prefix and '/'; a value is a name or empty.
+_LABEL_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$")
+_DNS_SUBDOMAIN_PREFIX = re.compile(
+    r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$"
+)
+MAX_LABELS = 32
+
+
+def _shown(value: str) -> str:
+    return repr(value[:64]) + ("..." if len(value) > 64 else "")
+
+
+def validate_label_key(field: str, key: str) -> str:
+    """A Kubernetes label key: ``[prefix/]name``, prefix a DNS subdomain of at most 253."""
+    prefix, sep, name = key.rpartition("/")
+    if (sep and (not prefix or len(prefix) > 253 or not _DNS_SUBDOMAIN_PREFIX.fullmatch(prefix))) or not (
+        _LABEL_NAME.fullmatch(name)
+    ):
+        raise InvalidArgument(
+            field, f"key {_shown(key)} is not a label key ([prefix/]name of a-z, 0-9, '-', '_', '.')"
+        )
+    return key
+
+
+def validate_label_value(field: str, value: str) -> str:
+    """A Kubernetes label value: empty, or 1-63 of alnum, '-', '_', '.', alnum at both ends."""
+    if value and not _LABEL_NAME.fullmatch(value):
+        raise InvalidArgument(
+            field, f"{_shown(value)} is not a label value (1-63 of a-z, A-Z, 0-9, '-', '_', '.')"
+        )
+    return value
+
+
+def validate_labels(field: str, labels: dict[str, str]) -> dict[str, str]:
+    if len(labels) > MAX_LABELS:
+        raise InvalidArgument(field, f"at most {MAX_LABELS} labels, got {len(labels)}")
+    for k, v in labels.items():
+        validate_label_key(field, k)
+        validate_label_value(f"{field}[{k}]", v)
+    return labels

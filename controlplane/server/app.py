@@ -44,7 +44,11 @@ log = logging.getLogger(__name__)
 SERVER_OPTIONS = (
     # Without this a second server on a busy port binds too (SO_REUSEPORT) and steals half the calls.
     ("grpc.so_reuseport", 0),
-    ("grpc.max_receive_message_length", 4 * 1024 * 1024),
+    # What bounds the memory one inbound message can take (gRPC refuses a larger one with
+    # RESOURCE_EXHAUSTED before any of our code runs, so it cannot be audited). Real requests are
+    # < 64 KiB; the servicers refuse, and audit, anything over 256 KiB (rpc.MAX_REQUEST_BYTES,
+    # site_input.MAX_LINK_MESSAGE_BYTES). Was 4 MiB: three 3.2 MB heartbeats got stored.
+    ("grpc.max_receive_message_length", 1024 * 1024),
     ("grpc.max_send_message_length", 8 * 1024 * 1024),
     ("grpc.max_concurrent_streams", 100_000),
     ("grpc.server.max_pending_requests", 50_000),

@@ -30,6 +30,7 @@ class FederationServicer(fgrpc.FederationServiceServicer):
         self.rt = rt
         self.trust_domain = rt.ca.trust_domain
         self.audit = rt.audit
+        self.refusals = rt.refusals
 
     async def _site_pb(self, site_id: str) -> fpb.Site:
         site = await self.rt.registry.get(site_id)

@@ -70,6 +70,7 @@ class ReleaseServicer(ogrpc.ReleaseServiceServicer):
         self.rt = rt
         self.trust_domain = rt.ca.trust_domain
         self.audit = rt.audit
+        self.refusals = rt.refusals
 
     @authenticated("AddPublisher")
     async def AddPublisher(

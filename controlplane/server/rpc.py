@@ -15,6 +15,7 @@ from typing import Any, Protocol, TypeVar
 import grpc
 
 from controlplane.api import bounds
+from controlplane.domain.ratelimit import peer_host
 from controlplane.errors import (
     PermissionDenied,
     ResourceExhausted,
@@ -24,7 +25,7 @@ from controlplane.errors import (
 )
 from controlplane.pki.identity import Identity
 from controlplane.server.auth import authorize, peer_address, peer_identity
-from controlplane.services.audit import AuditLog, Entry
+from controlplane.services.refusals import Refusals
 
 log = logging.getLogger(__name__)
 
@@ -38,15 +39,19 @@ Resp = TypeVar("Resp")
 
 class Servicer(Protocol):
     trust_domain: str
-    audit: AuditLog
+    refusals: Refusals
 
 
-async def refuse(audit: AuditLog, actor: str, method: str, err: StargateError) -> None:
-    """Audit a refused call (best effort: a store outage must not hide the refusal itself)."""
-    try:
-        await audit.record(Entry(actor, f"rpc.{method}", f"rpc/{method}", "denied", err.public))
-    except StargateError as e:
-        log.warning("could not audit refusal of %s by %s: %s", method, actor, e.public)
+def anonymous(context: grpc.aio.ServicerContext) -> str:
+    """The audit actor of a caller without a verified identity: its address, without the port (which
+    changes with every connection), so that its refusals aggregate per peer."""
+    return f"anonymous@{peer_host(peer_address(context))}"
+
+
+async def refuse(refusals: Refusals, actor: str, method: str, err: StargateError) -> None:
+    """Audit a refused call, in bounded volume (services/refusals.py: the first at once, the rest
+    of a window as one event with a count)."""
+    await refusals.note(actor, f"rpc.{method}", f"rpc/{method}", err.public)
 
 
 async def abort(context: grpc.aio.ServicerContext, exc: BaseException) -> None:
@@ -69,7 +74,7 @@ def authenticated(
     ) -> Callable[..., Awaitable[Resp]]:
         @functools.wraps(fn)
         async def wrapper(self: Servicer, request: Req, context: grpc.aio.ServicerContext) -> Resp:
-            actor = f"anonymous@{peer_address(context)}"
+            actor = anonymous(context)
             try:
                 caller = peer_identity(context, self.trust_domain)
                 actor = caller.spiffe_id
@@ -81,7 +86,7 @@ def authenticated(
             except grpc.aio.AbortError:
                 raise
             except (Unauthenticated, PermissionDenied, ResourceExhausted) as e:
-                await refuse(self.audit, actor, method, e)
+                await refuse(self.refusals, actor, method, e)
                 await abort(context, e)
             except Exception as e:  # mapped through the one table in controlplane.errors
                 await abort(context, e)

@@ -18,6 +18,7 @@ from typing import Any
 from google.protobuf import json_format
 
 from controlplane.api.v1 import types_pb2 as tpb
+from controlplane.domain.ratelimit import TokenBuckets
 from controlplane.domain.records import LIVENESS, REPLICAS, ReplicaRecord
 from controlplane.domain.safety import is_frozen
 from controlplane.errors import StargateError
@@ -31,6 +32,7 @@ from controlplane.services.directives import Directives
 from controlplane.services.enrollment import Enrollment
 from controlplane.services.links import LinkHub
 from controlplane.services.liveness import Liveness
+from controlplane.services.refusals import Refusals
 from controlplane.services.registry import Registry
 from controlplane.services.releases import Releases
 from controlplane.services.rollout_engine import RolloutEngine
@@ -81,8 +83,13 @@ class Runtime:
         self.heartbeat_interval = heartbeat_interval
         self.lease_ttl = lease_ttl
         self.audit = AuditLog(store)
+        #: Refused calls and site messages, audited in bounded volume (services/refusals.py).
+        self.refusals = Refusals(self.audit)
+        #: Failed enrollments per peer address: 10 in a burst, then 1 per second (a join that
+        #: fails for a typo is retried at once; 2,000 bad calls in 2.5 s are not).
+        self.enroll_limiter = TokenBuckets(rate=1.0, burst=10.0)
         self.registry = Registry(store, self.audit)
-        self.enrollment = Enrollment(store, self.audit, ca, site_cert_ttl)
+        self.enrollment = Enrollment(store, self.audit, ca, site_cert_ttl, self.refusals)
         self.directives = Directives(store, self.audit)
         self.links = LinkHub(store)
         self.liveness = Liveness(store, self.registry, replica_id, heartbeat_interval)
@@ -130,6 +137,7 @@ class Runtime:
             asyncio.create_task(self.election.run(), name="election"),
             asyncio.create_task(self._controllers(), name="controllers"),
             asyncio.create_task(self._rollout_controller(), name="rollout-engine"),
+            asyncio.create_task(self.refusals.run(), name="refusal-audit"),
         ]
 
     def _lease_id(self) -> int:
@@ -219,6 +227,8 @@ class Runtime:
         for t in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
+        with contextlib.suppress(TimeoutError):  # what is still counted is written, if the store lets us
+            await asyncio.wait_for(self.refusals.close(), 2.0)
         with contextlib.suppress(Exception):
             await self.election.resign()
         if self._lease is not None:

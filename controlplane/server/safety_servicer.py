@@ -114,6 +114,7 @@ class SafetyServicer(xgrpc.SafetyServiceServicer):
         self.rt = rt
         self.trust_domain = rt.ca.trust_domain
         self.audit = rt.audit
+        self.refusals = rt.refusals
 
     @authenticated("Halt")
     async def Halt(self, request: xpb.HaltRequest, context: Ctx, caller: Identity) -> xpb.HaltResponse:

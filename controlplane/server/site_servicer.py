@@ -9,27 +9,34 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import AsyncIterator
 from typing import Any, TypeAlias
 
 import grpc
 
+from controlplane.api import bounds
 from controlplane.api.v1 import safety_pb2 as xpb
 from controlplane.api.v1 import site_pb2 as spb
 from controlplane.api.v1 import site_pb2_grpc as sgrpc
 from controlplane.domain import defects
+from controlplane.domain.ratelimit import peer_host
 from controlplane.domain.records import DirectiveRecord, DirectiveState
+from controlplane.domain.site_input import clean_text
 from controlplane.errors import (
+    FailedPrecondition,
     InvalidArgument,
+    InvalidRequest,
+    NotFound,
     PermissionDenied,
     ResourceExhausted,
     StargateError,
     Unavailable,
 )
 from controlplane.pki.identity import Identity
-from controlplane.server import convert
+from controlplane.server import convert, inbound
 from controlplane.server.auth import authorize, peer_address, peer_identity
-from controlplane.server.rpc import MAX_REQUEST_BYTES, abort, authenticated, refuse
+from controlplane.server.rpc import MAX_REQUEST_BYTES, abort, anonymous, authenticated, refuse
 from controlplane.server.runtime import Runtime
 from controlplane.server.safety_servicer import SafetyLink, report_incident
 from controlplane.services import clock
@@ -47,11 +54,11 @@ def facts_in(facts: Any) -> SiteFactsIn:
     return SiteFactsIn(
         site_id=facts.site_id,
         country=facts.country,
-        region=facts.region[:64],
+        region=facts.region,
         labels=dict(facts.labels),
         capacity=convert.capacity_from_pb(facts.capacity),
         security_tier=facts.security_tier or 1,
-        operator_version=facts.operator_version[:64],
+        operator_version=facts.operator_version,
     )
 
 
@@ -60,19 +67,35 @@ class SiteServicer(sgrpc.SiteServiceServicer):
         self.rt = rt
         self.trust_domain = rt.ca.trust_domain
         self.audit = rt.audit
+        self.refusals = rt.refusals
 
     async def Enroll(self, request: spb.EnrollRequest, context: Ctx) -> spb.EnrollResponse:
+        rt = self.rt
+        peer = peer_address(context)
+        host = peer_host(peer)
+        now = clock.now()
+        limited = not rt.enroll_limiter.allowed(host, now)
         try:
+            if limited:
+                # Refused before any work: no store read, no CSR parse; counted, not audited each.
+                wait = math.ceil(rt.enroll_limiter.retry_after(host, now))
+                raise ResourceExhausted(f"too many failed enrollments from this address; retry in {wait} s")
             if request.ByteSize() > MAX_REQUEST_BYTES:
-                err = ResourceExhausted(f"request larger than {MAX_REQUEST_BYTES} bytes")
-                await refuse(self.audit, f"anonymous@{peer_address(context)}", "Enroll", err)
-                raise err
-            issued = await self.rt.enrollment.enroll(
-                peer_address(context), request.token, request.csr_pem, facts_in(request.facts)
-            )
+                raise ResourceExhausted(f"request larger than {MAX_REQUEST_BYTES} bytes")
+            bounds.check(request)
+            inbound.check_facts(request.facts)
+        except StargateError as e:
+            await rt.refusals.note(f"anonymous@{host}", "site.enroll", "site/?", e.public)
+            if not limited:
+                rt.enroll_limiter.take(host, now)
+            await abort(context, e)
+        try:
+            issued = await rt.enrollment.enroll(peer, request.token, request.csr_pem, facts_in(request.facts))
         except grpc.aio.AbortError:
             raise
         except Exception as e:
+            if isinstance(e, StargateError) and not isinstance(e, Unavailable):
+                rt.enroll_limiter.take(host, now)  # a refusal (audited by the service), not an outage
             await abort(context, e)
             raise
         return spb.EnrollResponse(
@@ -114,7 +137,7 @@ class SiteServicer(sgrpc.SiteServiceServicer):
     async def Connect(
         self, request_iterator: AsyncIterator[spb.ConnectRequest], context: Ctx
     ) -> AsyncIterator[spb.ConnectResponse]:
-        actor = f"anonymous@{peer_address(context)}"
+        actor = anonymous(context)
         try:
             caller = peer_identity(context, self.trust_domain)
             actor = caller.spiffe_id
@@ -123,11 +146,13 @@ class SiteServicer(sgrpc.SiteServiceServicer):
             if first is None or not first.HasField("hello"):
                 raise InvalidArgument("hello", "the first message on a link must be Hello")
             self._check_speaker(caller, first.hello.site_id)
+            inbound.check_size(first, "hello")
+            inbound.check_hello(first.hello)
         except grpc.aio.AbortError:
             raise
         except StargateError as e:
             if not isinstance(e, InvalidArgument):
-                await refuse(self.audit, actor, "Connect", e)
+                await refuse(self.refusals, actor, "Connect", e)
             await abort(context, e)
             return
         link = self.rt.link(caller)
@@ -154,9 +179,16 @@ class LinkStream:
         session = rt.links.attach(self.site_id)
         rt.liveness.seen(self.site_id)
         try:
+            facts = hello.facts if hello.HasField("facts") else None
+            if facts is not None:
+                try:
+                    inbound.check_facts(facts, "hello.facts.")
+                except StargateError as e:  # not stored; the link and its directives go on
+                    await self._refused("hello", e)
+                    facts = None
             try:
                 await rt.registry.mark_ready(self.site_id, self.caller.spiffe_id, clock.now())
-                await rt.site_facts(self.site_id, facts=hello.facts, last_applied=hello.last_applied_sequence)
+                await rt.site_facts(self.site_id, facts=facts, last_applied=hello.last_applied_sequence)
             except StargateError as e:
                 # E.g. the store is unavailable: a status the site retries (UNAVAILABLE), not an
                 # unexpected exception, which gRPC would report as UNKNOWN.
@@ -234,6 +266,12 @@ class LinkStream:
             await self.rt.directives.fail(actor, self.site_id, rec.sequence, why)
             return None
 
+    async def _refused(self, which: str, error: StargateError) -> None:
+        """A message from this site that was not accepted: audited per site and window."""
+        await self.rt.refusals.note(
+            self.caller.spiffe_id, "link.refused", f"site/{self.site_id}", f"{which}: {error.public}"
+        )
+
     def _lost(self, session: Any, error: Exception) -> None:
         """An ack from this site was not stored (e.g. the store is unavailable): end the link with
         UNAVAILABLE; the site reconnects and re-sends its recent outcomes."""
@@ -244,11 +282,15 @@ class LinkStream:
     async def _read(self, requests: AsyncIterator[spb.ConnectRequest], context: Ctx, session: Any) -> None:
         try:
             async for msg in requests:
-                await self._handle(msg)
+                try:
+                    await self._handle(msg)
+                except (InvalidRequest, NotFound, FailedPrecondition, ResourceExhausted) as e:
+                    # Refused and audited (per site and window); the link and its directives go on.
+                    await self._refused(msg.WhichOneof("message") or "message", e)
         except StargateError as e:
             self.error = e
             if isinstance(e, PermissionDenied):
-                await refuse(self.rt.audit, self.caller.spiffe_id, "Connect", e)
+                await refuse(self.rt.refusals, self.caller.spiffe_id, "Connect", e)
             log.info("link of %s closed: %s", self.site_id, e.public)
         except (asyncio.CancelledError, grpc.aio.AioRpcError):
             pass
@@ -262,6 +304,7 @@ class LinkStream:
             raise InvalidArgument("message", "expected heartbeat, ack or reject after hello")
         if body.site_id != self.site_id:
             raise PermissionDenied("message speaks for another site than the certificate")
+        inbound.check_message(which, body)
         rt = self.rt
         rt.liveness.seen(self.site_id)
         if self.safety is not None and await self.safety.handle(which, body):
@@ -280,5 +323,5 @@ class LinkStream:
                 body.directive_id,
                 body.sequence,
                 rejected=which == "reject",
-                reason=getattr(body, "reason", ""),
+                reason=clean_text(getattr(body, "reason", "")),
             )

@@ -15,6 +15,8 @@ from typing import NoReturn
 
 from cryptography.x509.oid import NameOID
 
+from controlplane.domain import site_input
+from controlplane.domain.ratelimit import peer_host
 from controlplane.domain.records import SiteRecord, TokenRecord, site_key, token_key
 from controlplane.domain.tokens import format_token, hash_token
 from controlplane.domain.validation import validate_country, validate_dns_label, validate_security_tier
@@ -24,6 +26,7 @@ from controlplane.pki.identity import Identity, Kind, Role
 from controlplane.pki.keys import certificate_pem, fingerprint
 from controlplane.services import clock
 from controlplane.services.audit import AuditLog, Entry
+from controlplane.services.refusals import Refusals
 from controlplane.store import Compare, Put, Store
 
 DEFAULT_TOKEN_TTL = dt.timedelta(hours=1)
@@ -50,12 +53,19 @@ class Issued:
 
 class Enrollment:
     def __init__(
-        self, store: Store, audit: AuditLog, ca: CertificateAuthority, site_ttl: dt.timedelta = SITE_TTL
+        self,
+        store: Store,
+        audit: AuditLog,
+        ca: CertificateAuthority,
+        site_ttl: dt.timedelta = SITE_TTL,
+        refusals: Refusals | None = None,
     ):
         self._store = store
         self._audit = audit
         self._ca = ca
         self._site_ttl = site_ttl
+        #: Failed enrollments are unauthenticated: audited per peer and window, with a count.
+        self.refusals = refusals if refusals is not None else Refusals(audit)
 
     async def create_token(
         self, actor: str, site_id: str, country: str, ttl: dt.timedelta | None
@@ -85,24 +95,29 @@ class Enrollment:
         return token, record
 
     async def _refuse(self, actor: str, site_id: str, reason: str, error: StargateError) -> NoReturn:
-        """Audit a refused enrollment (with the precise reason) and raise ``error``."""
-        await self._audit.record(Entry(actor, "site.enroll", f"site/{site_id or '?'}", "denied", reason))
+        """Audit a refused enrollment (with the precise reason, per peer and window) and raise."""
+        await self.refusals.note(actor, "site.enroll", f"site/{site_id[:63] or '?'}", reason)
         raise error
 
     async def enroll(self, peer: str, token: str, csr_pem: str, facts: SiteFactsIn) -> Issued:
-        actor = f"anonymous@{peer}"
+        actor = f"anonymous@{peer_host(peer)}"
         try:
             validate_dns_label("site_id", facts.site_id)
             validate_country(facts.country)
             validate_security_tier(facts.security_tier, "facts.security_tier")
+            site_input.validate_facts(
+                region=facts.region,
+                labels=facts.labels or {},
+                capacity={
+                    k: (v.get("total", 0), v.get("free", 0)) for k, v in (facts.capacity or {}).items()
+                },
+                operator_version=facts.operator_version,
+            )
             if not token or len(token) > 256:
                 raise InvalidArgument("token", "is required (at most 256 characters)")
             csr = parse_csr(csr_pem)
         except InvalidArgument as e:
-            await self._audit.record(
-                Entry(actor, "site.enroll", f"site/{facts.site_id[:63] or '?'}", "denied", e.public)
-            )
-            raise
+            await self._refuse(actor, facts.site_id, e.public, e)
         token_hash = hash_token(token)
         kv = await self._store.get(token_key(token_hash))
         if kv is None:
