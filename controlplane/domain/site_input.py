@@ -6,7 +6,7 @@ cleared an admin's terminal, and three 3.2 MB heartbeats broke ``sites list`` fo
 every text a site sends is held to the syntax the federation uses for its own names (DNS labels,
 Kubernetes labels, versions), and every list to a count; numbers are range-checked at the API edge
 (``controlplane/domain/limits.py``). Bounds per site: at most ~80 KB stored (128 deployments of
-<= ~500 bytes, 32 labels, 16 accelerator types).
+<= ~500 bytes, 64 labels, 16 accelerator types).
 
 Free text a site must be able to send (the reason of a Reject) is not refused but made safe:
 control characters escaped, cut at 512 characters (``clean_text``).

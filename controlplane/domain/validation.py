@@ -62,7 +62,8 @@ _LABEL_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$")
 _DNS_SUBDOMAIN_PREFIX = re.compile(
     r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$"
 )
-MAX_LABELS = 32
+#: As the FederationLink CRD allows (maxProperties).
+MAX_LABELS = 64
 
 
 def _shown(value: str) -> str:

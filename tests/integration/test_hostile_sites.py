@@ -175,7 +175,7 @@ async def test_a_hello_with_hostile_facts_keeps_its_link_without_storing_them(fe
     ("facts", "field"),
     [
         (Facts("fr-par-1", "FR", ESC), "facts.region"),
-        (Facts("fr-par-1", "FR", "paris", {f"k{i}": "v" for i in range(40)}), "facts.labels"),
+        (Facts("fr-par-1", "FR", "paris", {f"k{i}": "v" for i in range(65)}), "facts.labels"),
         (Facts("fr-par-1", "FR", "paris", {"bad key!": "v"}), "facts.labels"),
         (Facts("fr-par-1", "FR", "paris", {}, {"H100\x07": 8}), "facts.capacity"),
         (Facts("fr-par-1", "FR", "paris", {}, {"h100": 99_999_999_999}), "facts.capacity['h100'].total"),

@@ -49,9 +49,9 @@ def test_label_values_follow_kubernetes(value: str, ok: bool) -> None:
 
 
 def test_labels_are_counted() -> None:
-    validate_labels("labels", {f"k{i}": "v" for i in range(32)})
-    with pytest.raises(InvalidArgument, match="at most 32 labels"):
-        validate_labels("labels", {f"k{i}": "v" for i in range(33)})
+    validate_labels("labels", {f"k{i}": "v" for i in range(64)})
+    with pytest.raises(InvalidArgument, match="at most 64 labels"):
+        validate_labels("labels", {f"k{i}": "v" for i in range(65)})
 
 
 @pytest.mark.parametrize(
