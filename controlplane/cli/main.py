@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from controlplane.cli import commands, directives, releases, safety
+from controlplane.cli.output import safe_text
 from controlplane.errors import StargateError
 
 EXIT_ERROR = 1
@@ -40,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             result = asyncio.run(result)
         return int(result or 0)
     except StargateError as e:
-        print(f"error: {e.public}", file=sys.stderr)
+        print(f"error: {safe_text(e.public)}", file=sys.stderr)  # a server's message may quote input
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130

@@ -1,4 +1,12 @@
-"""-o table|json|yaml for every read and create command."""
+"""-o table|json|yaml for every read and create command.
+
+Whatever a site or a person put in a field reaches the terminal only escaped: ``emit`` renders
+tables and text lines from a copy of the data with every string passed through ``safe_text``
+(ANSI escapes, other C0/C1 controls, DEL, bidi overrides and other invisible characters become
+``\x1b``, ``\u202e``...), and ``table`` escapes each cell, so a region cannot clear the screen or
+reorder a row. JSON (``json.dumps`` escapes every control and non-ASCII character) and YAML
+(``safe_dump`` quotes and escapes non-printable characters) stay faithful to the data.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +17,29 @@ from collections.abc import Sequence
 from typing import Any
 
 import yaml
+
+from controlplane.domain.text import escape_controls
+
+
+def safe_text(value: str) -> str:
+    """``value`` with every control or invisible character escaped (controlplane/domain/text.py)."""
+    return escape_controls(value)
+
+
+def _escaped(data: Any) -> Any:
+    """A copy of ``data`` with every string (keys too) passed through ``safe_text``."""
+    if isinstance(data, str):
+        return safe_text(data)
+    if isinstance(data, dict):
+        return {_escaped(k): _escaped(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [_escaped(v) for v in data]
+    return data
+
+
+def _text(rendered: str) -> str:
+    """A rendered table or line: any control character left escaped, its own newlines kept."""
+    return "\n".join(safe_text(line) for line in rendered.split("\n"))
 
 
 def iso(ts: Any) -> str:
@@ -27,7 +58,7 @@ def age(when: str) -> str:
 
 
 def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
-    cells = [[str(h) for h in headers], *[[str(c) for c in r] for r in rows]]
+    cells = [[safe_text(str(h)) for h in headers], *[[safe_text(str(c)) for c in r] for r in rows]]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells)
 
@@ -39,6 +70,6 @@ def emit(data: Any, fmt: str, render_table: Any = None) -> None:
     elif fmt == "yaml":
         sys.stdout.write(yaml.safe_dump(data, sort_keys=False))
     elif render_table is not None:
-        sys.stdout.write(render_table(data) + "\n")
+        sys.stdout.write(_text(render_table(_escaped(data))) + "\n")
     else:
         sys.stdout.write(yaml.safe_dump(data, sort_keys=False))
