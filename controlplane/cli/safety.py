@@ -20,9 +20,11 @@ from typing import Any
 
 from controlplane.api.v1 import safety_pb2 as xpb
 from controlplane.api.v1 import site_pb2 as spb
+from controlplane.cli.args import limited
 from controlplane.cli.commands import _out, client, context_of
 from controlplane.cli.output import emit, iso, table
 from controlplane.client.channel import check_client_certificate
+from controlplane.domain import limits
 from controlplane.errors import InvalidArgument
 from controlplane.pki.identity import identity_from_certificate
 
@@ -192,7 +194,12 @@ def register(sub: Any) -> None:
     p.add_argument("--release", required=True)
     p.add_argument("--scope", required=True, help="global, country:CC or site:ID")
     p.add_argument("--reason", required=True)
-    p.add_argument("--ttl", type=int, default=0, help="seconds the signed halt stays valid (default 7 days)")
+    p.add_argument(
+        "--ttl",
+        type=limited(limits.HALT_TTL),
+        default=0,
+        help="seconds the signed halt stays valid (default 7 days)",
+    )
     _out(p)
     p.set_defaults(handler=halt)
     p = s.add_parser("resume", help="request lifting a halt; takes effect after a second admin approves")
@@ -219,7 +226,7 @@ def register(sub: Any) -> None:
     _out(p)
     p.set_defaults(handler=status)
     p = s.add_parser("list", help="safety actions, newest first")
-    p.add_argument("--limit", type=int, default=100)
+    p.add_argument("--limit", type=limited(limits.LIST_LIMIT), default=100)
     _out(p)
     p.set_defaults(handler=list_actions)
 
@@ -228,6 +235,6 @@ def register(sub: Any) -> None:
     p.add_argument("--release", required=True)
     p.add_argument("--severity", type=int, required=True, choices=[1, 2, 3, 4], help="1 is the most severe")
     p.add_argument("--category", required=True, help="a label, e.g. harmful-output")
-    p.add_argument("--count", type=int, default=1)
+    p.add_argument("--count", type=limited(limits.INCIDENT_COUNT), default=1)
     _out(p)
     p.set_defaults(handler=incidents_report)

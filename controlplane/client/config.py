@@ -28,6 +28,7 @@ from typing import Any
 
 import yaml
 
+from controlplane.client import yamlfile
 from controlplane.errors import InvalidArgument
 from controlplane.pki.keys import write_atomic
 
@@ -71,16 +72,13 @@ class ConfigFile:
 
     @classmethod
     def load(cls, path: Path) -> ConfigFile:
-        try:
-            raw = yaml.safe_load(path.read_text())
-        except FileNotFoundError as e:
+        if not path.exists():
             raise InvalidArgument(
                 "--config",
                 f"{path} does not exist (run `stargate-controlplane init` or `stargatectl dev up`, "
                 "or set STARGATE_CONFIG)",
-            ) from e
-        except (OSError, yaml.YAMLError) as e:
-            raise InvalidArgument("--config", f"{path} is not readable YAML") from e
+            )
+        raw = yamlfile.load(path, "--config")  # bounded: size, aliases, depth, digits, UTF-8
         if not isinstance(raw, dict) or raw.get("kind") != "Config":
             raise InvalidArgument("--config", f"{path} is not a stargatectl config (kind: Config)")
         return cls(path, raw)

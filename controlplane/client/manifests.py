@@ -1,8 +1,11 @@
 """Kubernetes-style manifests (ModelRelease, Rollout) to wire messages.
 
 camelCase fields, unknown fields rejected, every error naming the field path
-(``spec.waves[1].bake``) and the reason. Semantic checks (countries, DNS names, ranges) are the
-server's, which reports them the same way; here we check shape and types.
+(``spec.waves[1].bake``), the reason and the file. Files are read within bounds (size, alias
+expansion, depth, integer digits, UTF-8: ``client/yamlfile.py``), and every number is checked
+against the range the API accepts (``controlplane/domain/limits.py``) before it is put in a
+message, so ``sites: 99999999999`` is a one-line error, not an overflow. Other semantic checks
+(countries, DNS names) are the server's, which reports them the same way.
 """
 
 from __future__ import annotations
@@ -11,11 +14,13 @@ import re
 from pathlib import Path
 from typing import Any
 
-import yaml
 from google.protobuf.message import Message
 
+from controlplane.api import bounds
 from controlplane.api.v1 import release_pb2 as rpb
 from controlplane.api.v1 import rollouts_pb2 as opb
+from controlplane.client import yamlfile
+from controlplane.domain.limits import LIMITS
 from controlplane.errors import InvalidArgument
 
 API_VERSION = "federation.stargate.io/v1alpha1"
@@ -123,9 +128,24 @@ def _fill(msg: Message, data: Any, schema: dict[str, tuple[str, Any]], where: st
                 if isinstance(kind[0], dict):
                     _fill(target.add(), item, kind[0], f"{path}[{i}]")
                 else:
-                    target.append(_scalar(item, kind[0], f"{path}[{i}]"))
+                    _put(msg, field, _scalar(item, kind[0], f"{path}[{i}]"), f"{path}[{i}]")
         else:
-            setattr(msg, field, _scalar(value, kind, path))
+            _put(msg, field, _scalar(value, kind, path), path)
+
+
+def _put(msg: Message, field: str, value: Any, where: str) -> None:
+    """Set (or append to a list) ``field`` of ``msg``; a number must be in its API range."""
+    desc = msg.DESCRIPTOR.fields_by_name[field]
+    rng = LIMITS.get(bounds.key(msg.DESCRIPTOR, desc))
+    if rng is not None and isinstance(value, int | float) and not isinstance(value, bool):
+        rng.check(where, value)
+    try:
+        if desc.is_repeated:
+            getattr(msg, field).append(value)
+        else:
+            setattr(msg, field, value)
+    except (ValueError, TypeError) as e:  # e.g. a number the wire type cannot hold
+        raise InvalidArgument(where, f"{str(value)[:40]!r} is out of range for this field") from e
 
 
 def _document(doc: Any, index: int) -> Message:
@@ -159,20 +179,14 @@ def _document(doc: Any, index: int) -> Message:
 
 
 def load(path: Path) -> list[Message]:
-    """Every document of a YAML file, converted; raises InvalidArgument naming the field."""
-    try:
-        text = path.read_text()
-    except OSError as e:
-        raise InvalidArgument("-f", f"cannot read {path}: {e.strerror}") from e
-    try:
-        docs = [d for d in yaml.safe_load_all(text) if d is not None]
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        at = f" at line {mark.line + 1}" if mark is not None else ""
-        raise InvalidArgument("-f", f"{path} is not valid YAML{at}") from e
+    """Every document of a YAML file, converted; raises InvalidArgument naming the field and file."""
+    docs = [d for d in yamlfile.load_all(path, "-f") if d is not None]
     if not docs:
         raise InvalidArgument("-f", f"{path} holds no document")
-    return [_document(d, i) for i, d in enumerate(docs)]
+    try:
+        return [_document(d, i) for i, d in enumerate(docs)]
+    except InvalidArgument as e:
+        raise InvalidArgument(e.field, f"{e.reason} (in {path})") from e
 
 
 def load_one(path: Path, cls: type[Message]) -> Any:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from controlplane.client import yamlfile
 from controlplane.client.enroll import Facts
+from controlplane.domain import limits, site_input
 from controlplane.domain.validation import validate_country, validate_dns_label, validate_security_tier
 from controlplane.errors import InvalidArgument
 
@@ -20,8 +20,7 @@ _KEYS = {"id", "country", "region", "labels", "accelerators", "securityTier"}
 
 
 def default_sites(n: int) -> list[Facts]:
-    if n < 1:
-        raise InvalidArgument("--sites", "must be at least 1")
+    limits.DEV_SITES.check("--sites", n)
     out = DEFAULT_SITES[:n]
     for i in range(len(out), n):
         base = DEFAULT_SITES[i % len(DEFAULT_SITES)]
@@ -40,20 +39,20 @@ def default_sites(n: int) -> list[Facts]:
 
 
 def load_sites_file(path: Path) -> list[Facts]:
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except OSError as e:
-        raise InvalidArgument("--sites-file", f"cannot read {path}: {e.strerror}") from e
-    except yaml.YAMLError as e:
-        raise InvalidArgument("--sites-file", f"{path} is not valid YAML") from e
+    """The sites of a ``--sites-file``; errors name the field and the file, in one line."""
+    raw = yamlfile.load(path, "--sites-file")  # bounded: size, aliases, depth, digits, UTF-8
     if not isinstance(raw, list) or not raw:
-        raise InvalidArgument("--sites-file", "must be a non-empty YAML list of sites")
+        raise InvalidArgument("--sites-file", f"{path} must be a non-empty YAML list of sites")
+    limits.DEV_SITES.check("--sites-file", len(raw))
     sites, seen = [], set()
-    for i, item in enumerate(raw):
-        sites.append(_site(item, f"sites[{i}]"))
-        if sites[-1].site_id in seen:
-            raise InvalidArgument(f"sites[{i}].id", f"duplicate site id {sites[-1].site_id!r}")
-        seen.add(sites[-1].site_id)
+    try:
+        for i, item in enumerate(raw):
+            sites.append(_site(item, f"sites[{i}]"))
+            if sites[-1].site_id in seen:
+                raise InvalidArgument(f"sites[{i}].id", f"duplicate site id {sites[-1].site_id!r}")
+            seen.add(sites[-1].site_id)
+    except InvalidArgument as e:
+        raise InvalidArgument(e.field, f"{e.reason} (in {path})") from e
     return sites
 
 
@@ -73,11 +72,13 @@ def _site(item: Any, where: str) -> Facts:
         raise InvalidArgument(f"{where}.labels", "must be a mapping of strings")
     if not isinstance(accels, dict) or not all(_is_int(v) and v >= 0 for v in accels.values()):
         raise InvalidArgument(f"{where}.accelerators", "must map accelerator type to a count >= 0")
+    for k, v in accels.items():
+        limits.ACCELERATOR_COUNT.check(f"{where}.accelerators.{k}", v)
     tier = item.get("securityTier", 1)
     if not _is_int(tier):
         raise InvalidArgument(f"{where}.securityTier", "must be an integer 1..4")
     validate_security_tier(tier, f"{where}.securityTier")
-    return Facts(
+    facts = Facts(
         str(item["id"]),
         str(item["country"]),
         str(item.get("region", "")),
@@ -85,6 +86,15 @@ def _site(item: Any, where: str) -> Facts:
         {str(k): int(v) for k, v in accels.items()},
         tier,
     )
+    # The federation's own rules for what a site says about itself (it would refuse them at join).
+    site_input.validate_facts(
+        region=facts.region,
+        labels=facts.labels,
+        capacity={k: (v, v) for k, v in facts.accelerators.items()},
+        operator_version="",
+        prefix=where + ".",
+    )
+    return facts
 
 
 def _is_int(v: Any) -> bool:

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from controlplane.domain.safety_rules import DEFAULT_RULES, IncidentRule, parse_rules
-from controlplane.errors import InvalidArgument, StargateError
+from controlplane.errors import StargateError
 from controlplane.server.app import ControlPlane, ServerConfig, serve_until_signal
 from controlplane.server.bootstrap import InitOptions, init
 from controlplane.server.stores import StoreOptions, open_store
@@ -76,13 +76,9 @@ def parser() -> argparse.ArgumentParser:
 def _rules(path: Path | None) -> tuple[IncidentRule, ...]:
     if path is None:
         return DEFAULT_RULES
-    import yaml  # JSON is YAML
+    from controlplane.client import yamlfile  # JSON is YAML; read within bounds
 
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise InvalidArgument("--safety-rules", f"{path} is not JSON or YAML") from e
-    return parse_rules(data)
+    return parse_rules(yamlfile.load(path, "--safety-rules"))
 
 
 async def _serve(args: argparse.Namespace) -> None:
