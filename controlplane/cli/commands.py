@@ -292,6 +292,7 @@ async def status(args: argparse.Namespace) -> int:
             "endpoints": list(resp.store.endpoints),
             "healthy": resp.store.healthy,
         },
+        "persistent": resp.persistent,
         "answered_by": resp.replica_id,
         "version": resp.version,
         "enroll_address": resp.enroll_address,
@@ -307,7 +308,8 @@ async def status(args: argparse.Namespace) -> int:
                 ],
                 ["REPLICA", "LEADER", "ADDRESS", "SITES"],
             )
-            + f"\nstore: {d['store']['kind']} healthy={d['store']['healthy']}"
+            + f"\nstore: {d['store']['kind']} healthy={d['store']['healthy']} persistent={d['persistent']}"
+            + ("" if d["persistent"] else "\nwarning: state is not persistent: a restart loses it all")
         ),
     )
     return 0

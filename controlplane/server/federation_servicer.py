@@ -192,6 +192,7 @@ class FederationServicer(fgrpc.FederationServiceServicer):
             replica_id=self.rt.replica_id,
             version=__version__,
             enroll_address=self.rt.enroll_address,
+            persistent=self.rt.store.persistent,
         )
 
     @authenticated("WhoAmI")

@@ -14,7 +14,9 @@ from controlplane.domain.safety_rules import DEFAULT_RULES, IncidentRule, parse_
 from controlplane.errors import StargateError
 from controlplane.server.app import ControlPlane, ServerConfig, serve_until_signal
 from controlplane.server.bootstrap import InitOptions, init
-from controlplane.server.stores import StoreOptions, open_store
+from controlplane.server.stores import MEMORY_WARNING, StoreOptions, open_store
+
+log = logging.getLogger(__name__)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -82,7 +84,11 @@ def _rules(path: Path | None) -> tuple[IncidentRule, ...]:
 
 
 async def _serve(args: argparse.Namespace) -> None:
-    store = await open_store(StoreOptions.from_args(args))
+    opened = await open_store(StoreOptions.from_args(args), args.dir)
+    store = opened.store
+    if not store.persistent:
+        print(f"warning: {MEMORY_WARNING}", file=sys.stderr, flush=True)
+    log.info("state store: %s", opened.note)
     config = ServerConfig(
         dir=args.dir,
         listen=args.listen,
@@ -99,7 +105,7 @@ async def _serve(args: argparse.Namespace) -> None:
     try:
         await serve_until_signal(ControlPlane(config, store))
     finally:
-        await store.close()
+        await opened.close()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -97,6 +97,8 @@ class Store(abc.ABC):
     kind: str = ""
     #: etcd client URLs; empty for memory.
     endpoints: tuple[str, ...] = ()
+    #: Whether what is stored survives the process (shown by GetStatus; false unless a backend says).
+    persistent: bool = False
 
     @abc.abstractmethod
     async def get(self, key: str) -> KeyValue | None:

@@ -18,6 +18,7 @@ import importlib.util
 import os
 import signal
 import socket
+import sys
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +48,14 @@ class EtcdTls:
     cert_file: Path
     key_file: Path
     trusted_ca_file: Path
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def _free_ports(n: int) -> list[int]:
@@ -87,6 +96,9 @@ class EmbeddedEtcd:
     members: int = 1
     tls: EtcdTls | None = None
     fast: bool = False
+    #: Linux: the members get SIGTERM when the process that started them dies, even by SIGKILL (a
+    #: replica that runs its own store must not leave an etcd holding its data directory).
+    die_with_parent: bool = False
     _members: list[_Member] = field(default_factory=list, init=False)
     _token: str = field(default_factory=lambda: f"stargate-{uuid.uuid4().hex[:8]}", init=False)
 
@@ -159,7 +171,11 @@ class EmbeddedEtcd:
         log = await asyncio.to_thread(self._open_log, m)
         try:
             m.process = await asyncio.create_subprocess_exec(
-                *args, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log
+                *args,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                preexec_fn=_die_with_parent if self.die_with_parent else None,
             )
         finally:
             log.close()  # the child holds its own descriptor

@@ -154,6 +154,7 @@ class EtcdStore(Store):
     """``Store`` on an etcd v3 cluster. See the module docstring for failover and TLS."""
 
     kind = "etcd"
+    persistent = True
 
     def __init__(
         self,
