@@ -10,10 +10,8 @@ and the directives on it, go on.
 
 from __future__ import annotations
 
-import uuid
+import re
 from typing import Any
-
-from google.protobuf import json_format
 
 from controlplane.api import bounds
 from controlplane.domain import limits, site_input
@@ -58,11 +56,14 @@ def check_hello(hello: Any) -> None:
     limits.check("Hello.last_safety_sequence", "hello.last_safety_sequence", hello.last_safety_sequence)
 
 
+#: A directive id as the federation writes it (``str(uuid.UUID)``); a regex is ~5x cheaper than
+#: parsing a UUID, and runs once per ack (1,000 per halt at 1,000 sites).
+_DIRECTIVE_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
 def _directive_id(field: str, value: str) -> None:
-    try:
-        uuid.UUID(value)
-    except ValueError as e:
-        raise InvalidArgument(field, "must be the id (a UUID) of a directive") from e
+    if not _DIRECTIVE_ID.fullmatch(value):
+        raise InvalidArgument(field, "must be the id (a UUID) of a directive")
 
 
 def check_message(which: str, body: Any) -> None:
@@ -82,7 +83,16 @@ def check_message(which: str, body: Any) -> None:
                 )
         site_input.validate_deployments(
             "heartbeat.deployments",
-            [json_format.MessageToDict(d, preserving_proto_field_name=True) for d in body.deployments],
+            [
+                {
+                    "name": d.name,
+                    "model": d.model,
+                    "version": d.version,
+                    "phase": d.phase,
+                    "release": d.release,
+                }
+                for d in body.deployments
+            ],
         )
     elif which in ("ack", "reject"):
         _directive_id(f"{which}.directive_id", body.directive_id)
