@@ -18,8 +18,8 @@ from controlplane.api.v1 import types_pb2 as tpb
 from controlplane.client.channel import secure_channel
 from controlplane.client.enroll import Facts, site_csr
 from tests.support.federation import Federation
+from tests.support.requests import deploy_request
 
-DIGEST = "sha256:" + "ab" * 32
 ESC = "\x1b[2J\x1b]0;owned\x07"
 
 
@@ -127,17 +127,7 @@ async def test_hostile_facts_and_heartbeats_are_refused_audited_once_per_window_
         for msg in bad:
             await link.outbox.put(msg)
         async with fed.client() as c:
-            d = (
-                await c.call(
-                    "Deploy",
-                    fpb.DeployRequest(
-                        site_id="fr-par-1",
-                        deploy=tpb.DeployPayload(
-                            deployment_name="after", model="atlas", version="1", digest=DIGEST, replicas=1
-                        ),
-                    ),
-                )
-            ).directive
+            d = (await c.call("Deploy", deploy_request("fr-par-1", "after"))).directive
         await _wait(lambda: d.id in link.directives())  # the link survived 70 refused messages
     finally:
         await link.outbox.put(None)

@@ -24,15 +24,7 @@ from controlplane.pki.identity import Identity, Kind, Role
 from controlplane.pki.keys import certificate_pem, private_key_pem
 from controlplane.services import clock
 from tests.support.federation import TD, Federation
-
-DIGEST = "sha256:" + "ab" * 32
-
-
-def _deploy(site: str, name: str = "atlas", ttl: int = 0) -> fpb.DeployRequest:
-    payload = tpb.DeployPayload(
-        deployment_name=name, model="atlas", version="1.2.0", digest=DIGEST, replicas=1
-    )
-    return fpb.DeployRequest(site_id=site, deploy=payload, ttl_seconds=ttl)
+from tests.support.requests import DIGEST, deploy_request
 
 
 async def _until(check: Callable[[], Awaitable[Any]], timeout: float = 10.0) -> Any:
@@ -70,11 +62,11 @@ async def test_a_deploy_ttl_of_2_63_is_refused_nothing_is_stored_and_the_site_ke
     before = len(await _audit(fed))
     async with fed.client() as c:
         with pytest.raises(InvalidRequest) as e:
-            await c.call("Deploy", _deploy("fr-par-1", ttl=2**63 - 1))
+            await c.call("Deploy", deploy_request("fr-par-1", ttl=2**63 - 1))
         assert e.value.public.startswith("ttl_seconds: must be 0..2592000")
         assert await _directives(fed, "fr-par-1") == []
         assert not [ev for ev in (await _audit(fed))[before:] if ev.action == "directive.issue"]
-        good = (await c.call("Deploy", _deploy("fr-par-1", "good"))).directive
+        good = (await c.call("Deploy", deploy_request("fr-par-1", "good"))).directive
     await _until(lambda: _acked(fed, "fr-par-1", good.id))
     assert "good" in site.backend.items
 
@@ -170,7 +162,7 @@ async def test_directives_the_link_cannot_send_are_marked_failed_and_never_stop_
         await _poison(fed, "fr-par-1", b"[]"): "not a JSON object",
     }
     async with fed.client() as c:
-        good = (await c.call("Deploy", _deploy("fr-par-1", "good"))).directive
+        good = (await c.call("Deploy", deploy_request("fr-par-1", "good"))).directive
     # directives list works whatever is stored (today: one record breaks it for the whole site)
     assert len(await _directives(fed, "fr-par-1")) == len(bad) + 1
     site.start()
@@ -195,9 +187,9 @@ async def test_a_cancelled_directive_is_never_delivered_and_the_cancel_is_audite
     site = await fed.add_site("fr-par-1", "FR")
     await site.stop()
     async with fed.client() as c:
-        first = (await c.call("Deploy", _deploy("fr-par-1", "first"))).directive
-        second = (await c.call("Deploy", _deploy("fr-par-1", "second"))).directive
-        third = (await c.call("Deploy", _deploy("fr-par-1", "third"))).directive
+        first = (await c.call("Deploy", deploy_request("fr-par-1", "first"))).directive
+        second = (await c.call("Deploy", deploy_request("fr-par-1", "second"))).directive
+        third = (await c.call("Deploy", deploy_request("fr-par-1", "third"))).directive
         by_id = (
             await c.call(
                 "CancelDirective",

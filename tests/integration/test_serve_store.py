@@ -6,26 +6,11 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from tests.support.procs import SERVER, Proc, free_port_pair, join_site, run, wait_port
+from tests.support.procs import SERVER, Proc, free_port_pair, init_pki, join_site, run, wait_port
 
 
 def _init(pki: Path, port: int) -> None:
-    r = subprocess.run(
-        [
-            *SERVER,
-            "init",
-            "--dir",
-            str(pki),
-            "--trust-domain",
-            "store.test",
-            "--server-address",
-            f"127.0.0.1:{port}",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert r.returncode == 0, r.stderr
+    init_pki(pki, "store.test", port)
 
 
 def _serve(pki: Path, port: int, log: Path, *args: str, env: dict[str, str] | None = None) -> Proc:

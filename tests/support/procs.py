@@ -117,11 +117,8 @@ class Proc:
         self._f.close()
 
 
-@contextlib.contextmanager
-def served_federation(pki: Path, trust_domain: str, *serve_args: str) -> Iterator[tuple[Path, int]]:
-    """``stargate-controlplane init`` then ``serve`` as processes; yields (PKI dir, API port; the
-    enrollment port is API port + 1). The server must stop gracefully on SIGTERM."""
-    port = free_port_pair()
+def init_pki(pki: Path, trust_domain: str, port: int) -> None:
+    """``stargate-controlplane init`` as a process, for a server on 127.0.0.1:``port``."""
     init = subprocess.run(
         [
             *SERVER,
@@ -138,6 +135,15 @@ def served_federation(pki: Path, trust_domain: str, *serve_args: str) -> Iterato
         timeout=30,
     )
     assert init.returncode == 0, init.stderr
+
+
+@contextlib.contextmanager
+def served_federation(pki: Path, trust_domain: str, *serve_args: str) -> Iterator[tuple[Path, int]]:
+    """``stargate-controlplane init`` then ``serve`` as processes; yields (PKI dir, API port; the
+    enrollment port is API port + 1). The server must stop gracefully on SIGTERM. Without a
+    ``--store`` in ``serve_args`` it runs on its default, an embedded etcd under the PKI dir."""
+    port = free_port_pair()
+    init_pki(pki, trust_domain, port)
     proc = Proc(
         [*SERVER, "serve", "--dir", str(pki), "--listen", f"127.0.0.1:{port}", *serve_args],
         pki.parent / "server.log",

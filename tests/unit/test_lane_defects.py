@@ -70,6 +70,15 @@ def _defect(key: SafetyKey, how: Mutation | bytes) -> bytes:
     return json.dumps(data).encode()
 
 
+async def _top(safety: Safety, n: int) -> None:
+    """Until the lane cache has every sequence up to ``n`` (sent or skipped)."""
+    for _ in range(400):
+        if safety.lane.top >= n:
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError(f"the lane reached {safety.lane.top}, not {n}")
+
+
 @pytest.mark.parametrize("arrives", ["in-the-first-read", "through-the-watch"])
 @pytest.mark.parametrize("defect", list(DEFECTS))
 async def test_a_lane_record_with_any_defect_never_holds_back_the_next_halt(
@@ -94,16 +103,9 @@ async def test_a_lane_record_with_any_defect_never_holds_back_the_next_halt(
         await asyncio.wait_for(safety.lane.loaded.wait(), 2)
         if arrives == "through-the-watch":
             await bad_first()
-            # The watch must have seen it before the halt commits (else the halt would take seq 1).
-            for _ in range(200):
-                if safety.lane.top == 1:
-                    break
-                await asyncio.sleep(0.005)
+            await _top(safety, 1)  # the watch saw it (its sequence is taken; the halt gets 2)
         halt = await safety.halt("spiffe://t/user/alice", "atlas-r1", "global", "after it")
-        for _ in range(200):
-            if safety.lane.top >= 2:
-                break
-            await asyncio.sleep(0.005)
+        await _top(safety, 2)
         sent = await safety.lane_after(0, site_id="fr-par-1", country="FR")
         assert safety.lane.top == 2 and [(e.record.safety_sequence, e.record.id) for e in sent] == [
             (2, halt.id)
@@ -129,10 +131,7 @@ async def test_a_copy_under_a_non_canonical_key_neither_fills_nor_displaces_a_se
         await store.put(sd.LANE_SEQ, b"2")
         await store.put(sd.lane_key(2), raw)
         second = await safety.halt("spiffe://t/user/alice", "atlas-r2", "global", "two")
-        for _ in range(200):
-            if safety.lane.top >= 3:
-                break
-            await asyncio.sleep(0.005)
+        await _top(safety, 3)
         sent = await safety.lane_after(0, site_id="fr-par-1", country="FR")
         assert [(e.record.safety_sequence, e.record.id) for e in sent] == [(1, first.id), (3, second.id)]
     finally:
