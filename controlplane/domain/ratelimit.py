@@ -1,11 +1,12 @@
 """Token buckets per peer, in bounded memory. Pure: the caller passes the time.
 
-Used for unauthenticated callers (failed enrollments): each failure takes a token, a peer with
-none left is refused before any work is done (no store read, no CSR parse, no audit write of its
-own: see services/refusals.py), and tokens come back at ``rate`` per second up to ``burst``. The
-table holds at most ``max_peers`` buckets: a full bucket carries no state worth keeping, so the
-least recently used ones go first (an evicted peer comes back with a full bucket, which is what it
-would have had anyway once refilled). IPv6 peers are grouped by /64, the unit one host controls.
+Used for unauthenticated callers (failed enrollments): each attempt takes a token (given back when
+it succeeds), a peer with none left is refused before any work is done (no store read, no CSR
+parse, no audit write of its own: see services/refusals.py), and tokens come back at ``rate`` per
+second up to ``burst``. The table holds at most ``max_peers`` buckets: a full bucket carries no
+state worth keeping, so the least recently used ones go first (an evicted peer comes back with a
+full bucket, which is what it would have had anyway once refilled). IPv6 peers are grouped by
+/64, the unit one host controls.
 """
 
 from __future__ import annotations
@@ -71,8 +72,15 @@ class TokenBuckets:
         b = self._refilled(peer, now)
         return 0.0 if b is None or b.tokens >= 1.0 else (1.0 - b.tokens) / self.rate
 
+    def refund(self, peer: str, now: float) -> None:
+        """Give back the token ``take`` charged (an attempt that succeeded after all)."""
+        b = self._refilled(peer, now)
+        if b is not None:
+            b.tokens = min(self.burst, b.tokens + 1.0)
+
     def take(self, peer: str, now: float) -> None:
-        """Charge one token (a failed attempt)."""
+        """Charge one token (an attempt: charged before it runs, so that concurrent attempts cannot
+        all pass ``allowed`` before any of them is charged; ``refund`` it when it succeeds)."""
         b = self._refilled(peer, now)
         if b is None:
             while len(self._buckets) >= self.max_peers:

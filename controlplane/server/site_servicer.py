@@ -75,6 +75,8 @@ class SiteServicer(sgrpc.SiteServiceServicer):
         host = peer_host(peer)
         now = clock.now()
         limited = not rt.enroll_limiter.allowed(host, now)
+        if not limited:
+            rt.enroll_limiter.take(host, now)  # charged up front: concurrent calls cannot all pass
         try:
             if limited:
                 # Refused before any work: no store read, no CSR parse; counted, not audited each.
@@ -86,18 +88,17 @@ class SiteServicer(sgrpc.SiteServiceServicer):
             inbound.check_facts(request.facts)
         except StargateError as e:
             await rt.refusals.note(f"anonymous@{host}", "site.enroll", "site/?", e.public)
-            if not limited:
-                rt.enroll_limiter.take(host, now)
             await abort(context, e)
         try:
             issued = await rt.enrollment.enroll(peer, request.token, request.csr_pem, facts_in(request.facts))
         except grpc.aio.AbortError:
             raise
         except Exception as e:
-            if isinstance(e, StargateError) and not isinstance(e, Unavailable):
-                rt.enroll_limiter.take(host, now)  # a refusal (audited by the service), not an outage
+            if not isinstance(e, StargateError) or isinstance(e, Unavailable):
+                rt.enroll_limiter.refund(host, clock.now())  # an outage, not the peer's failure
             await abort(context, e)
             raise
+        rt.enroll_limiter.refund(host, clock.now())
         return spb.EnrollResponse(
             certificate_pem=issued.certificate_pem.decode(),
             ca_bundle_pem=issued.ca_pem.decode(),

@@ -108,7 +108,10 @@ class Refusals:
         """Flush ended windows, four times per window."""
         while True:
             await asyncio.sleep(self.window / 4)
-            await self.flush()
+            try:
+                await self.flush()
+            except Exception:  # one bad pass must not end the audit of refusals for good
+                log.exception("refusal audit flush failed")
 
     async def close(self) -> None:
         await self.flush(everything=True)

@@ -216,7 +216,7 @@ async def test_a_flood_of_bad_enrollments_is_rate_limited_and_audited_once_per_p
             await asyncio.gather(*(bad(i) for i in range(start, start + 50)))
     assert len(codes) == 2 * calls
     limited = codes.count(grpc.StatusCode.RESOURCE_EXHAUSTED)
-    assert limited >= calls - 20, codes[:20]  # a burst of 10 (+ refills), then refused unread
+    assert limited >= calls - 12, codes[:20]  # a burst of 10 (+ a refill or two), then refused unread
     await _flush(fed)
     new = (await _audit(fed))[events_before:]
     # Two events per peer and kind of refusal (the first at once, the rest with their count),

@@ -132,6 +132,10 @@ def test_token_buckets_refill_and_stay_bounded() -> None:
         b.take("p", 0.0)
     assert not b.allowed("p", 0.0) and b.retry_after("p", 0.0) == pytest.approx(1.0)
     assert b.allowed("p", 1.0) and b.allowed("other", 0.0)  # one token back after 1 s; others unaffected
+    b.take("p", 1.0)
+    assert not b.allowed("p", 1.0)
+    b.refund("p", 1.0)  # the attempt succeeded after all
+    assert b.allowed("p", 1.0)
     for i in range(10_000):
         b.take(f"peer-{i}", 2.0)
     assert len(b) == 100  # the least recently used go first
