@@ -222,7 +222,8 @@ class RolloutEngine:
             return
         if s.state in ("Deploying", "Lost"):
             current = await self._directives.get(s.site, s.directive_id)
-            if site is not None and site.status == SiteStatus.UNREACHABLE:
+            undelivered = current is not None and current.state in DirectiveState.UNDELIVERED
+            if site is not None and site.status == SiteStatus.UNREACHABLE and not undelivered:
                 s.state, s.reason = "Lost", "site unreachable; its part of the wave waits"
                 return
             # Failed (unsendable) or cancelled by an admin: this site will not get it either.

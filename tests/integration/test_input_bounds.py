@@ -221,3 +221,32 @@ async def test_a_cancelled_directive_is_never_delivered_and_the_cancel_is_audite
     cancels = [e for e in await _audit(fed) if e.action == "directive.cancel"]
     assert [e.details["id"] for e in cancels] == [first.id, second.id]
     assert cancels[0].actor.endswith("/user/admin") and cancels[0].reason == "wrong model"
+
+
+async def test_a_rollout_treats_a_cancelled_deploy_as_refused_by_that_site(
+    fed: Federation, tmp_path: Any
+) -> None:
+    from tests.integration.test_rollouts import Rig, release, states
+
+    rig = Rig(fed, tmp_path)
+    site = await fed.add_site("fr-par-1", "FR")
+    await site.stop()  # the Deploy stays queued
+    await rig.publish(release("atlas-1-2-0", "1.2.0"))
+    spec = opb.RolloutSpec(
+        name="one",
+        release="atlas-1-2-0",
+        placement=opb.Placement(replicas_per_site=1),
+        waves=[opb.Wave(name="all", percent=100)],
+        gates=opb.Gates(min_ready_ratio=1.0, timeout_seconds=30),
+    )
+    async with fed.client() as c:
+        await c.call("CreateRollout", opb.CreateRolloutRequest(spec=spec))
+        # Wait until the site is also unreachable ("Lost"): a cancel is final even then.
+        await rig.wait("one", lambda r: states(r).get("fr-par-1") == "Lost")
+        (queued,) = await _directives(fed, "fr-par-1")
+        await c.call(
+            "CancelDirective",
+            fpb.CancelDirectiveRequest(site_id="fr-par-1", id=queued.directive.id, reason="not now"),
+        )
+    r = await rig.wait("one", lambda r: states(r).get("fr-par-1") == "Refused")
+    assert [s.reason for w in r.waves for s in w.sites] == ["not now"]
