@@ -4,6 +4,7 @@ to start when it cannot, and says so loudly when told to run on memory (issue #1
 from __future__ import annotations
 
 import subprocess
+import time
 from pathlib import Path
 
 from tests.support.procs import SERVER, Proc, free_port_pair, init_pki, join_site, run, wait_port
@@ -20,10 +21,15 @@ def _serve(pki: Path, port: int, log: Path, *args: str, env: dict[str, str] | No
     return Proc(cmd, log)
 
 
-def _status(pki: Path) -> dict:  # type: ignore[type-arg]
-    r = run("status", "-o", "json", config=pki / "stargatectl.yaml")
-    assert r.code == 0, r.err
-    return r.json()  # type: ignore[no-any-return]
+def _status(pki: Path, proc: Proc, timeout: float = 30) -> dict:  # type: ignore[type-arg]
+    """The replica's status once it answers (its port may be open a moment before it does)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        r = run("status", "-o", "json", config=pki / "stargatectl.yaml")
+        if r.code == 0:
+            return r.json()  # type: ignore[no-any-return]
+        assert time.monotonic() < deadline and proc.p.poll() is None, (r.err, proc.output())
+        time.sleep(0.2)
 
 
 def test_serve_without_store_keeps_its_sites_across_a_restart(tmp_path: Path) -> None:
@@ -32,8 +38,9 @@ def test_serve_without_store_keeps_its_sites_across_a_restart(tmp_path: Path) ->
     proc = _serve(pki, port, tmp_path / "serve1.log")
     try:
         wait_port(port, 60)
+        _status(pki, proc)
         join_site(pki, port, "fr-par-1", "FR", tmp_path / "site")
-        status = _status(pki)
+        status = _status(pki, proc)
         assert status["persistent"] is True and status["store"]["kind"] == "etcd"
         assert status["store"]["endpoints"][0].startswith("https://127.0.0.1:")  # mutual TLS
     finally:
@@ -42,6 +49,7 @@ def test_serve_without_store_keeps_its_sites_across_a_restart(tmp_path: Path) ->
     proc = _serve(pki, port, tmp_path / "serve2.log")
     try:
         wait_port(port, 60)
+        _status(pki, proc)
         r = run("sites", "list", "-o", "json", config=pki / "stargatectl.yaml")
         assert r.code == 0, r.err
         assert [s["id"] for s in r.json()["items"]] == ["fr-par-1"]
@@ -68,7 +76,7 @@ def test_serve_on_memory_warns_and_status_says_not_persistent(tmp_path: Path) ->
     try:
         wait_port(port, 60)
         proc.wait_for("warning: --store memory: nothing is persisted")
-        status = _status(pki)
+        status = _status(pki, proc)
         assert status["persistent"] is False and status["store"]["kind"] == "memory"
         r = run("status", config=pki / "stargatectl.yaml")
         assert "persistent=False" in r.out and "warning: state is not persistent" in r.out
