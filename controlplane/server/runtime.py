@@ -266,6 +266,11 @@ class Runtime:
             change["capacity"] = convert.capacity_from_pb(heartbeat.capacity)
             change["health"] = tpb.SiteHealth.Name(heartbeat.health)
             change["deployments"] = [_coarse(d) for d in heartbeat.deployments]
+            change["reported_sequence"] = int(last_applied)
+        if facts is not None:
+            # A new link: another replica may have stored newer reports meanwhile, so what this
+            # replica remembers is no guide to what is stored; the next heartbeat is written.
+            self._facts.pop(site_id, None)
         before = self._facts.get(site_id, {})
         merged = before | change
         if merged == before:
