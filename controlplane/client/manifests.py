@@ -8,6 +8,7 @@ server's, which reports them the same way; here we check shape and types.
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,9 @@ ROLLOUT_SPEC: dict[str, tuple[str, Any]] = {
             "maxLatencyP95Ms": ("max_latency_p95_ms", float),
             "minSafetyScore": ("min_safety_score", float),
             "timeout": ("timeout_seconds", "duration"),
+            "interval": ("interval_seconds", "duration"),
+            "failureLimit": ("failure_limit", int),
+            "progressDeadline": ("progress_deadline_seconds", "duration"),
         },
     ),
     "approvals": ("approvals", {"countrySteward": ("country_steward", bool)}),
@@ -140,7 +144,9 @@ def _document(doc: Any, index: int) -> Message:
     kind = doc.get("kind")
     meta = doc.get("metadata")
     if not isinstance(meta, dict) or not isinstance(meta.get("name"), str) or set(meta) - {"name"}:
-        raise InvalidArgument("metadata", "must be {name: <DNS label>} (no other fields)")
+        raise InvalidArgument(
+            "metadata", "must be {name: <DNS subdomain, e.g. atlas-1.2.0>} (no other fields)"
+        )
     spec = doc.get("spec")
     if not isinstance(spec, dict):
         raise InvalidArgument("spec", "is required and must be a mapping")
@@ -159,11 +165,14 @@ def _document(doc: Any, index: int) -> Message:
 
 
 def load(path: Path) -> list[Message]:
-    """Every document of a YAML file, converted; raises InvalidArgument naming the field."""
+    """Every document of a YAML file (``-``: standard input, as kubectl's ``-f -``), converted;
+    raises InvalidArgument naming the field."""
     try:
-        text = path.read_text()
+        text = sys.stdin.read() if str(path) == "-" else path.read_text()
     except OSError as e:
         raise InvalidArgument("-f", f"cannot read {path}: {e.strerror}") from e
+    except UnicodeDecodeError as e:
+        raise InvalidArgument("-f", f"{path} is not UTF-8 text") from e
     try:
         docs = [d for d in yaml.safe_load_all(text) if d is not None]
     except yaml.YAMLError as e:
