@@ -120,10 +120,7 @@ class HealthMonitor:
     # --- Prometheus -------------------------------------------------------------------------------
 
     async def query(self, base: str, promql: str) -> float | None:
-        """One instant query; None when Prometheus has no finite value for it."""
-        async with self._http().get(base.rstrip("/") + "/api/v1/query", params={"query": promql}) as resp:
-            body: Any = await resp.json(content_type=None)
-        return m.instant_value(body)
+        return await instant_query(self._http(), base, promql)
 
     async def _prometheus(self, md: Obj, policy: m.MetricsPolicy) -> tuple[float | None, float | None]:
         spec, meta = md.get("spec") or {}, md["metadata"]
@@ -198,6 +195,13 @@ class HealthMonitor:
             await self.api.patch(JOBS, ns, name, {"metadata": {"annotations": {se.SCORE: f"{score:g}"}}})
             return score
         return None
+
+
+async def instant_query(session: aiohttp.ClientSession, base: str, promql: str) -> float | None:
+    """One instant query over Prometheus' HTTP API; None when it has no finite value for it."""
+    async with session.get(base.rstrip("/") + "/api/v1/query", params={"query": promql}) as resp:
+        body: Any = await resp.json(content_type=None)
+    return m.instant_value(body)
 
 
 def _runs(pod: Obj, digest: str) -> bool:

@@ -170,3 +170,15 @@ def test_site_policy_metrics_and_safety_evaluation() -> None:
             from_spec(bad)
         policy, problems = effective({"site": bad})
         assert policy.refusal and field.split(".")[-1].strip("$") in problems["site"]
+
+
+def test_the_charts_example_site_policy_is_one_the_operator_accepts() -> None:
+    import pathlib
+
+    import yaml
+
+    example = pathlib.Path(__file__).resolve().parents[2] / "charts/stargate-site/examples/sitepolicy.yaml"
+    spec = yaml.safe_load(example.read_text())["spec"]
+    from_spec(spec)
+    h = health_from_spec(spec)
+    assert h.metrics.prometheus_url and "$deployment" in h.metrics.error_rate_query and h.safety is not None
