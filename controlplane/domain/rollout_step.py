@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from controlplane.domain.gates import GateSpec, Measurement, Outcome, Probe, SiteView, measure
+from controlplane.domain.gates import GateSpec, Measurement, Outcome, Probe, Report, SiteView, measure
 from controlplane.domain.rollouts import (
     REACHED,
     Phase,
@@ -113,6 +113,7 @@ class _Stepper:
             str(r.get("model", "")),
         )
         self.out = Step(rec, self.waves)
+        self._reports: dict[tuple[str, int], Report | None] = {}
 
     # --- helpers -------------------------------------------------------------------------------
 
@@ -128,8 +129,13 @@ class _Stepper:
         return self.out
 
     def evidence(self, s: SiteState) -> Probe:
-        view = self.sites.get(s.site)
-        report = view.running(self.release, self.digest, s.deploy_sequence) if view is not None else None
+        key = (s.site, s.deploy_sequence)
+        if key in self._reports:  # each site is looked at twice per step: its own step, the analysis
+            report = self._reports[key]
+        else:
+            view = self.sites.get(s.site)
+            report = view.running(self.release, self.digest, s.deploy_sequence) if view is not None else None
+            self._reports[key] = report
         return Probe(s.site, s.replicas, s.unready_since, report)
 
     # --- forward -------------------------------------------------------------------------------

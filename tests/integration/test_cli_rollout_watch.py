@@ -121,7 +121,7 @@ async def test_releases_with_dots_delete_and_output_modes(rig: Rig, tmp_path: Pa
     key = tmp_path / "acme"
     assert (await cli(rig, "releases", "keygen", "--out", str(key))).code == 0
     assert (await cli(rig, "publishers", "add", "--name", "acme", "--public-key", f"{key}.pub")).code == 0
-    text = (EXAMPLES / "release.yaml").read_text().replace("name: atlas-1-2-0", "name: atlas-1.2.0")
+    text = (EXAMPLES / "release.yaml").read_text()
     r = await cli(
         rig,
         "releases",

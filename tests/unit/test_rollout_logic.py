@@ -27,7 +27,7 @@ def _release(**kw: object) -> rpb.ModelRelease:
 
 def test_examples_parse() -> None:
     r = _release()
-    assert (r.name, r.model, r.version, r.risk_tier) == ("atlas-1-2-0", "atlas", "1.2.0", 2)
+    assert (r.name, r.model, r.version, r.risk_tier) == ("atlas-1.2.0", "atlas", "1.2.0", 2)
     assert list(r.export.allow_countries) == ["FR", "DE", "JP"] and r.resources.accelerators_per_replica == 8
     s = manifests.load_one(EXAMPLES / "rollout.yaml", opb.RolloutSpec)
     assert [(w.name, w.sites, w.percent, w.bake_seconds) for w in s.waves] == [
@@ -36,8 +36,17 @@ def test_examples_parse() -> None:
         ("all", 0, 100, 0.0),
     ]
     assert s.gates.timeout_seconds == 600 and s.approvals.country_steward
+    assert (s.gates.interval_seconds, s.gates.failure_limit, s.gates.progress_deadline_seconds) == (
+        10,
+        0,
+        600,
+    )
     releases.validate_release(r)
     rollouts.validate_spec(s)
+    for name in ("release-1.3.0.yaml",):
+        releases.validate_release(manifests.load_one(EXAMPLES / name, rpb.ModelRelease))
+    for name in ("canary-1.2.0.yaml", "canary-1.3.0.yaml"):
+        rollouts.validate_spec(manifests.load_one(EXAMPLES / name, opb.RolloutSpec))
 
 
 @pytest.mark.parametrize(
