@@ -154,9 +154,18 @@ async def test_promote_undo_and_delete(rig: Rig) -> None:
             s.release.name for s in (await admin.call("ListReleases", opb.ListReleasesRequest())).releases
         ]
         assert names == ["atlas-1.1.0"]
-        await admin.call("CreateRollout", opb.CreateRolloutRequest(spec=spec("v3", "atlas-1.1.0")))
+        # A rollout created again under the deleted one's name sends its own directives (ids derive
+        # from the rollout's uid), never re-finding the deleted rollout's.
+        again = spec("v2", "atlas-1.1.0")
+        again.waves[0].bake_seconds = 3600
+        await admin.call("CreateRollout", opb.CreateRolloutRequest(spec=again))
         with pytest.raises(StargateError, match="only a Completed, Failed, RolledBack or Aborted"):
-            await admin.call("DeleteRollout", opb.DeleteRolloutRequest(name="v3"))
+            await admin.call("DeleteRollout", opb.DeleteRolloutRequest(name="v2"))
+        r = await rig.wait("v2", lambda r: r.waves[0].phase == "Baking")
+        canary = r.waves[0].sites[0].site
+        sent = (await admin.call("ListDirectives", fpb.ListDirectivesRequest(site_id=canary))).directives
+        deploys = [d for d in sent if d.directive.deploy.rollout == "v2"]
+        assert [d.directive.deploy.release for d in deploys] == ["atlas-1.2.0", "atlas-1.1.0"]
         events = (await admin.call("ListAuditEvents", fpb.ListAuditEventsRequest(limit=10000))).events
     promote = [e for e in events if e.action == "rollout.promote"]
     assert [(e.reason, e.details["wave"]) for e in promote] == [("metrics reviewed", "canary")]

@@ -199,3 +199,20 @@ def test_stored_reports_read_unmeasured_as_none_never_zero() -> None:
     assert r.error_rate == 0.0 and r.latency_p95_ms is None and r.safety_score is None
     old = Report.from_dict({"name": "m", "error_rate": 0.0, "safety_score": -1.0})  # an older site
     assert old.error_rate is None and old.safety_score is None
+
+
+def test_a_sites_nan_or_infinite_aggregate_is_stored_as_not_measured() -> None:
+    from controlplane.api.v1 import types_pb2 as tpb
+    from controlplane.server.runtime import _coarse
+
+    d = tpb.DeploymentStatus(
+        name="atlas",
+        error_rate=float("nan"),
+        latency_p95_ms=float("inf"),
+        safety_score=7.0,
+        measured=[tpb.HEALTH_METRIC_ERROR_RATE, tpb.HEALTH_METRIC_LATENCY_P95, tpb.HEALTH_METRIC_SAFETY_SCORE],
+    )
+    stored = _coarse(d)  # must not raise (round(inf) would): a site cannot break its own link
+    assert stored["measured"] == [g.SAFETY_SCORE] and stored["safety_score"] == 1.0
+    r = Report.from_dict(stored)
+    assert r.error_rate is None and r.latency_p95_ms is None and r.safety_score == 1.0
