@@ -26,6 +26,8 @@ class SimSite:
     reachable: bool = True
     refuses: str = ""  # a reason: the site rejects our Deploy
     refuses_restore: str = ""
+    #: Acks a restore but keeps running the new release (a broken or lying site).
+    restore_noop: bool = False
     #: deployment name -> (release, digest, version, replicas ready)
     running: dict[str, tuple[str, str, str, int]] = field(default_factory=dict)
     applied: int = 0  # the site's last applied sequence
@@ -155,7 +157,8 @@ class World:
                 if d.kind == "Undeploy":
                     site.running.pop("atlas", None)
                 elif restore:
-                    site.running["atlas"] = ("atlas-1.2.0", OLD_DIGEST, "1.2.0", 1)
+                    if not site.restore_noop:
+                        site.running["atlas"] = ("atlas-1.2.0", OLD_DIGEST, "1.2.0", 1)
                 else:
                     site.running["atlas"] = ("atlas-1.3.0", DIGEST, "1.3.0", 1)
             site.applied = d.sequence

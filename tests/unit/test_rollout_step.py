@@ -135,6 +135,21 @@ def test_an_acked_restore_is_rolled_back_only_once_the_site_reports_the_previous
     assert w.sites["a"].running["atlas"][1] == OLD_DIGEST
 
 
+def test_an_acked_restore_the_site_does_not_report_is_never_rolled_back() -> None:
+    w = world(
+        [[("a", FR)]], [SimSite("a", FR, error_rate=0.5, restore_noop=True)], g=gates(max_error_rate=0.01)
+    )
+    w.run(lambda w: w.rec.phase == "RollingBack")
+    for _ in range(10):
+        w.tick()
+    restore = w.log[w.rec.waves[0]["sites"][0]["rollback_id"]]
+    assert restore.state == "Acked" and w.sites["a"].running["atlas"][1] == DIGEST
+    assert w.states() == {"a": "RollingBack"} and w.rec.phase == "RollingBack"
+    assert "waiting for the site to report the previous release" in w.rec.waves[0]["sites"][0]["reason"]
+    w.sites["a"].running["atlas"] = ("atlas-1.2.0", OLD_DIGEST, "1.2.0", 1)  # now it does
+    w.run(lambda w: w.rec.phase == "RolledBack")
+
+
 def test_late_approval_joins_its_wave_after_the_others_and_is_gated_too() -> None:
     sites = [SimSite("b", DE, error_rate=0.3)]
     w = world([[("a", FR)], [("b", DE), ("c", FR)]], sites, needs=[FR, DE], g=gates(max_error_rate=0.05))
@@ -210,7 +225,11 @@ def test_a_sites_nan_or_infinite_aggregate_is_stored_as_not_measured() -> None:
         error_rate=float("nan"),
         latency_p95_ms=float("inf"),
         safety_score=7.0,
-        measured=[tpb.HEALTH_METRIC_ERROR_RATE, tpb.HEALTH_METRIC_LATENCY_P95, tpb.HEALTH_METRIC_SAFETY_SCORE],
+        measured=[
+            tpb.HEALTH_METRIC_ERROR_RATE,
+            tpb.HEALTH_METRIC_LATENCY_P95,
+            tpb.HEALTH_METRIC_SAFETY_SCORE,
+        ],
     )
     stored = _coarse(d)  # must not raise (round(inf) would): a site cannot break its own link
     assert stored["measured"] == [g.SAFETY_SCORE] and stored["safety_score"] == 1.0
