@@ -81,10 +81,12 @@ async def publishers_add(args: argparse.Namespace) -> int:
 async def publishers_list(args: argparse.Namespace) -> int:
     resp = await rcall(args, "ListPublishers", opb.ListPublishersRequest())
     items = [_publisher(p) for p in resp.publishers]
-    emit(
+    emit_objects(
         {"items": items},
         args.output,
-        lambda d: table(
+        kind="publisher",
+        names=[p["name"] for p in items],
+        render_table=lambda d: table(
             [(p["name"], p["key_id"], p["added_at"]) for p in d["items"]], ["NAME", "KEY", "ADDED"]
         ),
     )
@@ -223,7 +225,7 @@ def register(sub: Any) -> None:
     _out(p)
     p.set_defaults(handler=publishers_add)
     p = pubs.add_parser("list", help="list publishers")
-    _out(p)
+    _out(p, OBJECT_OUTPUT)
     p.set_defaults(handler=publishers_list)
 
     rollouts.register(sub)
