@@ -189,10 +189,10 @@ class SiteState:
     restore_replicas: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        # A copy of the instance dict (its keys are exactly the fields): a rollout record holds
-        # every site, and this runs for each of them on every engine step (1,000 sites: ~0.3 ms
-        # instead of ~2 ms for a getattr per field).
-        return dict(self.__dict__)
+        """The fields that differ from their defaults: a rollout record holds every site, and etcd
+        caps a value at 1.5 MiB (a Ready site: ~230 bytes instead of ~400 with every field)."""
+        d = _SITE_DEFAULTS
+        return {k: v for k, v in self.__dict__.items() if k in _ALWAYS or k not in d or d[k] != v}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SiteState:
@@ -250,6 +250,8 @@ class WaveState:
         return w
 
 
+#: Stored even when they hold their defaults (readers of the plain dicts rely on them).
+_ALWAYS = frozenset({"site", "country", "replicas", "state", "reason"})
 #: Defaults of SiteState's optional fields (all immutable values).
 _SITE_DEFAULTS = {f.name: f.default for f in fields(SiteState) if f.default is not MISSING}
 

@@ -116,16 +116,17 @@ class Rig:
 
     async def wait(self, name: str, cond: Callable[[opb.Rollout], bool], timeout: float = 20) -> opb.Rollout:
         deadline = time.monotonic() + timeout
-        while True:
-            r = await self.rollout(name)
-            if cond(r):
-                return r
-            if time.monotonic() > deadline:
-                raise AssertionError(
-                    f"rollout {name} stuck: {r.phase} {r.message} "
-                    + str([(s.site, s.state, s.reason) for w in r.waves for s in w.sites])
-                )
-            await asyncio.sleep(0.1)
+        async with self.fed.client() as c:  # one connection for the whole wait (few TLS handshakes)
+            while True:
+                r = (await c.call("GetRollout", opb.GetRolloutRequest(name=name))).rollout
+                if cond(r):
+                    return r
+                if time.monotonic() > deadline:
+                    raise AssertionError(
+                        f"rollout {name} stuck: {r.phase} {r.message} "
+                        + str([(s.site, s.state, s.reason) for w in r.waves for s in w.sites])
+                    )
+                await asyncio.sleep(0.1)
 
 
 def states(r: opb.Rollout) -> dict[str, str]:
