@@ -63,7 +63,8 @@ def test_more_than_ten_sites_are_counted_by_state_unless_wide() -> None:
     frame = render_status(rollout_view(rollout(40)), NOW)
     assert "37 Ready, 1 Deploying, 1 Refused, 1 Lost" in frame
     assert "s-0 " not in frame and "s-38" in frame and "policy: no" in frame  # the problems still named
-    assert sum(1 for line in render_status(rollout_view(rollout(40)), NOW, wide=True).splitlines() if "s-" in line) >= 40
+    wide = render_status(rollout_view(rollout(40)), NOW, wide=True)
+    assert sum(1 for line in wide.splitlines() if "s-" in line) >= 40
 
 
 def test_a_watch_redraws_only_when_something_but_the_write_time_changed() -> None:
