@@ -114,6 +114,9 @@ class _Stepper:
         )
         self.out = Step(rec, self.waves)
         self._reports: dict[tuple[str, int], Report | None] = {}
+        # What the waves were, to tell whether the step changed anything: a steady step (the
+        # common one) then returns the record as it was, without rebuilding 1,000 site dicts.
+        self._before = self._snapshot()
 
     # --- helpers -------------------------------------------------------------------------------
 
@@ -122,10 +125,14 @@ class _Stepper:
     ) -> None:
         self.out.audits.append(Audit(action, wave, reason, outcome, site))
 
+    def _snapshot(self) -> list[tuple[object, ...]]:
+        out = [tuple(v for k, v in w.__dict__.items() if k != "sites") for w in self.waves]
+        out += [tuple(s.__dict__.values()) for w in self.waves for s in w.sites]
+        return out
+
     def finish(self, phase: Phase | str, message: str, **changes: object) -> Step:
-        self.out.record = self.rec.replace(phase=str(phase), message=message, **changes).with_waves(
-            self.waves
-        )
+        rec = self.rec.replace(phase=str(phase), message=message, **changes)
+        self.out.record = rec.with_waves(self.waves) if self._snapshot() != self._before else rec
         return self.out
 
     def evidence(self, s: SiteState) -> Probe:
