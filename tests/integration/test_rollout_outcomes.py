@@ -13,6 +13,7 @@ from controlplane.api.v1 import federation_pb2 as fpb
 from controlplane.api.v1 import rollouts_pb2 as opb
 from controlplane.domain.records import site_key
 from controlplane.errors import StargateError
+from controlplane.pki.identity import Role
 from operators.agent.backend import SimHealth
 from operators.agent.policy import LocalPolicy
 from tests.integration.test_rollouts import Rig, release, rig, spec, states
@@ -132,6 +133,14 @@ async def test_promote_undo_and_delete(rig: Rig) -> None:
         await rig.wait("v2", lambda r: r.waves[0].phase == "Baking")
         with pytest.raises(StargateError, match="reason"):
             await act(rig, "v2", opb.ROLLOUT_ACTION_PROMOTE, wave="canary")
+        async with rig.person("steward-fr", Role.STEWARD, "FR") as steward:  # admins only
+            req = opb.UpdateRolloutRequest(
+                name="v2", action=opb.ROLLOUT_ACTION_PROMOTE, wave="canary", reason="mine"
+            )
+            with pytest.raises(StargateError, match="may not call UpdateRollout"):
+                await steward.call("UpdateRollout", req)
+            with pytest.raises(StargateError, match="may not call DeleteRelease"):
+                await steward.call("DeleteRelease", opb.DeleteReleaseRequest(name="atlas-1.1.0"))
         with pytest.raises(StargateError, match="only the current wave"):
             await act(rig, "v2", opb.ROLLOUT_ACTION_PROMOTE, wave="half", reason="x")
         r = await act(rig, "v2", opb.ROLLOUT_ACTION_PROMOTE, wave="canary", reason="metrics reviewed")

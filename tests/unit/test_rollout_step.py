@@ -235,3 +235,57 @@ def test_a_sites_nan_or_infinite_aggregate_is_stored_as_not_measured() -> None:
     assert stored["measured"] == [g.SAFETY_SCORE] and stored["safety_score"] == 1.0
     r = Report.from_dict(stored)
     assert r.error_rate is None and r.latency_p95_ms is None and r.safety_score == 1.0
+
+
+def test_resume_restarts_the_analysis_window_and_retries_refused_restores() -> None:
+    from controlplane.services import rollouts as svc
+
+    w = world(
+        [[("a", FR)]], [SimSite("a", FR, error_rate=None)], g=gates(max_error_rate=0.01, timeout_seconds=5)
+    )
+    w.run(lambda w: w.rec.phase == "Paused")
+    wave = w.wave(0)
+    assert wave["measurements"] > 1 and wave["inconclusive_since"] > 0
+    resumed = svc._resumed(w.rec)
+    again = resumed.waves[0]
+    assert resumed.phase == "Progressing" and resumed.message == "resumed"
+    assert (again["measurements"], again["failures"], again["inconclusive_since"], again["evidence"]) == (
+        0,
+        0,
+        0.0,
+        "",
+    )
+    assert again["window_start"] > wave["window_start"]
+    w.rec = resumed
+    w.tick()
+    assert w.wave(0)["measurements"] == 1  # measured again at once, in the new window
+    # From a refused restore: those sites get a new restore directive.
+    sites = [SimSite("b", FR, error_rate=0.5, refuses_restore="policy: no")]
+    r = world([[("b", FR)]], sites, g=gates(max_error_rate=0.01))
+    r.run(lambda r: r.rec.phase == "Paused")
+    first = r.wave(0)["sites"][0]["rollback_id"]
+    r.sites["b"].refuses_restore = ""
+    r.rec = svc._resumed(r.rec)
+    assert r.rec.phase == "RollingBack" and r.wave(0)["sites"][0]["rollback_attempt"] == 1
+    r.run(lambda r: r.rec.phase == "RolledBack")
+    assert r.wave(0)["sites"][0]["rollback_id"] != first
+
+
+def test_promote_passes_only_the_current_wave() -> None:
+    import pytest
+
+    from controlplane.errors import FailedPrecondition, InvalidArgument
+    from controlplane.services import rollouts as svc
+
+    w = world([[("a", FR)], [("b", DE)]], bake=3600.0)
+    w.run(lambda w: w.wave(0)["phase"] == "Baking")
+    with pytest.raises(FailedPrecondition, match="only the current wave"):
+        svc._promoted(w.rec, "admin", "w1", "why")
+    with pytest.raises(InvalidArgument, match="no wave 'nope'"):
+        svc._promoted(w.rec, "admin", "nope", "why")
+    w.rec = svc._promoted(w.rec, "spiffe://x/user/admin", "w0", "reviewed")
+    assert w.wave(0)["phase"] == "Completed" and w.wave(0)["promoted"] == "spiffe://x/user/admin: reviewed"
+    w.run(lambda w: w.wave(1)["phase"] == "Baking")  # the next wave started, and is gated as usual
+    w.rec = svc._promoted(w.rec, "admin", "w1", "reviewed too")
+    w.run(lambda w: w.rec.phase == "Completed")
+    assert w.states() == {"a": "Ready", "b": "Ready"}
