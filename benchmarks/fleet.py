@@ -15,6 +15,7 @@ from controlplane.api.v1 import federation_pb2 as fpb
 from controlplane.client.config import ConfigFile
 from controlplane.client.enroll import Facts
 from controlplane.client.federation import FederationClient
+from controlplane.errors import Unavailable
 from controlplane.server.app import ControlPlane, ServerConfig
 from controlplane.server.bootstrap import InitOptions, init
 from controlplane.store import Store
@@ -68,7 +69,16 @@ class Fleet:
                     tok = await admin.call(
                         "CreateJoinToken", fpb.CreateJoinTokenRequest(site_id=facts.site_id, country=cc)
                     )
-                    await site.enroll(self.cp.enroll_address, ca, tok.token)  # type: ignore[union-attr]
+                    for attempt in range(5):
+                        # On a loaded machine a burst of TLS handshakes sometimes fails before the
+                        # request got through ("Handshake read failed"); the token is unspent then.
+                        try:
+                            await site.enroll(self.cp.enroll_address, ca, tok.token)  # type: ignore[union-attr]
+                            break
+                        except Unavailable:
+                            if attempt == 4:
+                                raise
+                            await asyncio.sleep(0.5 * (attempt + 1))
                 site.start()
                 return site
 

@@ -15,12 +15,19 @@ from controlplane.domain import limits
 
 async def dev_up(args: argparse.Namespace) -> int:
     from controlplane.cli.commands import sites_list
-    from controlplane.devenv.topology import default_sites, load_sites_file
+    from controlplane.devenv.topology import Topology, default_sites, load_topology
     from controlplane.devenv.up import DevFederation, DevOptions
 
-    sites = load_sites_file(Path(args.sites_file)) if args.sites_file else default_sites(args.sites)
+    topo = load_topology(Path(args.sites_file)) if args.sites_file else Topology(default_sites(args.sites))
     fed = DevFederation(
-        DevOptions(Path(args.dir).resolve(), args.listen, sites, args.store, args.heartbeat_interval)
+        DevOptions(
+            Path(args.dir).resolve(),
+            args.listen,
+            topo.sites,
+            args.store,
+            args.heartbeat_interval,
+            health=topo.health,
+        )
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -62,7 +69,9 @@ def register(sub: Any) -> None:
         help="number of simulated sites (default 3, in 3 countries)",
     )
     p.add_argument(
-        "--sites-file", help="YAML list of sites: id, country, region, labels, accelerators, securityTier"
+        "--sites-file",
+        help="YAML list of sites: id, country, region, labels, accelerators, securityTier, health "
+        "(per release: errorRate, latencyP95Ms, safetyScore, readyAfter; see docs/rollouts.md)",
     )
     p.add_argument(
         "--store",

@@ -73,3 +73,27 @@ def emit(data: Any, fmt: str, render_table: Any = None) -> None:
         sys.stdout.write(_text(render_table(_escaped(data))) + "\n")
     else:
         sys.stdout.write(yaml.safe_dump(data, sort_keys=False))
+
+
+#: Output modes of commands that show federation objects: kubectl's -o name (``kind/name`` per
+#: line) and -o wide (the table with more columns) besides table, json and yaml.
+OBJECT_OUTPUT = ("table", "wide", "json", "yaml", "name")
+
+
+def emit_objects(
+    data: Any,
+    fmt: str,
+    *,
+    kind: str,
+    names: Sequence[str],
+    render_table: Any,
+    render_wide: Any = None,
+) -> None:
+    """``emit`` for object commands: ``-o name`` prints ``kind/name`` lines, ``-o wide`` the wide
+    table (the plain one when there is none), anything else as ``emit``."""
+    if fmt == "name":
+        sys.stdout.write("".join(f"{kind}/{safe_text(n)}\n" for n in names))
+    elif fmt == "wide":
+        emit(data, "table", render_wide or render_table)
+    else:
+        emit(data, fmt, render_table)

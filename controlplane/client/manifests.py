@@ -11,6 +11,7 @@ message, so ``sites: 99999999999`` is a one-line error, not an overflow. Other s
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +85,9 @@ ROLLOUT_SPEC: dict[str, tuple[str, Any]] = {
             "maxLatencyP95Ms": ("max_latency_p95_ms", float),
             "minSafetyScore": ("min_safety_score", float),
             "timeout": ("timeout_seconds", "duration"),
+            "interval": ("interval_seconds", "duration"),
+            "failureLimit": ("failure_limit", int),
+            "progressDeadline": ("progress_deadline_seconds", "duration"),
         },
     ),
     "approvals": ("approvals", {"countrySteward": ("country_steward", bool)}),
@@ -160,7 +164,9 @@ def _document(doc: Any, index: int) -> Message:
     kind = doc.get("kind")
     meta = doc.get("metadata")
     if not isinstance(meta, dict) or not isinstance(meta.get("name"), str) or set(meta) - {"name"}:
-        raise InvalidArgument("metadata", "must be {name: <DNS label>} (no other fields)")
+        raise InvalidArgument(
+            "metadata", "must be {name: <DNS subdomain, e.g. atlas-1.2.0>} (no other fields)"
+        )
     spec = doc.get("spec")
     if not isinstance(spec, dict):
         raise InvalidArgument("spec", "is required and must be a mapping")
@@ -179,8 +185,15 @@ def _document(doc: Any, index: int) -> Message:
 
 
 def load(path: Path) -> list[Message]:
-    """Every document of a YAML file, converted; raises InvalidArgument naming the field and file."""
-    docs = [d for d in yamlfile.load_all(path, "-f") if d is not None]
+    """Every document of a YAML file (``-``: standard input, as kubectl's ``-f -``), converted;
+    raises InvalidArgument naming the field and file."""
+    if str(path) == "-":
+        data = sys.stdin.buffer.read(yamlfile.MAX_BYTES + 1)
+        if len(data) > yamlfile.MAX_BYTES:
+            raise InvalidArgument("-f", f"standard input is larger than {yamlfile.MAX_BYTES} bytes")
+        docs = [d for d in yamlfile.parse_all(data, "standard input", "-f") if d is not None]
+    else:
+        docs = [d for d in yamlfile.load_all(path, "-f") if d is not None]
     if not docs:
         raise InvalidArgument("-f", f"{path} holds no document")
     try:

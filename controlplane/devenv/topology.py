@@ -2,21 +2,40 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from controlplane.client import yamlfile
 from controlplane.client.enroll import Facts
+from controlplane.client.manifests import duration
 from controlplane.domain import limits, site_input
-from controlplane.domain.validation import validate_country, validate_dns_label, validate_security_tier
+from controlplane.domain.validation import (
+    validate_country,
+    validate_dns_label,
+    validate_dns_subdomain,
+    validate_security_tier,
+)
 from controlplane.errors import InvalidArgument
+from operators.agent.backend import SimHealth
 
 DEFAULT_SITES = [
     Facts("fr-par-1", "FR", "paris", {"tier": "gold"}, {"h100": 64}, 3),
     Facts("de-fra-1", "DE", "frankfurt", {"tier": "gold"}, {"h100": 32, "a100": 64}, 3),
     Facts("jp-tyo-1", "JP", "tokyo", {"tier": "silver"}, {"h200": 16}, 2),
 ]
-_KEYS = {"id", "country", "region", "labels", "accelerators", "securityTier"}
+_KEYS = {"id", "country", "region", "labels", "accelerators", "securityTier", "health"}
+#: health: {<release name, or "*" for every other release>: {these keys}}; a metric set to null is
+#: not measured at that site (a gate on it is then inconclusive there).
+_HEALTH_KEYS = {"errorRate": "error_rate", "latencyP95Ms": "latency_p95_ms", "safetyScore": "safety_score"}
+
+
+@dataclass(frozen=True)
+class Topology:
+    sites: list[Facts]
+    #: site id -> release name -> how the simulated site's workloads of that release behave.
+    health: dict[str, dict[str, SimHealth]] = field(default_factory=dict)
 
 
 def default_sites(n: int) -> list[Facts]:
@@ -39,21 +58,66 @@ def default_sites(n: int) -> list[Facts]:
 
 
 def load_sites_file(path: Path) -> list[Facts]:
-    """The sites of a ``--sites-file``; errors name the field and the file, in one line."""
+    return load_topology(path).sites
+
+
+def load_topology(path: Path) -> Topology:
+    """The sites (and their health models) of a ``--sites-file``; errors name the field and the
+    file, in one line."""
     raw = yamlfile.load(path, "--sites-file")  # bounded: size, aliases, depth, digits, UTF-8
     if not isinstance(raw, list) or not raw:
         raise InvalidArgument("--sites-file", f"{path} must be a non-empty YAML list of sites")
     limits.DEV_SITES.check("--sites-file", len(raw))
-    sites, seen = [], set()
+    sites, seen, health = [], set(), {}
     try:
         for i, item in enumerate(raw):
             sites.append(_site(item, f"sites[{i}]"))
             if sites[-1].site_id in seen:
                 raise InvalidArgument(f"sites[{i}].id", f"duplicate site id {sites[-1].site_id!r}")
             seen.add(sites[-1].site_id)
+            if item.get("health") is not None:
+                health[sites[-1].site_id] = _health(item["health"], f"sites[{i}].health")
     except InvalidArgument as e:
         raise InvalidArgument(e.field, f"{e.reason} (in {path})") from e
-    return sites
+    return Topology(sites, health)
+
+
+def _health(raw: Any, where: str) -> dict[str, SimHealth]:
+    if not isinstance(raw, dict):
+        raise InvalidArgument(where, "must map a release name (or '*') to {errorRate, latencyP95Ms, ...}")
+    out = {}
+    for release, model in raw.items():
+        at = f"{where}.{release}"
+        if release != "*":
+            validate_dns_subdomain(where, str(release))
+        if not isinstance(model, dict):
+            raise InvalidArgument(at, "must be a mapping")
+        known = {*_HEALTH_KEYS, "readyAfter"}
+        unknown = set(model) - known
+        if unknown:
+            raise InvalidArgument(
+                f"{at}.{sorted(unknown)[0]}", f"unknown field (known: {', '.join(sorted(known))})"
+            )
+        values: dict[str, Any] = {}
+        for key, attr in _HEALTH_KEYS.items():
+            if key not in model:
+                continue
+            v = model[key]
+            if v is not None and (
+                isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v)
+            ):
+                raise InvalidArgument(f"{at}.{key}", "must be a number, or null for not measured")
+            if v is not None and (v < 0 or (key != "latencyP95Ms" and v > 1)):
+                raise InvalidArgument(
+                    f"{at}.{key}", "must be between 0 and 1" if key != "latencyP95Ms" else ">= 0"
+                )
+            values[attr] = None if v is None else float(v)
+        if "readyAfter" in model:
+            values["ready_after"] = duration(model["readyAfter"], f"{at}.readyAfter")
+            if values["ready_after"] < 0:
+                raise InvalidArgument(f"{at}.readyAfter", "must not be negative")
+        out[str(release)] = SimHealth(**values)
+    return out
 
 
 def _site(item: Any, where: str) -> Facts:

@@ -19,6 +19,7 @@ from controlplane.server.app import ControlPlane, ServerConfig
 from controlplane.server.bootstrap import InitOptions, init
 from controlplane.store import Store
 from controlplane.store.memory import MemoryStore
+from operators.agent.backend import SimHealth
 from operators.sim import SimulatedSite
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,8 @@ class DevOptions:
     sites: list[Facts] = field(default_factory=list)
     store: str = "auto"  # auto | memory | etcd
     heartbeat_interval: float = 5.0
+    #: site id -> release -> health model of the simulated site (the sites file's `health:`).
+    health: dict[str, dict[str, SimHealth]] = field(default_factory=dict)
 
 
 class DevFederation:
@@ -96,6 +99,7 @@ class DevFederation:
                         fpb.CreateJoinTokenRequest(site_id=facts.site_id, country=facts.country),
                     )
                     await site.enroll(self.cp.enroll_address, ca, resp.token)
+                site.backend.health.update(self.opts.health.get(facts.site_id, {}))
                 site.start()
                 self.sites.append(site)
         await asyncio.gather(*(s.wait_connected(30) for s in self.sites))

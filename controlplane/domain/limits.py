@@ -113,6 +113,9 @@ LIMITS: dict[str, Range] = {
     "Gates.max_latency_p95_ms": LATENCY_MS,
     "Gates.min_safety_score": RATIO,
     "Gates.timeout_seconds": seconds(7, "5 minutes"),
+    "Gates.interval_seconds": seconds(1, "10 seconds"),
+    "Gates.failure_limit": Range(0, 1_000, "failed measurements tolerated"),
+    "Gates.progress_deadline_seconds": seconds(7, "10 minutes"),
     # Sent by sites (Enroll, the link, ReportIncident)
     "AcceleratorCapacity.total": ACCELERATOR_COUNT,
     "AcceleratorCapacity.free": ACCELERATOR_COUNT,

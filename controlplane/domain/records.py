@@ -117,6 +117,9 @@ class SiteRecord(Record):
     health: str = ""
     #: Reported deployments (metadata only), as dicts of DeploymentStatus fields.
     deployments: list[dict[str, Any]] = field(default_factory=list)
+    #: ``last_applied_sequence`` of the heartbeat that carried ``deployments``: they describe the
+    #: site after every directive up to this sequence (rollout evidence, domain/gates.py).
+    reported_sequence: int = 0
     #: The site's policy summary (accepted_risk_tiers, federation_capacity_share, ...).
     policy: dict[str, Any] = field(default_factory=dict)
 

@@ -16,7 +16,12 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from controlplane.domain.validation import validate_country, validate_digest, validate_dns_label
+from controlplane.domain.validation import (
+    validate_country,
+    validate_digest,
+    validate_dns_label,
+    validate_dns_subdomain,
+)
 from controlplane.errors import InvalidArgument
 
 SIGNING_TAG = b"stargate.federation.v1/ModelRelease\n"
@@ -75,7 +80,7 @@ def validate_public_key(raw: bytes, field: str = "public_key") -> bytes:
 
 def validate_release(r: Any, prefix: str = "spec.") -> None:
     """Check every field of a ModelRelease; errors name the field (camelCase, as in manifests)."""
-    validate_dns_label("metadata.name", r.name)
+    validate_dns_subdomain("metadata.name", r.name)
     validate_dns_label(prefix + "model", r.model)
     if not _VERSION.fullmatch(r.version):
         raise InvalidArgument(prefix + "version", "is required: 1-64 of letters, digits, '.', '+', '_', '-'")

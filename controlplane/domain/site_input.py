@@ -20,7 +20,8 @@ from typing import Any
 
 from controlplane.domain.text import escape_controls
 from controlplane.domain.validation import (
-    validate_dns_label,
+    validate_digest,
+    validate_dns_subdomain,
     validate_label_value,
     validate_labels,
 )
@@ -87,8 +88,10 @@ def validate_deployment(field: str, d: Mapping[str, Any]) -> None:
     validate_label_value(field + ".model", str(d.get("model", "")))
     validate_version(field + ".version", str(d.get("version", "")))
     _text(field + ".phase", str(d.get("phase", "")), _PHASE, "a phase (e.g. Running)", max_len=32)
-    if d.get("release"):
-        validate_dns_label(field + ".release", str(d["release"]))
+    if d.get("release"):  # release names are DNS subdomains (dots allowed: atlas-1.2.0)
+        validate_dns_subdomain(field + ".release", str(d["release"]))
+    if d.get("digest"):
+        validate_digest(str(d["digest"]), field + ".digest")
 
 
 def validate_deployments(field: str, items: Sequence[Mapping[str, Any]]) -> None:

@@ -9,6 +9,9 @@ from controlplane.errors import InvalidArgument
 # RFC 1123 label, as Kubernetes uses for names: 1-63 chars, lowercase alnum and '-', alnum at ends.
 _DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+# RFC 1123 subdomain, as Kubernetes uses for custom resource names: dot-separated DNS labels,
+# at most 253 characters in all (``atlas-1.2.0``).
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
 
 # ISO 3166-1 alpha-2 officially assigned codes (249). Checked as a set so that "ZZ" or "EU" fail.
 ISO_3166_ALPHA2 = frozenset(
@@ -32,6 +35,19 @@ def validate_dns_label(field: str, value: str) -> str:
     if not _DNS_LABEL.fullmatch(value):
         raise InvalidArgument(
             field, f"{value[:64]!r} is not a DNS label (1-63 of a-z, 0-9, '-', starting and ending alnum)"
+        )
+    return value
+
+
+def validate_dns_subdomain(field: str, value: str) -> str:
+    """A DNS-1123 subdomain: what Kubernetes accepts as a custom resource's name."""
+    if not value:
+        raise InvalidArgument(field, "is required")
+    if len(value) > 253 or not _DNS_SUBDOMAIN.fullmatch(value):
+        raise InvalidArgument(
+            field,
+            f"{value[:64]!r} is not a DNS subdomain (at most 253 of a-z, 0-9, '-' and '.', in labels "
+            "that start and end alphanumeric)",
         )
     return value
 

@@ -45,6 +45,8 @@ ROLES: dict[str, frozenset[Role]] = {
     "GetRollout": _ANY_PERSON,
     "ListRollouts": _ANY_PERSON,
     "UpdateRollout": _ADMIN,
+    "DeleteRollout": _ADMIN,
+    "DeleteRelease": _ADMIN,
     # The service checks the steward's country, and whether admins may approve (off by default).
     "ApproveRollout": frozenset({Role.ADMIN, Role.STEWARD}),
     "Connect": frozenset({Role.SITE}),

@@ -90,6 +90,7 @@ def check_message(which: str, body: Any) -> None:
                     "version": d.version,
                     "phase": d.phase,
                     "release": d.release,
+                    "digest": d.digest,
                 }
                 for d in body.deployments
             ],

@@ -18,6 +18,20 @@ from controlplane.services.rollouts import spec_from_dict
 Ctx: TypeAlias = grpc.aio.ServicerContext
 
 
+def _gates_pb(gates: list[dict[str, Any]]) -> list[opb.GateMeasurement]:
+    return [
+        opb.GateMeasurement(
+            name=g.get("name", ""),
+            value=float(g.get("value", 0.0)),
+            threshold=float(g.get("threshold", 0.0)),
+            outcome=g.get("outcome", ""),
+            detail=g.get("detail", ""),
+            measured=bool(g.get("measured", False)),
+        )
+        for g in gates
+    ]
+
+
 def rollout_to_pb(r: RolloutRecord) -> opb.Rollout:
     waves = [
         opb.RolloutWave(
@@ -30,11 +44,20 @@ def rollout_to_pb(r: RolloutRecord) -> opb.Rollout:
                     state=s["state"],
                     reason=s["reason"],
                     replicas=s["replicas"],
+                    verified=bool(s.get("verified", False)),
                 )
                 for s in w["sites"]
             ],
             bake_until=convert.ts(w.get("bake_until", 0.0)),
             gate=w.get("gate", ""),
+            started_at=convert.ts(w.get("window_start") or w.get("started_at", 0.0)),
+            gates=_gates_pb(w.get("gates") or []),
+            measurements=int(w.get("measurements", 0)),
+            failures=int(w.get("failures", 0)),
+            promoted=w.get("promoted", ""),
+            next_measurement_at=convert.ts(
+                w.get("next_check_at", 0.0) if w["phase"] in ("Progressing", "Baking") else 0.0
+            ),
         )
         for w in r.waves
     ]
@@ -150,7 +173,9 @@ class ReleaseServicer(ogrpc.ReleaseServiceServicer):
     async def UpdateRollout(
         self, request: opb.UpdateRolloutRequest, context: Ctx, caller: Identity
     ) -> opb.UpdateRolloutResponse:
-        rec = await self.rt.rollouts.act(caller.spiffe_id, request.name, request.action, request.reason[:512])
+        rec = await self.rt.rollouts.act(
+            caller.spiffe_id, request.name, request.action, request.reason[:512], request.wave
+        )
         return opb.UpdateRolloutResponse(rollout=rollout_to_pb(rec))
 
     @authenticated("ApproveRollout")
@@ -159,3 +184,18 @@ class ReleaseServicer(ogrpc.ReleaseServiceServicer):
     ) -> opb.ApproveRolloutResponse:
         rec = await self.rt.rollouts.approve(caller, request.name, request.country)
         return opb.ApproveRolloutResponse(rollout=rollout_to_pb(rec))
+
+    @authenticated("DeleteRollout")
+    async def DeleteRollout(
+        self, request: opb.DeleteRolloutRequest, context: Ctx, caller: Identity
+    ) -> opb.DeleteRolloutResponse:
+        rec = await self.rt.rollouts.delete(caller.spiffe_id, request.name)
+        return opb.DeleteRolloutResponse(rollout=rollout_to_pb(rec))
+
+    @authenticated("DeleteRelease")
+    async def DeleteRelease(
+        self, request: opb.DeleteReleaseRequest, context: Ctx, caller: Identity
+    ) -> opb.DeleteReleaseResponse:
+        return opb.DeleteReleaseResponse(
+            signed=await self.rt.rollouts.delete_release(caller.spiffe_id, request.name)
+        )

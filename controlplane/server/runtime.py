@@ -12,6 +12,7 @@ import contextlib
 import datetime as dt
 import json
 import logging
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -276,6 +277,11 @@ class Runtime:
             change["capacity"] = convert.capacity_from_pb(heartbeat.capacity)
             change["health"] = tpb.SiteHealth.Name(heartbeat.health)
             change["deployments"] = [_coarse(d) for d in heartbeat.deployments]
+            change["reported_sequence"] = int(last_applied)
+        if facts is not None:
+            # A new link: another replica may have stored newer reports meanwhile, so what this
+            # replica remembers is no guide to what is stored; the next heartbeat is written.
+            self._facts.pop(site_id, None)
         before = self._facts.get(site_id, {})
         merged = before | change
         if merged == before:
@@ -289,10 +295,28 @@ def _coarse(d: Any) -> dict[str, Any]:
     """A reported deployment with its aggregates rounded (error rate to 0.1%, p95 to 5 ms, safety
     score to 0.01): a stored change then means a real change, not noise - no write per heartbeat."""
     out: dict[str, Any] = json_format.MessageToDict(d, preserving_proto_field_name=True)
-    if "error_rate" in out:
-        out["error_rate"] = round(out["error_rate"], 3)
-    if "latency_p95_ms" in out:
-        out["latency_p95_ms"] = round(out["latency_p95_ms"] / 5) * 5
-    if "safety_score" in out:
-        out["safety_score"] = round(out["safety_score"], 2)
+    measured = set(out.get("measured") or ())
+    for key, metric, lo, hi in _AGGREGATES:
+        value = out.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, int | float) or not math.isfinite(value):
+            # NaN or infinity is no measurement (and would not round): stored as not measured.
+            out.pop(key)
+            measured.discard(metric)
+            continue
+        value = min(hi, max(lo, float(value)))
+        out[key] = (
+            round(value / 5) * 5 if key == "latency_p95_ms" else round(value, 3 if key == "error_rate" else 2)
+        )
+    if "measured" in out:
+        out["measured"] = sorted(measured)
     return out
+
+
+#: (field, its HealthMetric name, lowest, highest) of the aggregates a site reports.
+_AGGREGATES = (
+    ("error_rate", "HEALTH_METRIC_ERROR_RATE", 0.0, 1.0),
+    ("latency_p95_ms", "HEALTH_METRIC_LATENCY_P95", 0.0, 3_600_000.0),
+    ("safety_score", "HEALTH_METRIC_SAFETY_SCORE", 0.0, 1.0),
+)

@@ -12,11 +12,11 @@ from google.protobuf import json_format
 from controlplane.api.v1 import release_pb2 as rpb
 from controlplane.domain import releases as rel
 from controlplane.domain.records import PUBLISHERS, RELEASES
-from controlplane.domain.validation import validate_dns_label
-from controlplane.errors import AlreadyExists, NotFound, PermissionDenied
+from controlplane.domain.validation import validate_dns_label, validate_dns_subdomain
+from controlplane.errors import AlreadyExists, Conflict, FailedPrecondition, NotFound, PermissionDenied
 from controlplane.services import clock
 from controlplane.services.audit import AuditLog, Entry
-from controlplane.store import Compare, Put, Store
+from controlplane.store import Compare, Delete, KeyValue, Put, Store
 
 
 def signed_to_dict(s: rpb.SignedRelease) -> dict[str, Any]:
@@ -98,13 +98,31 @@ class Releases:
             raise AlreadyExists(f"release {r.name!r} exists; releases are immutable (use a new name)")
         return stored
 
-    async def get(self, name: str) -> tuple[rpb.SignedRelease, float]:
-        validate_dns_label("name", name)
+    async def get_kv(self, name: str) -> tuple[KeyValue, rpb.SignedRelease, float]:
+        validate_dns_subdomain("name", name)
         kv = await self._store.get(RELEASES + name)
         if kv is None:
             raise NotFound(f"release {name!r} not found")
         body = json.loads(kv.value)
-        return signed_from_dict(body["signed"]), float(body["created_at"])
+        return kv, signed_from_dict(body["signed"]), float(body["created_at"])
+
+    async def get(self, name: str) -> tuple[rpb.SignedRelease, float]:
+        _, signed, created = await self.get_kv(name)
+        return signed, created
+
+    async def delete(self, actor: str, name: str, why_not: str | None) -> rpb.SignedRelease:
+        """Delete a release; ``why_not`` (from the caller's checks of rollouts and sites) refuses it,
+        audited. The delete compares the release's revision, so it removes what was checked."""
+        kv, signed, _ = await self.get_kv(name)
+        if why_not:
+            await self._audit.record(Entry(actor, "release.delete", f"release/{name}", "denied", why_not))
+            raise FailedPrecondition(why_not)
+        result = await self._audit.commit(
+            [Compare.unchanged(kv)], [Delete(kv.key)], [Entry(actor, "release.delete", f"release/{name}")]
+        )
+        if not result.succeeded:
+            raise Conflict()
+        return signed
 
     async def list(self) -> list[rpb.SignedRelease]:
         return [

@@ -40,7 +40,7 @@ from controlplane.domain.safety import (
     SafetyActionRecord,
 )
 from controlplane.domain.safety_rules import DEFAULT_RULES, IncidentRule, evaluate
-from controlplane.domain.validation import validate_dns_label
+from controlplane.domain.validation import validate_dns_label, validate_dns_subdomain
 from controlplane.errors import (
     Conflict,
     FailedPrecondition,
@@ -165,7 +165,7 @@ class Safety(SafetyLane):
         action_id: str = "",
         details: dict[str, str] | None = None,
     ) -> SafetyActionRecord:
-        validate_dns_label("release", release)
+        validate_dns_subdomain("release", release)  # release names are DNS subdomains (atlas-1.2.0)
         parsed = sd.parse_scope(scope)
         if ttl_s < 0 or ttl_s > 90 * 86400:
             raise InvalidArgument("ttl_seconds", "must be 0..90 days")
@@ -432,7 +432,7 @@ class Safety(SafetyLane):
         count: int,
         observed_at: float = 0.0,
     ) -> IncidentRecord:
-        validate_dns_label("incident.release", release)
+        validate_dns_subdomain("incident.release", release)
         validate_dns_label("incident.category", category)
         if not 1 <= severity <= 4:
             raise InvalidArgument("incident.severity", "must be 1..4")
@@ -475,7 +475,7 @@ class Safety(SafetyLane):
             )
             return out
         for release in releases:
-            validate_dns_label("local_halt.releases", release)
+            validate_dns_subdomain("local_halt.releases", release)
             aid = str(uuid.uuid5(NAMESPACE, f"local/{site_id}/{release}/{int(halted_at * 1000)}"))
             if await self._store.get(sd.action_key(aid)) is not None:
                 continue

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import abc
 import hashlib
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,10 +26,11 @@ class Workload:
     source: str = "federation"
     halted: bool = False
     ready_replicas: int = 0
-    #: Aggregates over the reporting window (never single requests): 0..1, ms, 0..1 (-1: unmeasured).
-    error_rate: float = 0.0
-    latency_p95_ms: float = 0.0
-    safety_score: float = -1.0
+    #: Aggregates over the reporting window (never single requests): 0..1, ms, 0..1. None: the
+    #: site did not measure it (reported as such; the federation never reads it as 0).
+    error_rate: float | None = None
+    latency_p95_ms: float | None = None
+    safety_score: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -80,16 +82,39 @@ class Refused(Exception):
         self.reason = reason
 
 
-class MemoryBackend(WorkloadBackend):
-    """Workloads in a dict, ready at once: what `make dev` and the benchmarks run by the hundreds."""
+@dataclass(frozen=True)
+class SimHealth:
+    """How a simulated site's workloads of one release behave: the aggregates it measures (None:
+    not measured) and how long after a deploy its replicas become ready. Set per release in the
+    `health:` of `dev up`'s sites file, to stage a bad release at chosen sites."""
 
-    def __init__(self, artifacts: dict[str, bytes] | None = None) -> None:
+    error_rate: float | None = 0.0
+    latency_p95_ms: float | None = 25.0
+    safety_score: float | None = None
+    ready_after: float = 0.0
+
+
+#: What a simulated site measures of a release its sites file says nothing about: healthy, and no
+#: safety evaluation (a gate on the safety score is inconclusive there, as at a real site without one).
+DEFAULT_HEALTH = SimHealth()
+
+
+class MemoryBackend(WorkloadBackend):
+    """Workloads in a dict: what `make dev` and the benchmarks run by the hundreds."""
+
+    def __init__(
+        self, artifacts: dict[str, bytes] | None = None, health: dict[str, SimHealth] | None = None
+    ) -> None:
         self.items: dict[str, Workload] = {}
         #: The site's local artifact store (digest -> manifest bytes); None = not simulated.
         self.artifacts = artifacts
-        #: Aggregates the simulated site reports per release name (error_rate, latency_p95_ms,
-        #: safety_score), to drive rollout gates in tests and benchmarks.
-        self.metrics: dict[str, dict[str, float]] = {}
+        #: The health model per release name ("*": every other release), to drive rollout gates
+        #: in tests, benchmarks and `dev up`.
+        self.health: dict[str, SimHealth] = dict(health or {})
+        self._deployed_at: dict[str, float] = {}
+
+    def health_of(self, release: str) -> SimHealth:
+        return self.health.get(release) or self.health.get("*") or DEFAULT_HEALTH
 
     async def verify_artifact(self, digest: str) -> str | None:
         if self.artifacts is None:
@@ -112,6 +137,7 @@ class MemoryBackend(WorkloadBackend):
         if existing is not None:
             w.halted = existing.halted
         self.items[name] = w
+        self._deployed_at[name] = time.monotonic()
 
     async def undeploy(self, name: str) -> None:
         w = self.items.get(name)
@@ -135,7 +161,10 @@ class MemoryBackend(WorkloadBackend):
         return sorted(names)
 
     async def workloads(self) -> list[Workload]:
+        now = time.monotonic()
         for w in self.items.values():
-            for k, v in self.metrics.get(w.release, {}).items():
-                setattr(w, k, v)
+            h = self.health_of(w.release)
+            w.error_rate, w.latency_p95_ms, w.safety_score = h.error_rate, h.latency_p95_ms, h.safety_score
+            up = now - self._deployed_at.get(w.name, 0.0) >= h.ready_after
+            w.ready_replicas = w.replicas if up and not w.halted else 0
         return list(self.items.values())

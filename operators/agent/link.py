@@ -44,6 +44,12 @@ RENEW_AT = 2 / 3
 REPLAY_OUTCOMES = 256
 #: Incidents kept while there is no link; past this, the oldest are dropped first.
 MAX_UNSENT_INCIDENTS = 1000
+#: Which Workload aggregates go upstream as measured (a None aggregate was not measured).
+_MEASURED = (
+    (tpb.HEALTH_METRIC_ERROR_RATE, "error_rate"),
+    (tpb.HEALTH_METRIC_LATENCY_P95, "latency_p95_ms"),
+    (tpb.HEALTH_METRIC_SAFETY_SCORE, "safety_score"),
+)
 
 
 class SiteAgent:
@@ -241,10 +247,12 @@ class SiteAgent:
                 ready_replicas=w.ready_replicas,
                 source=tpb.WORKLOAD_SOURCE_LOCAL if w.source == "local" else tpb.WORKLOAD_SOURCE_FEDERATION,
                 halted=w.halted,
-                error_rate=w.error_rate,
-                latency_p95_ms=w.latency_p95_ms,
-                safety_score=w.safety_score,
+                error_rate=w.error_rate or 0.0,
+                latency_p95_ms=w.latency_p95_ms or 0.0,
+                safety_score=w.safety_score or 0.0,
                 release=w.release,
+                digest=w.digest,
+                measured=[m for m, v in _MEASURED if getattr(w, v) is not None],
             )
             for w in sorted(await self.backend.workloads(), key=lambda w: w.name)
         ]

@@ -15,6 +15,7 @@ from typing import Any
 from operators.agent.backend import Refused, Workload, WorkloadBackend
 from operators.agent.policy import LocalPolicy
 from operators.kube import workloads as wl
+from operators.kube.health import HealthMonitor
 from operators.kube.kubeapi import DEPLOYMENTS, MODELDEPLOYMENTS, SERVICES, KubeAPI, KubeError, Obj
 from operators.kube.settings import Settings
 from operators.kube.state import KubeRecord
@@ -33,9 +34,11 @@ class KubernetesBackend(WorkloadBackend):
         record: KubeRecord,
         policy: Callable[[], LocalPolicy],
         announce: Announce | None = None,
+        health: HealthMonitor | None = None,
     ) -> None:
         self.api, self.settings, self.record, self.policy = api, settings, record, policy
         self.announce = announce or (lambda obj, reason, message: None)
+        self.health = health
         self._last_seen: list[Workload] = []
         # Directives and the restorer both write ModelDeployments and the desired state: one at a
         # time, or a restore could race a deploy that has recorded but not yet created its object.
@@ -170,6 +173,8 @@ class KubernetesBackend(WorkloadBackend):
             log.warning("listing ModelDeployments failed, reporting the last known: %s", e)
             return list(self._last_seen)
         self._last_seen = [wl.workload(md) for md in sorted(items, key=lambda m: m["metadata"]["name"])]
+        if self.health is not None:
+            self.health.apply(self._last_seen)
         return list(self._last_seen)
 
     async def restore(self) -> list[str]:

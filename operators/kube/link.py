@@ -224,6 +224,7 @@ class LinkDaemon:
                 self._restored_at = loop.time()
                 await rt.backend.restore()
             await self._write_status(agent)
+            await rt.health.refresh_due()  # never raises: what cannot be measured is unmeasured
         except KubeError as e:
             log.warning("FederationLink %s housekeeping: %s", self.name, e)
 

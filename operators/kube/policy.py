@@ -6,8 +6,9 @@ every deploy is refused with a reason that says so. A site that cannot tell what
 not guess in the federation's favour.
 
 ``trustedPublisherKeys`` and ``linkLossTolerance`` go to the agent's safety lane (signed releases,
-fail-closed halts without fresh beacons). ``acceptedExportClasses`` is not enforced: directives
-carry no export class yet.
+fail-closed halts without fresh beacons). ``metrics`` and ``safetyEvaluation`` say how the site
+measures its deployments (operators/kube/health.py). ``acceptedExportClasses`` is not enforced:
+directives carry no export class yet.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ import binascii
 from typing import Any
 
 from operators.agent.policy import LocalPolicy
+from operators.kube.health import HealthPolicy
+from operators.kube.metrics import MetricsPolicy, check_template
+from operators.kube.safety_eval import SafetyEvaluation
 
 
 class PolicyError(ValueError):
@@ -56,6 +60,7 @@ def from_spec(spec: dict[str, Any]) -> LocalPolicy:
                 f"spec.trustedPublisherKeys: {(item or {}).get('name')!r} is not a raw Ed25519 key"
             )
         keys.add(raw)
+    health_from_spec(spec)  # a SitePolicy whose measuring part is wrong is invalid as a whole
     return LocalPolicy(
         accepted_risk_tiers=set(tiers),
         federation_capacity_share=float(share),
@@ -64,6 +69,79 @@ def from_spec(spec: dict[str, Any]) -> LocalPolicy:
         link_loss_tolerance=tolerance,
         trusted_publisher_keys=keys,
     )
+
+
+def _text(value: object, where: str, *, required: bool = False) -> str:
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str) or (required and not value):
+        raise PolicyError(f"{where}: must be a string" + (" (required)" if required else ""))
+    return value
+
+
+def health_from_spec(spec: dict[str, Any]) -> HealthPolicy:
+    """How the site measures health; raises PolicyError naming the field."""
+    raw = spec.get("metrics") or {}
+    if not isinstance(raw, dict):
+        raise PolicyError("spec.metrics: must be a mapping")
+    url = _text(raw.get("prometheusUrl"), "spec.metrics.prometheusUrl")
+    if url and not url.startswith(("http://", "https://")):
+        raise PolicyError("spec.metrics.prometheusUrl: must be an http(s) URL")
+    queries = {}
+    for key in ("errorRateQuery", "latencyP95Query"):
+        text = _text(raw.get(key), f"spec.metrics.{key}")
+        try:
+            queries[key] = check_template(text, f"spec.metrics.{key}")
+        except ValueError as e:
+            raise PolicyError(str(e)) from e
+    if url and not any(queries.values()):
+        raise PolicyError("spec.metrics: prometheusUrl needs errorRateQuery or latencyP95Query")
+    port = raw.get("scrapePort", 0)
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise PolicyError("spec.metrics.scrapePort: must be a port 1..65535")
+    defaults = MetricsPolicy()
+    path = _text(raw.get("scrapePath"), "spec.metrics.scrapePath") or defaults.scrape_path
+    if not path.startswith("/"):
+        raise PolicyError("spec.metrics.scrapePath: must start with /")
+    metrics = MetricsPolicy(
+        prometheus_url=url,
+        error_rate_query=queries["errorRateQuery"],
+        latency_p95_query=queries["latencyP95Query"],
+        scrape_port=port,
+        scrape_path=path,
+        requests_metric=_text(raw.get("requestsMetric"), "spec.metrics.requestsMetric")
+        or defaults.requests_metric,
+        errors_metric=_text(raw.get("errorsMetric"), "spec.metrics.errorsMetric") or defaults.errors_metric,
+        latency_metric=_text(raw.get("latencyMetric"), "spec.metrics.latencyMetric")
+        or defaults.latency_metric,
+    )
+    ev = spec.get("safetyEvaluation")
+    if ev is None:
+        return HealthPolicy(metrics)
+    if not isinstance(ev, dict):
+        raise PolicyError("spec.safetyEvaluation: must be a mapping with image")
+    image = _text(ev.get("image"), "spec.safetyEvaluation.image", required=True)
+    argv = {}
+    for key in ("command", "args"):
+        items = ev.get(key) or []
+        if not isinstance(items, list) or not all(isinstance(a, str) for a in items):
+            raise PolicyError(f"spec.safetyEvaluation.{key}: must be a list of strings")
+        argv[key] = tuple(items)
+    deadline = ev.get("deadlineSeconds", 1800)
+    if isinstance(deadline, bool) or not isinstance(deadline, int) or deadline < 1:
+        raise PolicyError("spec.safetyEvaluation.deadlineSeconds: must be a positive integer")
+    return HealthPolicy(metrics, SafetyEvaluation(image, argv["command"], argv["args"], deadline))
+
+
+def effective_health(policies: dict[str, dict[str, Any]]) -> HealthPolicy:
+    """How the site measures, from the one valid SitePolicy (the defaults otherwise: scrape pods,
+    no safety evaluation)."""
+    if len(policies) != 1:
+        return HealthPolicy()
+    try:
+        return health_from_spec(next(iter(policies.values())))
+    except PolicyError:
+        return HealthPolicy()
 
 
 def effective(policies: dict[str, dict[str, Any]]) -> tuple[LocalPolicy, dict[str, str]]:

@@ -45,12 +45,7 @@ async def reconcile(runtime: Runtime, md: Obj) -> Obj:
         await runtime.api.apply(SERVICES, ns, service)
     except KubeError as e:
         raise _classified(e)
-    return wl.status(md, wl.Observed(ready_replicas=_ready(applied)))
-
-
-def _ready(deployment: Obj) -> int:
-    ready = (deployment.get("status") or {}).get("readyReplicas", 0)
-    return ready if isinstance(ready, int) else 0
+    return wl.status(md, wl.Observed(ready_replicas=wl.revision_ready(md, applied)))
 
 
 def _same(a: Obj, b: Obj) -> bool:
@@ -76,7 +71,7 @@ async def deployment_changed(runtime: Runtime, deployment: Obj) -> None:
             md, runtime.policy.require_local_approval
         ):
             return
-        new = wl.status(md, wl.Observed(ready_replicas=_ready(deployment)))
+        new = wl.status(md, wl.Observed(ready_replicas=wl.revision_ready(md, deployment)))
         if not _same(new, md.get("status") or {}):
             await runtime.api.patch(MODELDEPLOYMENTS, ns, name, {"status": new}, status=True)
     except KubeError as e:

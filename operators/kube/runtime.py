@@ -15,6 +15,7 @@ from operators.agent.link import SiteAgent
 from operators.agent.policy import LocalPolicy
 from operators.kube import policy as site_policy
 from operators.kube.backend import KubernetesBackend
+from operators.kube.health import HealthMonitor, HealthPolicy
 from operators.kube.identity import SiteIdentity
 from operators.kube.kubeapi import SITEPOLICIES, KubeAPI, Obj
 from operators.kube.settings import Settings
@@ -27,6 +28,7 @@ class Runtime:
         #: Set by the login handler in production (the same identity kopf uses), or by tests.
         self.connection = connection
         self.policy = LocalPolicy()
+        self.health_policy = HealthPolicy()
         self.policy_problems: dict[str, str] = {}
         self.agent: SiteAgent | None = None
         self.active_link = ""
@@ -34,6 +36,7 @@ class Runtime:
         self._identity: SiteIdentity | None = None
         self._record: KubeRecord | None = None
         self._backend: KubernetesBackend | None = None
+        self._health: HealthMonitor | None = None
 
     @property
     def api(self) -> KubeAPI:
@@ -56,10 +59,21 @@ class Runtime:
         return self._record
 
     @property
+    def health(self) -> HealthMonitor:
+        if self._health is None:
+            self._health = HealthMonitor(self.api, self.settings, lambda: self.health_policy)
+        return self._health
+
+    @property
     def backend(self) -> KubernetesBackend:
         if self._backend is None:
             self._backend = KubernetesBackend(
-                self.api, self.settings, self.record, lambda: self.policy, announce=announce
+                self.api,
+                self.settings,
+                self.record,
+                lambda: self.policy,
+                announce=announce,
+                health=self.health,
             )
         return self._backend
 
@@ -67,6 +81,7 @@ class Runtime:
         """Re-read every SitePolicy and put the effective policy in force (also in the agent)."""
         specs = {p["metadata"]["name"]: dict(p.get("spec") or {}) for p in await self.api.list(SITEPOLICIES)}
         self.policy, self.policy_problems = site_policy.effective(specs)
+        self.health_policy = site_policy.effective_health(specs)
         if self.agent is not None:
             self.agent.policy = self.policy
             safety = getattr(self.agent, "safety", None)  # the safety lane keeps its own reference
@@ -75,6 +90,8 @@ class Runtime:
         return self.policy_problems
 
     async def close(self) -> None:
+        if self._health is not None:
+            await self._health.close()
         if self._identity is not None:
             self._identity.close()
         if self._api is not None:

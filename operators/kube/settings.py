@@ -39,6 +39,9 @@ class Settings:
     #: How often the link daemon refreshes FederationLink status and restores deleted
     #: federation-owned ModelDeployments.
     resync_seconds: float = 10.0
+    #: How often the operator measures its federation-owned deployments (error rate, p95 latency,
+    #: safety evaluation; operators/kube/health.py). Heartbeats report the latest measurement.
+    metrics_seconds: float = 10.0
     link_retry: RetryPolicy = field(default=LINK)
 
     @classmethod
@@ -60,4 +63,5 @@ class Settings:
             identity_secret=env.get("STARGATE_IDENTITY_SECRET", d.identity_secret),
             state_configmap=env.get("STARGATE_STATE_CONFIGMAP", d.state_configmap),
             resync_seconds=float(env.get("STARGATE_RESYNC_SECONDS", d.resync_seconds)),
+            metrics_seconds=float(env.get("STARGATE_METRICS_SECONDS", d.metrics_seconds)),
         )

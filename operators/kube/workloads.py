@@ -167,6 +167,38 @@ def condition(kind: str, ok: bool, reason: str, message: str, previous: list[Obj
     return {"type": kind, "status": status, "reason": reason, "message": message, "lastTransitionTime": since}
 
 
+def revision_ready(md: Obj, deployment: Obj) -> int:
+    """Ready replicas of the Deployment revision that carries ``md``'s current version and digest.
+
+    As ``kubectl rollout status`` reads a Deployment: the Deployment controller must have observed
+    its latest generation (``status.observedGeneration``), the pod template must carry this
+    version and digest (a Deployment not yet updated still describes the previous release), and
+    only pods of the new revision count: during a rolling update ``readyReplicas`` includes old
+    pods still serving the previous release, so at most ``readyReplicas - (replicas - updated)``."""
+    meta, spec, st = (
+        deployment.get("metadata") or {},
+        deployment.get("spec") or {},
+        deployment.get("status") or {},
+    )
+    want = md.get("spec") or {}
+
+    def num(v: Any) -> int:
+        return v if isinstance(v, int) and not isinstance(v, bool) else 0
+
+    if num(st.get("observedGeneration")) < num(meta.get("generation")):
+        return 0
+    containers = ((spec.get("template") or {}).get("spec") or {}).get("containers") or [{}]
+    env = {e.get("name"): e.get("value") for e in containers[0].get("env") or []}
+    if env.get("MODEL_DIGEST") != want.get("digest") or env.get("MODEL_VERSION") != want.get("version"):
+        return 0
+    updated, total, ready = (
+        num(st.get("updatedReplicas")),
+        num(st.get("replicas")),
+        num(st.get("readyReplicas")),
+    )
+    return max(0, min(updated, ready - max(0, total - updated)))
+
+
 @dataclass(frozen=True)
 class Observed:
     """What the site sees of a ModelDeployment's workload."""
@@ -225,6 +257,9 @@ def workload(md: Obj) -> ReportedWorkload:
     def num(v: Any) -> int:
         return v if isinstance(v, int) and not isinstance(v, bool) else 0
 
+    # A status computed for an older spec (before the operator saw an edit) says nothing about
+    # the current one: not ready until it is recomputed.
+    current = num(st.get("observedGeneration")) == num((md.get("metadata") or {}).get("generation"))
     return ReportedWorkload(
         name=md["metadata"]["name"],
         model=str(spec.get("model", "")),
@@ -238,6 +273,6 @@ def workload(md: Obj) -> ReportedWorkload:
         risk_tier=num(spec.get("riskTier", 0)),
         source="federation" if spec.get("source") == "federation" else "local",
         halted=bool(spec.get("halted", False)),
-        ready_replicas=num(st.get("readyReplicas", 0)),
-        reported_phase=str(st.get("phase", "") or "Pending"),
+        ready_replicas=num(st.get("readyReplicas", 0)) if current else 0,
+        reported_phase=str(st.get("phase", "") or "Pending") if current else "Progressing",
     )

@@ -47,7 +47,7 @@ def test_publish_plan_and_refusals(fed: tuple[Path, int], tmp_path: Path) -> Non
         config=cfg,
     )
     assert r.code == 0, r.err
-    assert r.json()["name"] == "atlas-1-2-0"
+    assert r.json()["name"] == "atlas-1.2.0"
     assert_one_line_error(
         run(
             "releases",
@@ -65,7 +65,7 @@ def test_publish_plan_and_refusals(fed: tuple[Path, int], tmp_path: Path) -> Non
     # A release signed by a key the publisher does not hold.
     run("releases", "keygen", "--out", str(tmp_path / "evil"))
     other = tmp_path / "other.yaml"
-    other.write_text((EXAMPLES / "release.yaml").read_text().replace("atlas-1-2-0", "atlas-evil"))
+    other.write_text((EXAMPLES / "release.yaml").read_text().replace("atlas-1.2.0", "atlas-evil"))
     assert_one_line_error(
         run(
             "releases",
@@ -95,7 +95,7 @@ def test_publish_plan_and_refusals(fed: tuple[Path, int], tmp_path: Path) -> Non
         run("rollouts", "create", "-f", str(EXAMPLES / "rollout.yaml"), config=cfg), "no eligible site"
     )
     listed = run("releases", "list", "-o", "json", config=cfg).json()["items"]
-    assert [x["name"] for x in listed] == ["atlas-1-2-0"]
+    assert [x["name"] for x in listed] == ["atlas-1.2.0"]
 
 
 @pytest.mark.parametrize(
@@ -104,7 +104,7 @@ def test_publish_plan_and_refusals(fed: tuple[Path, int], tmp_path: Path) -> Non
         (("bake: 30s", "bake: soon"), "spec.waves[0].bake"),
         (("replicasPerSite", "replicas"), "spec.placement.replicas"),
         (("percent: 100, bake: 0s", "percent: 90, bake: 0s"), "spec.waves[2].percent"),
-        (("release: atlas-1-2-0", "release: nope-1"), "spec.release"),
+        (("release: atlas-1.2.0", "release: nope-1"), "spec.release"),
         (("countries: [FR, DE, JP]", "countries: [FR, XX]"), "spec.placement.countries[1]"),
     ],
 )

@@ -26,6 +26,7 @@ from controlplane.errors import StargateError
 from controlplane.pki.ca import CertificateAuthority
 from controlplane.pki.identity import Identity, Kind, Role
 from controlplane.pki.keys import certificate_pem, write_atomic, write_private_key
+from operators.agent.backend import SimHealth
 from operators.agent.policy import LocalPolicy
 from tests.support.federation import FAST, TD, Federation
 
@@ -115,16 +116,17 @@ class Rig:
 
     async def wait(self, name: str, cond: Callable[[opb.Rollout], bool], timeout: float = 20) -> opb.Rollout:
         deadline = time.monotonic() + timeout
-        while True:
-            r = await self.rollout(name)
-            if cond(r):
-                return r
-            if time.monotonic() > deadline:
-                raise AssertionError(
-                    f"rollout {name} stuck: {r.phase} {r.message} "
-                    + str([(s.site, s.state, s.reason) for w in r.waves for s in w.sites])
-                )
-            await asyncio.sleep(0.1)
+        async with self.fed.client() as c:  # one connection for the whole wait (few TLS handshakes)
+            while True:
+                r = (await c.call("GetRollout", opb.GetRolloutRequest(name=name))).rollout
+                if cond(r):
+                    return r
+                if time.monotonic() > deadline:
+                    raise AssertionError(
+                        f"rollout {name} stuck: {r.phase} {r.message} "
+                        + str([(s.site, s.state, s.reason) for w in r.waves for s in w.sites])
+                    )
+                await asyncio.sleep(0.1)
 
 
 def states(r: opb.Rollout) -> dict[str, str]:
@@ -161,18 +163,17 @@ async def test_waves_with_a_country_withholding_approval(rig: Rig) -> None:
     async with rig.fed.client() as admin:
         with pytest.raises(StargateError, match="steward"):
             await admin.call("ApproveRollout", opb.ApproveRolloutRequest(name="eu", country="BR"))
-    r = await rig.wait(
-        "eu",
-        lambda r: (
-            r.phase == "WaitingForApproval"
-            and all(v == "Ready" for k, v in states(r).items() if k != "br-sao-1")
-        ),
-    )
+    # The canary is the Brazilian site (countries interleave, BR sorts first), and Brazil has not
+    # approved: no wave may start before the canary passed with evidence, so nothing reaches any
+    # site, however many other countries approved (the bug was: FR, DE, JP deployed at once).
+    r = await rig.wait("eu", lambda r: r.phase == "WaitingForApproval" and len(r.approved_countries) == 3)
+    await asyncio.sleep(1.0)  # several engine ticks: still nothing
+    r = await rig.rollout("eu")
     st = states(r)
-    assert st["br-sao-1"] == "WaitingForApproval"
-    assert all(v == "Ready" for k, v in st.items() if k != "br-sao-1"), st
-    assert "atlas" not in rig.fed.sites["br-sao-1"].backend.items  # nothing reached Brazil
-    assert rig.fed.sites["fr-par-1"].backend.items["atlas"].version == "1.2.0"
+    assert r.waves[0].sites[0].site == "br-sao-1" and st["br-sao-1"] == "WaitingForApproval"
+    assert all(v == "Pending" for k, v in st.items() if k != "br-sao-1"), st
+    assert all("atlas" not in s.backend.items for s in rig.fed.sites.values())
+    assert r.waves[1].phase == "Pending" and r.waves[0].gate.startswith("waiting")
     async with rig.person("steward-br", Role.STEWARD, "BR") as br:
         await br.call("ApproveRollout", opb.ApproveRolloutRequest(name="eu", country="BR"))
     r = await rig.wait("eu", lambda r: r.phase == "Completed")
@@ -205,7 +206,7 @@ async def test_failing_gate_in_wave_two_rolls_back_to_the_previous_release(rig: 
         ).rollout
     wave2 = [s.site for s in r.waves[1].sites]
     for sid in wave2:  # the new release misbehaves at the wave-2 sites
-        rig.fed.sites[sid].backend.metrics["atlas-1-2-0"] = {"error_rate": 0.25}
+        rig.fed.sites[sid].backend.health["atlas-1-2-0"] = SimHealth(error_rate=0.25)
     r = await rig.wait("v2", lambda r: r.phase == "RolledBack")
     assert "gate fail: error rate 0.250 > 0.01" in r.message
     st = states(r)
@@ -284,7 +285,7 @@ async def test_sites_verify_publisher_and_digest_themselves(rig: Rig) -> None:
         await admin.call(
             "CreateRollout", opb.CreateRolloutRequest(spec=spec("v", "atlas-1-2-0", countries=["FR", "DE"]))
         )
-    r = await rig.wait("v", lambda r: r.phase in ("Completed", "Paused", "RolledBack"))
+    r = await rig.wait("v", lambda r: r.phase in ("Completed", "Failed", "Paused", "RolledBack"))
     reasons = {s.site: (s.state, s.reason) for w in r.waves for s in w.sites}
     assert reasons["fr-par-1"][0] == "Refused" and "is not trusted by this site" in reasons["fr-par-1"][1]
     assert (
@@ -292,7 +293,11 @@ async def test_sites_verify_publisher_and_digest_themselves(rig: Rig) -> None:
     )
     assert reasons["fr-lyo-1"][0] == "Ready" and reasons["de-ber-1"][0] == "Ready"
     assert "atlas" not in rig.fed.sites["fr-par-1"].backend.items
-    assert r.phase == "Completed"
+    # The last wave's two sites both refused: that wave cannot pass on evidence, so the rollout
+    # fails with their reasons (a refusal is their right, not a health failure: nothing rolls back).
+    assert r.phase == "Failed" and r.waves[2].phase == "Failed", r.message
+    assert "every site refused" in r.message and "artifact store" in r.message
+    assert rig.fed.sites["fr-lyo-1"].backend.items["atlas"].version == "1.2.0"
 
 
 async def test_pause_resume_abort_and_bad_manifest_fields(rig: Rig) -> None:

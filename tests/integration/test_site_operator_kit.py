@@ -42,6 +42,8 @@ SERVICES = kmock.resource("", "v1", "services")
 EVENTS = kmock.resource("", "v1", "events")
 CONFIGMAPS = kmock.resource("", "v1", "configmaps")
 SECRETS = kmock.resource("", "v1", "secrets")
+PODS = kmock.resource("", "v1", "pods")
+JOBS = kmock.resource("batch", "v1", "jobs")
 NAMESPACES = kmock.resource("", "v1", "namespaces")
 DIGEST = "sha256:" + "ab" * 32
 #: Short ticks and fast reconnects keep the suite quick; production defaults are 10 s and 0.5-30 s.
@@ -49,6 +51,7 @@ SETTINGS = Settings(
     namespace=NS,
     federation_namespaces=(WORKLOADS,),
     resync_seconds=0.3,
+    metrics_seconds=0.3,
     link_retry=RetryPolicy(initial=0.05, maximum=0.3, deadline=None),
 )
 
@@ -172,7 +175,11 @@ async def site(
 
 @dataclass
 class FakeKubelet:
-    """Makes every Deployment ready (readyReplicas = spec.replicas) a moment after it changes."""
+    """Plays the Deployment controller and the kubelet: a moment after a Deployment changes, its
+    status says the new generation was observed and every replica of the new revision is updated
+    and ready (through the status subresource, so the operator sees a watch event as it would).
+    Tests can pause it (the status then still describes the previous revision, as in the middle of
+    a rolling update) or pin a Deployment's ready replicas."""
 
     sites: list[Site]
     paused: bool = False
@@ -188,13 +195,20 @@ class FakeKubelet:
                 for d in s.objects(DEPLOYMENTS):
                     meta = d["metadata"]
                     want = self.pinned.get(f"{s.site_id}/{meta['namespace']}/{meta['name']}")
-                    want = d["spec"].get("replicas", 1) if want is None else want
-                    if (d.get("status") or {}).get("readyReplicas") != want:
+                    n = d["spec"].get("replicas", 1)
+                    status = {
+                        "observedGeneration": meta.get("generation", 1),
+                        "replicas": n,
+                        "updatedReplicas": n,
+                        "readyReplicas": n if want is None else want,
+                        "availableReplicas": n if want is None else want,
+                    }
+                    if any((d.get("status") or {}).get(k) != v for k, v in status.items()):
                         path = (
                             f"/apis/apps/v1/namespaces/{meta['namespace']}/deployments/{meta['name']}/status"
                         )
                         with contextlib.suppress(AssertionError, aiohttp.ClientError):
-                            await s.http("PATCH", path, {"status": {"readyReplicas": want}}, merge=True)
+                            await s.http("PATCH", path, {"status": status}, merge=True)
 
     async def __aenter__(self) -> FakeKubelet:
         self._task = asyncio.create_task(self._run())

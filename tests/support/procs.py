@@ -50,11 +50,15 @@ class Result:
 
 
 def run(
-    *args: str, config: Path | None = None, timeout: float = 30, env: dict[str, str] | None = None
+    *args: str,
+    config: Path | None = None,
+    timeout: float = 30,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
 ) -> Result:
     cmd = [*CLI, *(["--config", str(config)] if config else []), *args]
     p = subprocess.run(
-        cmd, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
+        cmd, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}, cwd=cwd
     )
     return Result(p.returncode, p.stdout, p.stderr)
 

@@ -13,7 +13,7 @@ from typing import Any
 from google.protobuf import descriptor_pb2, descriptor_pool, struct_pb2, timestamp_pb2
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, ServiceDescriptor
 
-from controlplane.api.v1 import options_pb2, site_pb2
+from controlplane.api.v1 import options_pb2, site_pb2, types_pb2
 
 ALLOWED = frozenset({options_pb2.DATA_CLASS_METADATA, options_pb2.DATA_CLASS_AGGREGATE})
 
@@ -88,6 +88,27 @@ def test_every_field_a_site_sends_is_metadata_or_aggregate() -> None:
         "stargate.federation.v1.AcceleratorCapacity",  # map value type
         "stargate.federation.v1.DeploymentStatus",  # repeated field
     } <= visited
+
+
+def test_the_health_a_site_reports_is_aggregates_and_metadata_only() -> None:
+    # Rollout evidence (issue #11): what a site says it runs (release, digest), which aggregates it
+    # measured, and the aggregates themselves. Named here so that a change to them is deliberate.
+    fields = types_pb2.DeploymentStatus.DESCRIPTOR.fields_by_name
+    expected = {
+        "release": options_pb2.DATA_CLASS_METADATA,
+        "digest": options_pb2.DATA_CLASS_METADATA,
+        "measured": options_pb2.DATA_CLASS_METADATA,
+        "ready_replicas": options_pb2.DATA_CLASS_AGGREGATE,
+        "error_rate": options_pb2.DATA_CLASS_AGGREGATE,
+        "latency_p95_ms": options_pb2.DATA_CLASS_AGGREGATE,
+        "safety_score": options_pb2.DATA_CLASS_AGGREGATE,
+    }
+    assert {name: _classification(fields[name]) for name in expected} == expected
+    # The measured list is an enum of aggregate names, not free text a site could fill with data.
+    assert fields["measured"].enum_type is not None
+    assert fields["measured"].enum_type.full_name == "stargate.federation.v1.HealthMetric"
+    _, visited = walk(site_sent_messages(site_pb2.DESCRIPTOR.services_by_name["SiteService"]))
+    assert "stargate.federation.v1.DeploymentStatus" in visited
 
 
 def test_the_federation_side_is_not_misread_as_site_sent() -> None:

@@ -27,7 +27,7 @@ def _release(**kw: object) -> rpb.ModelRelease:
 
 def test_examples_parse() -> None:
     r = _release()
-    assert (r.name, r.model, r.version, r.risk_tier) == ("atlas-1-2-0", "atlas", "1.2.0", 2)
+    assert (r.name, r.model, r.version, r.risk_tier) == ("atlas-1.2.0", "atlas", "1.2.0", 2)
     assert list(r.export.allow_countries) == ["FR", "DE", "JP"] and r.resources.accelerators_per_replica == 8
     s = manifests.load_one(EXAMPLES / "rollout.yaml", opb.RolloutSpec)
     assert [(w.name, w.sites, w.percent, w.bake_seconds) for w in s.waves] == [
@@ -36,8 +36,17 @@ def test_examples_parse() -> None:
         ("all", 0, 100, 0.0),
     ]
     assert s.gates.timeout_seconds == 600 and s.approvals.country_steward
+    assert (s.gates.interval_seconds, s.gates.failure_limit, s.gates.progress_deadline_seconds) == (
+        10,
+        0,
+        600,
+    )
     releases.validate_release(r)
     rollouts.validate_spec(s)
+    for name in ("release-1.3.0.yaml",):
+        releases.validate_release(manifests.load_one(EXAMPLES / name, rpb.ModelRelease))
+    for name in ("canary-1.2.0.yaml", "canary-1.3.0.yaml"):
+        rollouts.validate_spec(manifests.load_one(EXAMPLES / name, opb.RolloutSpec))
 
 
 @pytest.mark.parametrize(
@@ -160,20 +169,11 @@ def test_placement_filters_with_every_reason_and_is_deterministic() -> None:
     ]
 
 
-def test_waves_and_gates() -> None:
+def test_waves() -> None:
     waves = [opb.Wave(name="c", sites=1), opb.Wave(name="h", percent=50), opb.Wave(name="a", percent=100)]
     assert rollouts.assign_waves(waves, 6) == [1, 2, 3]
     assert rollouts.assign_waves(waves, 1) == [1, 0, 0]
     assert rollouts.assign_waves(waves, 10) == [1, 4, 5]
-    g = opb.Gates(min_ready_ratio=1, max_error_rate=0.01, max_latency_p95_ms=500, min_safety_score=0.9)
-    good = {"ready_replicas": 1, "error_rate": 0.0, "latency_p95_ms": 100, "safety_score": 0.95}
-    assert rollouts.evaluate_gates(g, [good, good], 1).outcome == "pass"
-    assert rollouts.evaluate_gates(g, [good, {**good, "error_rate": 0.2}], 1).outcome == "fail"
-    assert rollouts.evaluate_gates(g, [good, {**good, "latency_p95_ms": 900}], 1).outcome == "fail"
-    assert rollouts.evaluate_gates(g, [good, {**good, "safety_score": 0.5}], 1).outcome == "fail"
-    assert rollouts.evaluate_gates(g, [good, {**good, "ready_replicas": 0}], 1).outcome == "fail"
-    assert rollouts.evaluate_gates(g, [good, None], 1).outcome == "inconclusive"
-    assert rollouts.evaluate_gates(g, [good, {**good, "safety_score": -1}], 1).outcome == "inconclusive"
 
 
 @pytest.mark.parametrize(

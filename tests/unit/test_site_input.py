@@ -64,6 +64,8 @@ def test_labels_are_counted() -> None:
         ({"name": "ok", "version": "1.0 beta"}, "d.version"),
         ({"name": "ok", "phase": "Running\u202e"}, "d.phase"),
         ({"name": "ok", "release": "Rel"}, "d.release"),
+        ({"name": "ok", "release": "a..b"}, "d.release"),
+        ({"name": "ok", "digest": "sha256:xyz"}, "d.digest"),
     ],
 )
 def test_reported_deployments_follow_the_federations_names(deployment: dict[str, str], field: str) -> None:
@@ -73,6 +75,10 @@ def test_reported_deployments_follow_the_federations_names(deployment: dict[str,
     site_input.validate_deployment(
         "d",
         {"name": "ns.atlas-1", "model": "atlas", "version": "1.2.0+b1", "phase": "Running", "release": "r1"},
+    )
+    # Release names are DNS subdomains, as the federation itself accepts them (atlas-1.2.0).
+    site_input.validate_deployment(
+        "d", {"name": "atlas", "release": "atlas-1.2.0", "digest": "sha256:" + "0" * 64}
     )
 
 

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 
 from controlplane.client.enroll import Facts
-from controlplane.devenv.topology import DEFAULT_SITES, default_sites, load_sites_file
+from controlplane.devenv.topology import DEFAULT_SITES, default_sites, load_sites_file, load_topology
 from controlplane.domain.validation import validate_country, validate_dns_label, validate_security_tier
 from controlplane.errors import InvalidArgument
+from operators.agent.backend import SimHealth
 
 GOOD = """\
 - id: fr-par-1
@@ -95,6 +96,13 @@ BAD = [
     ("[]\n", "--sites-file"),
     ("", "--sites-file"),
     ("- {id: a, country: [FR\n", "--sites-file"),
+    ("- {id: a, country: FR, health: [x]}\n", "sites[0].health"),
+    ("- {id: a, country: FR, health: {Bad_Name: {}}}\n", "sites[0].health"),
+    ("- {id: a, country: FR, health: {r: {errorRate: 2}}}\n", "sites[0].health.r.errorRate"),
+    ("- {id: a, country: FR, health: {r: {errorRate: yes}}}\n", "sites[0].health.r.errorRate"),
+    ("- {id: a, country: FR, health: {r: {latencyP95Ms: -1}}}\n", "sites[0].health.r.latencyP95Ms"),
+    ("- {id: a, country: FR, health: {r: {readyAfter: soon}}}\n", "sites[0].health.r.readyAfter"),
+    ("- {id: a, country: FR, health: {r: {colour: red}}}\n", "sites[0].health.r.colour"),
 ]
 
 
@@ -105,6 +113,22 @@ def test_bad_file_names_the_field(tmp_path: Path, content: str, field: str) -> N
     with pytest.raises(InvalidArgument) as e:
         load_sites_file(path)
     assert e.value.field == field
+
+
+def test_health_model_per_release(tmp_path: Path) -> None:
+    path = tmp_path / "sites.yaml"
+    path.write_text(
+        "- id: fr-par-1\n  country: FR\n  health:\n"
+        "    atlas-1.3.0: {errorRate: 0.2, latencyP95Ms: 900, safetyScore: 0.5, readyAfter: 2s}\n"
+        "    '*': {safetyScore: 0.95, errorRate: null}\n"
+        "- {id: de-fra-1, country: DE}\n"
+    )
+    topo = load_topology(path)
+    assert [s.site_id for s in topo.sites] == ["fr-par-1", "de-fra-1"] and set(topo.health) == {"fr-par-1"}
+    bad = topo.health["fr-par-1"]["atlas-1.3.0"]
+    assert bad == SimHealth(error_rate=0.2, latency_p95_ms=900, safety_score=0.5, ready_after=2.0)
+    other = topo.health["fr-par-1"]["*"]
+    assert other.error_rate is None and other.safety_score == 0.95 and other.latency_p95_ms == 25.0
 
 
 def test_missing_file(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from controlplane.domain.validation import (
     validate_country,
     validate_digest,
     validate_dns_label,
+    validate_dns_subdomain,
     validate_security_tier,
 )
 from controlplane.errors import InvalidArgument
@@ -212,3 +213,31 @@ def test_deploy_payload_bounds_accepted(changes: dict[str, Any]) -> None:
 def test_deploy_payload_trailing_newline_refused(field: str) -> None:
     with pytest.raises(InvalidArgument):
         deploy_payload(payload(**{field: payload()[field] + "\n"}))
+
+
+@pytest.mark.parametrize(
+    "value", ["atlas-1.2.0", "atlas", "a", "x" * 63 + "." + "y" * 63, ("a" * 50 + ".") * 4 + "b"]
+)
+def test_dns_subdomain_accepted(value: str) -> None:
+    assert validate_dns_subdomain("metadata.name", value) == value
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        "Atlas-1.2.0",
+        "atlas..1",
+        ".atlas",
+        "atlas.",
+        "atlas-.1",
+        "a_b",
+        "x" * 64 + ".y",
+        "a." * 127 + "ab",
+        "a\n",
+    ],
+)
+def test_dns_subdomain_refused_naming_the_field(value: str) -> None:
+    with pytest.raises(InvalidArgument) as e:
+        validate_dns_subdomain("metadata.name", value)
+    assert e.value.field == "metadata.name" and len(e.value.public) < 250

@@ -26,7 +26,7 @@ from controlplane.api.v1 import release_pb2 as controlplane_dot_api_dot_v1_dot_r
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"controlplane/api/v1/rollouts.proto\x12\x16stargate.federation.v1\x1a!controlplane/api/v1/release.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"k\n\tPublisher\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\npublic_key\x18\x02 \x01(\x0c\x12\x0e\n\x06key_id\x18\x03 \x01(\t\x12,\n\x08\x61\x64\x64\x65\x64_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"7\n\x13\x41\x64\x64PublisherRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\npublic_key\x18\x02 \x01(\x0c\"L\n\x14\x41\x64\x64PublisherResponse\x12\x34\n\tpublisher\x18\x01 \x01(\x0b\x32!.stargate.federation.v1.Publisher\"\x17\n\x15ListPublishersRequest\"O\n\x16ListPublishersResponse\x12\x35\n\npublishers\x18\x01 \x03(\x0b\x32!.stargate.federation.v1.Publisher\"M\n\x14\x43reateReleaseRequest\x12\x35\n\x06signed\x18\x01 \x01(\x0b\x32%.stargate.federation.v1.SignedRelease\"N\n\x15\x43reateReleaseResponse\x12\x35\n\x06signed\x18\x01 \x01(\x0b\x32%.stargate.federation.v1.SignedRelease\"!\n\x11GetReleaseRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"{\n\x12GetReleaseResponse\x12\x35\n\x06signed\x18\x01 \x01(\x0b\x32%.stargate.federation.v1.SignedRelease\x12.\n\ncreated_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x15\n\x13ListReleasesRequest\"O\n\x14ListReleasesResponse\x12\x37\n\x08releases\x18\x01 \x03(\x0b\x32%.stargate.federation.v1.SignedRelease\"\xba\x01\n\tPlacement\x12\x11\n\tcountries\x18\x01 \x03(\t\x12=\n\x06labels\x18\x02 \x03(\x0b\x32-.stargate.federation.v1.Placement.LabelsEntry\x12\x19\n\x11replicas_per_site\x18\x03 \x01(\x05\x12\x11\n\tmax_sites\x18\x04 \x01(\x05\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"J\n\x04Wave\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05sites\x18\x02 \x01(\x05\x12\x0f\n\x07percent\x18\x03 \x01(\x05\x12\x14\n\x0c\x62\x61ke_seconds\x18\x04 \x01(\x01\"\x87\x01\n\x05Gates\x12\x17\n\x0fmin_ready_ratio\x18\x01 \x01(\x01\x12\x16\n\x0emax_error_rate\x18\x02 \x01(\x01\x12\x1a\n\x12max_latency_p95_ms\x18\x03 \x01(\x01\x12\x18\n\x10min_safety_score\x18\x04 \x01(\x01\x12\x17\n\x0ftimeout_seconds\x18\x05 \x01(\x01\"$\n\tApprovals\x12\x17\n\x0f\x63ountry_steward\x18\x01 \x01(\x08\"\xf3\x01\n\x0bRolloutSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07release\x18\x02 \x01(\t\x12\x34\n\tplacement\x18\x03 \x01(\x0b\x32!.stargate.federation.v1.Placement\x12+\n\x05waves\x18\x04 \x03(\x0b\x32\x1c.stargate.federation.v1.Wave\x12,\n\x05gates\x18\x05 \x01(\x0b\x32\x1d.stargate.federation.v1.Gates\x12\x34\n\tapprovals\x18\x06 \x01(\x0b\x32!.stargate.federation.v1.Approvals\"]\n\x0bPlannedSite\x12\x0c\n\x04site\x18\x01 \x01(\t\x12\x0f\n\x07\x63ountry\x18\x02 \x01(\t\x12\x10\n\x08replicas\x18\x03 \x01(\x05\x12\r\n\x05score\x18\x04 \x01(\x01\x12\x0e\n\x06region\x18\x05 \x01(\t\">\n\x0c\x45xcludedSite\x12\x0c\n\x04site\x18\x01 \x01(\t\x12\x0f\n\x07\x63ountry\x18\x02 \x01(\t\x12\x0f\n\x07reasons\x18\x03 \x03(\t\"G\n\x12PlanRolloutRequest\x12\x31\n\x04spec\x18\x01 \x01(\x0b\x32#.stargate.federation.v1.RolloutSpec\"\x84\x01\n\x13PlanRolloutResponse\x12\x35\n\x08selected\x18\x01 \x03(\x0b\x32#.stargate.federation.v1.PlannedSite\x12\x36\n\x08\x65xcluded\x18\x02 \x03(\x0b\x32$.stargate.federation.v1.ExcludedSite\"]\n\x0bRolloutSite\x12\x0c\n\x04site\x18\x01 \x01(\t\x12\x0f\n\x07\x63ountry\x18\x02 \x01(\t\x12\r\n\x05state\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x10\n\x08replicas\x18\x05 \x01(\x05\"\x9c\x01\n\x0bRolloutWave\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05phase\x18\x02 \x01(\t\x12\x32\n\x05sites\x18\x03 \x03(\x0b\x32#.stargate.federation.v1.RolloutSite\x12.\n\nbake_until\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04gate\x18\x05 \x01(\t\"\xf3\x02\n\x07Rollout\x12\x31\n\x04spec\x18\x01 \x01(\x0b\x32#.stargate.federation.v1.RolloutSpec\x12\r\n\x05phase\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x32\n\x05waves\x18\x04 \x03(\x0b\x32#.stargate.federation.v1.RolloutWave\x12\x1a\n\x12\x61pproved_countries\x18\x05 \x03(\t\x12\x19\n\x11pending_countries\x18\x06 \x03(\t\x12\x36\n\x08\x65xcluded\x18\x07 \x03(\x0b\x32$.stargate.federation.v1.ExcludedSite\x12.\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ncreated_by\x18\n \x01(\t\"I\n\x14\x43reateRolloutRequest\x12\x31\n\x04spec\x18\x01 \x01(\x0b\x32#.stargate.federation.v1.RolloutSpec\"I\n\x15\x43reateRolloutResponse\x12\x30\n\x07rollout\x18\x01 \x01(\x0b\x32\x1f.stargate.federation.v1.Rollout\"!\n\x11GetRolloutRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"F\n\x12GetRolloutResponse\x12\x30\n\x07rollout\x18\x01 \x01(\x0b\x32\x1f.stargate.federation.v1.Rollout\"\x15\n\x13ListRolloutsRequest\"I\n\x14ListRolloutsResponse\x12\x31\n\x08rollouts\x18\x01 \x03(\x0b\x32\x1f.stargate.federation.v1.Rollout\"k\n\x14UpdateRolloutRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x35\n\x06\x61\x63tion\x18\x02 \x01(\x0e\x32%.stargate.federation.v1.RolloutAction\x12\x0e\n\x06reason\x18\x03 \x01(\t\"I\n\x15UpdateRolloutResponse\x12\x30\n\x07rollout\x18\x01 \x01(\x0b\x32\x1f.stargate.federation.v1.Rollout\"6\n\x15\x41pproveRolloutRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x63ountry\x18\x02 \x01(\t\"J\n\x16\x41pproveRolloutResponse\x12\x30\n\x07rollout\x18\x01 \x01(\x0b\x32\x1f.stargate.federation.v1.Rollout*\x9b\x01\n\rRolloutAction\x12\x1e\n\x1aROLLOUT_ACTION_UNSPECIFIED\x10\x00\x12\x18\n\x14ROLLOUT_ACTION_PAUSE\x10\x01\x12\x19\n\x15ROLLOUT_ACTION_RESUME\x10\x02\x12\x18\n\x14ROLLOUT_ACTION_ABORT\x10\x03\x12\x1b\n\x17ROLLOUT_ACTION_ROLLBACK\x10\x04\x32\xaf\t\n\x0eReleaseService\x12i\n\x0c\x41\x64\x64Publisher\x12+.stargate.federation.v1.AddPublisherRequest\x1a,.stargate.federation.v1.AddPublisherResponse\x12o\n\x0eListPublishers\x12-.stargate.federation.v1.ListPublishersRequest\x1a..stargate.federation.v1.ListPublishersResponse\x12l\n\rCreateRelease\x12,.stargate.federation.v1.CreateReleaseRequest\x1a-.stargate.federation.v1.CreateReleaseResponse\x12\x63\n\nGetRelease\x12).stargate.federation.v1.GetReleaseRequest\x1a*.stargate.federation.v1.GetReleaseResponse\x12i\n\x0cListReleases\x12+.stargate.federation.v1.ListReleasesRequest\x1a,.stargate.federation.v1.ListReleasesResponse\x12\x66\n\x0bPlanRollout\x12*.stargate.federation.v1.PlanRolloutRequest\x1a+.stargate.federation.v1.PlanRolloutResponse\x12l\n\rCreateRollout\x12,.stargate.federation.v1.CreateRolloutRequest\x1a-.stargate.federation.v1.CreateRolloutResponse\x12\x63\n\nGetRollout\x12).stargate.federation.v1.GetRolloutRequest\x1a*.stargate.federation.v1.GetRolloutResponse\x12i\n\x0cListRollouts\x12+.stargate.federation.v1.ListRolloutsRequest\x1a,.stargate.federation.v1.ListRolloutsResponse\x12l\n\rUpdateRollout\x12,.stargate.federation.v1.UpdateRolloutRequest\x1a-.stargate.federation.v1.UpdateRolloutResponse\x12o\n\x0e\x41pproveRollout\x12-.stargate.federation.v1.ApproveRolloutRequest\x1a..stargate.federation.v1.ApproveRolloutResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"controlplane/api/v1/rollouts.proto\x12\x16stargate.federation.v1\x1a!controlplane/api/v1/release.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"k\n\tPublisher\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\npublic_key\x18\x02 \x01(\x0c\x12\x0e\n\x06key_id\x18\x03 \x01(\t\x12,\n\x08\x61\x64\x64\x65\x64_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"7\n\x13\x41\x64\x64PublisherRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\npublic_key\x18\x02 \x01(\x0c\"L\n\x14\x41\x64\x64PublisherResponse\x12\x34\n\tpublisher\x18\x01 \x01(\x0b\x32!.stargate.federation.v1.Publisher\"\x17\n\x15ListPublishersRequest\"O\n\x16ListPublishersResponse\x12\x35\n\npublishers\x18\x01 \x03(\x0b\x32!.stargate.federation.v1.Publisher\"M\n\x14\x43reateReleaseRequest\x12\x35\n\x06signed\x18\x01 \x01(\x0b\x32%.stargate.federation.v1.SignedRelease\"N\n\x15\x43reateReleaseResponse\x12\x35\n\x06signed\x18\x01 \x01(\x0b\x32%.stargate.federation.v1.SignedRelease\"!\n\x11GetReleaseRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"{\n\x12GetReleaseResponse\x12\x35\n\x06signed\x18\x01 \x01(\x0b\x32%.stargate.federation.v1.SignedRelease\x12.\n\ncreated_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x15\n\x13ListReleasesRequest\"O\n\x14ListReleasesResponse\x12\x37\n\x08releases\x18\x01 \x03(\x0b\x32%.stargate.federation.v1.SignedRelease\"\xba\x01\n\tPlacement\x12\x11\n\tcountries\x18\x01 \x03(\t\x12=\n\x06labels\x18\x02 \x03(\x0b\x32-.stargate.federation.v1.Placement.LabelsEntry\x12\x19\n\x11replicas_per_site\x18\x03 \x01(\x05\x12\x11\n\tmax_sites\x18\x04 \x01(\x05\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"J\n\x04Wave\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05sites\x18\x02 \x01(\x05\x12\x0f\n\x07percent\x18\x03 \x01(\x05\x12\x14\n\x0c\x62\x61ke_seconds\x18\x04 \x01(\x01\"\xdb\x01\n\x05Gates\x12\x17\n\x0fmin_ready_ratio\x18\x01 \x01(\x01\x12\x16\n\x0emax_error_rate\x18\x02 \x01(\x01\x12\x1a\n\x12max_latency_p95_ms\x18\x03 \x01(\x01\x12\x18\n\x10min_safety_score\x18\x04 \x01(\x01\x12\x17\n\x0ftimeout_seconds\x18\x05 \x01(\x01\x12\x18\n\x10interval_seconds\x18\x06 \x01(\x01\x12\x15\n\rfailure_limit\x18\x07 \x01(\x05\x12!\n\x19progress_deadline_seconds\x18\x08 \x01(\x01\"t\n\x0fGateMeasurement\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01\x12\x11\n\tthreshold\x18\x03 \x01(\x01\x12\x0f\n\x07outcome\x18\x04 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x05 \x01(\t\x12\x10\n\x08measured\x18\x06 \x01(\x08\"$\n\tApprovals\x12\x17\n\x0f\x63ountry_steward\x18\x01 \x01(\x08\"\xf3\x01\n\x0bRolloutSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07release\x18\x02 \x01(\t\x12\x34\n\tplacement\x18\x03 \x01(\x0b\x32!.stargate.federation.v1.Placement\x12+\n\x05waves\x18\x04 \x03(\x0b\x32\x1c.stargate.federation.v1.Wave\x12,\n\x05gates\x18\x05 \x01(\x0b\x32\x1d.stargate.federation.v1.Gates\x12\x34\n\tapprovals\x18\x06 \x01(\x0b\x32!.stargate.federation.v1.Approvals\"]\n\x0bPlannedSite\x12\x0c\n\x04site\x18\x01 \x01(\t\x12\x0f\n\x07\x63ountry\x18\x02 \x01(\t\x12\x10\n\x08replicas\x18\x03 \x01(\x05\x12\r\n\x05score\x18\x04 \x01(\x01\x12\x0e\n\x06region\x18\x05 \x01(\t\">\n\x0c\x45xcludedSite\x12\x0c\n\x04site\x18\x01 \x01(\t\x12\x0f\n\x07\x63ountry\x18\x02 \x01(\t\x12\x0f\n\x07reasons\x18\x03 \x03(\t\"G\n\x12PlanRolloutRequest\x12\x31\n\x04spec\x18\x01 \x01(\x0b\x32#.stargate.federation.v1.RolloutSpec\"\x84\x01\n\x13PlanRolloutResponse\x12\x35\n\x08selected\x18\x01 \x03(\x0b\x32#.stargate.federation.v1.PlannedSite\x12\x36\n\x08\x65xcluded\x18\x02 \x03(\x0b\x32$.stargate.federation.v1.ExcludedSite\"o\n\x0bRolloutSite\x12\x0c\n\x04site\x18\x01 \x01(\t\x12\x0f\n\x07\x63ountry\x18\x02 \x01(\t\x12\r\n\x05state\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x10\n\x08replicas\x18\x05 \x01(\x05\x12\x10\n\x08verified\x18\x06 \x01(\x08\"\xf7\x02\n\x0bRolloutWave\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05phase\x18\x02 \x01(\t\x12\x32\n\x05sites\x18\x03 \x03(\x0b\x32#.stargate.federation.v1.RolloutSite\x12.\n\nbake_until\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04gate\x18\x05 \x01(\t\x12.\n\nstarted_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x36\n\x05gates\x18\x07 \x03(\x0b\x32\'.stargate.federation.v1.GateMeasurement\x12\x14\n\x0cmeasurements\x18\x08 \x01(\x05\x12\x10\n\x08\x66\x61ilures\x18\t \x01(\x05\x12\x10\n\x08promoted\x18\n \x01(\t\x12\x37\n\x13next_measurement_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xf3\x02\n\x07Rollout\x12\x31\n\x04spec\x18\x01 \x01(\x0b\x32#.stargate.federation.v1.RolloutSpec\x12\r\n\x05phase\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x32\n\x05waves\x18\x04 \x03(\x0b\x32#.stargate.federation.v1.RolloutWave\x12\x1a\n\x12\x61pproved_countries\x18\x05 \x03(\t\x12\x19\n\x11pending_countries\x18\x06 \x03(\t\x12\x36\n\x08\x65xcluded\x18\x07 \x03(\x0b\x32$.stargate.federation.v1.ExcludedSite\x12.\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ncreated_by\x18\n \x01(\t\"I\n\x14\x43reateRolloutRequest\x12\x31\n\x04spec\x18\x01 \x01(\x0b\x32#.stargate.federation.v1.RolloutSpec\"I\n\x15\x43reateRolloutResponse\x12\x30\n\x07rollout\x18\x01 \x01(\x0b\x32\x1f.stargate.federation.v1.Rollout\"!\n\x11GetRolloutRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"F\n\x12GetRolloutResponse\x12\x30\n\x07rollout\x18\x01 \x01(\x0b\x32\x1f.stargate.federation.v1.Rollout\"\x15\n\x13ListRolloutsRequest\"I\n\x14ListRolloutsResponse\x12\x31\n\x08rollouts\x18\x01 \x03(\x0b\x32\x1f.stargate.federation.v1.Rollout\"y\n\x14UpdateRolloutRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x35\n\x06\x61\x63tion\x18\x02 \x01(\x0e\x32%.stargate.federation.v1.RolloutAction\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x0c\n\x04wave\x18\x04 \x01(\t\"I\n\x15UpdateRolloutResponse\x12\x30\n\x07rollout\x18\x01 \x01(\x0b\x32\x1f.stargate.federation.v1.Rollout\"6\n\x15\x41pproveRolloutRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x63ountry\x18\x02 \x01(\t\"J\n\x16\x41pproveRolloutResponse\x12\x30\n\x07rollout\x18\x01 \x01(\x0b\x32\x1f.stargate.federation.v1.Rollout\"$\n\x14\x44\x65leteRolloutRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"I\n\x15\x44\x65leteRolloutResponse\x12\x30\n\x07rollout\x18\x01 \x01(\x0b\x32\x1f.stargate.federation.v1.Rollout\"$\n\x14\x44\x65leteReleaseRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"N\n\x15\x44\x65leteReleaseResponse\x12\x35\n\x06signed\x18\x01 \x01(\x0b\x32%.stargate.federation.v1.SignedRelease*\xd0\x01\n\rRolloutAction\x12\x1e\n\x1aROLLOUT_ACTION_UNSPECIFIED\x10\x00\x12\x18\n\x14ROLLOUT_ACTION_PAUSE\x10\x01\x12\x19\n\x15ROLLOUT_ACTION_RESUME\x10\x02\x12\x18\n\x14ROLLOUT_ACTION_ABORT\x10\x03\x12\x1b\n\x17ROLLOUT_ACTION_ROLLBACK\x10\x04\x12\x1a\n\x16ROLLOUT_ACTION_PROMOTE\x10\x05\x12\x17\n\x13ROLLOUT_ACTION_UNDO\x10\x06\x32\x8b\x0b\n\x0eReleaseService\x12i\n\x0c\x41\x64\x64Publisher\x12+.stargate.federation.v1.AddPublisherRequest\x1a,.stargate.federation.v1.AddPublisherResponse\x12o\n\x0eListPublishers\x12-.stargate.federation.v1.ListPublishersRequest\x1a..stargate.federation.v1.ListPublishersResponse\x12l\n\rCreateRelease\x12,.stargate.federation.v1.CreateReleaseRequest\x1a-.stargate.federation.v1.CreateReleaseResponse\x12\x63\n\nGetRelease\x12).stargate.federation.v1.GetReleaseRequest\x1a*.stargate.federation.v1.GetReleaseResponse\x12i\n\x0cListReleases\x12+.stargate.federation.v1.ListReleasesRequest\x1a,.stargate.federation.v1.ListReleasesResponse\x12\x66\n\x0bPlanRollout\x12*.stargate.federation.v1.PlanRolloutRequest\x1a+.stargate.federation.v1.PlanRolloutResponse\x12l\n\rCreateRollout\x12,.stargate.federation.v1.CreateRolloutRequest\x1a-.stargate.federation.v1.CreateRolloutResponse\x12\x63\n\nGetRollout\x12).stargate.federation.v1.GetRolloutRequest\x1a*.stargate.federation.v1.GetRolloutResponse\x12i\n\x0cListRollouts\x12+.stargate.federation.v1.ListRolloutsRequest\x1a,.stargate.federation.v1.ListRolloutsResponse\x12l\n\rUpdateRollout\x12,.stargate.federation.v1.UpdateRolloutRequest\x1a-.stargate.federation.v1.UpdateRolloutResponse\x12o\n\x0e\x41pproveRollout\x12-.stargate.federation.v1.ApproveRolloutRequest\x1a..stargate.federation.v1.ApproveRolloutResponse\x12l\n\rDeleteRollout\x12,.stargate.federation.v1.DeleteRolloutRequest\x1a-.stargate.federation.v1.DeleteRolloutResponse\x12l\n\rDeleteRelease\x12,.stargate.federation.v1.DeleteReleaseRequest\x1a-.stargate.federation.v1.DeleteReleaseResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,8 +35,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_PLACEMENT_LABELSENTRY']._loaded_options = None
   _globals['_PLACEMENT_LABELSENTRY']._serialized_options = b'8\001'
-  _globals['_ROLLOUTACTION']._serialized_start=3257
-  _globals['_ROLLOUTACTION']._serialized_end=3412
+  _globals['_ROLLOUTACTION']._serialized_start=3941
+  _globals['_ROLLOUTACTION']._serialized_end=4149
   _globals['_PUBLISHER']._serialized_start=130
   _globals['_PUBLISHER']._serialized_end=237
   _globals['_ADDPUBLISHERREQUEST']._serialized_start=239
@@ -66,45 +66,55 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_WAVE']._serialized_start=1092
   _globals['_WAVE']._serialized_end=1166
   _globals['_GATES']._serialized_start=1169
-  _globals['_GATES']._serialized_end=1304
-  _globals['_APPROVALS']._serialized_start=1306
-  _globals['_APPROVALS']._serialized_end=1342
-  _globals['_ROLLOUTSPEC']._serialized_start=1345
-  _globals['_ROLLOUTSPEC']._serialized_end=1588
-  _globals['_PLANNEDSITE']._serialized_start=1590
-  _globals['_PLANNEDSITE']._serialized_end=1683
-  _globals['_EXCLUDEDSITE']._serialized_start=1685
-  _globals['_EXCLUDEDSITE']._serialized_end=1747
-  _globals['_PLANROLLOUTREQUEST']._serialized_start=1749
-  _globals['_PLANROLLOUTREQUEST']._serialized_end=1820
-  _globals['_PLANROLLOUTRESPONSE']._serialized_start=1823
-  _globals['_PLANROLLOUTRESPONSE']._serialized_end=1955
-  _globals['_ROLLOUTSITE']._serialized_start=1957
-  _globals['_ROLLOUTSITE']._serialized_end=2050
-  _globals['_ROLLOUTWAVE']._serialized_start=2053
-  _globals['_ROLLOUTWAVE']._serialized_end=2209
-  _globals['_ROLLOUT']._serialized_start=2212
-  _globals['_ROLLOUT']._serialized_end=2583
-  _globals['_CREATEROLLOUTREQUEST']._serialized_start=2585
-  _globals['_CREATEROLLOUTREQUEST']._serialized_end=2658
-  _globals['_CREATEROLLOUTRESPONSE']._serialized_start=2660
-  _globals['_CREATEROLLOUTRESPONSE']._serialized_end=2733
-  _globals['_GETROLLOUTREQUEST']._serialized_start=2735
-  _globals['_GETROLLOUTREQUEST']._serialized_end=2768
-  _globals['_GETROLLOUTRESPONSE']._serialized_start=2770
-  _globals['_GETROLLOUTRESPONSE']._serialized_end=2840
-  _globals['_LISTROLLOUTSREQUEST']._serialized_start=2842
-  _globals['_LISTROLLOUTSREQUEST']._serialized_end=2863
-  _globals['_LISTROLLOUTSRESPONSE']._serialized_start=2865
-  _globals['_LISTROLLOUTSRESPONSE']._serialized_end=2938
-  _globals['_UPDATEROLLOUTREQUEST']._serialized_start=2940
-  _globals['_UPDATEROLLOUTREQUEST']._serialized_end=3047
-  _globals['_UPDATEROLLOUTRESPONSE']._serialized_start=3049
-  _globals['_UPDATEROLLOUTRESPONSE']._serialized_end=3122
-  _globals['_APPROVEROLLOUTREQUEST']._serialized_start=3124
-  _globals['_APPROVEROLLOUTREQUEST']._serialized_end=3178
-  _globals['_APPROVEROLLOUTRESPONSE']._serialized_start=3180
-  _globals['_APPROVEROLLOUTRESPONSE']._serialized_end=3254
-  _globals['_RELEASESERVICE']._serialized_start=3415
-  _globals['_RELEASESERVICE']._serialized_end=4614
+  _globals['_GATES']._serialized_end=1388
+  _globals['_GATEMEASUREMENT']._serialized_start=1390
+  _globals['_GATEMEASUREMENT']._serialized_end=1506
+  _globals['_APPROVALS']._serialized_start=1508
+  _globals['_APPROVALS']._serialized_end=1544
+  _globals['_ROLLOUTSPEC']._serialized_start=1547
+  _globals['_ROLLOUTSPEC']._serialized_end=1790
+  _globals['_PLANNEDSITE']._serialized_start=1792
+  _globals['_PLANNEDSITE']._serialized_end=1885
+  _globals['_EXCLUDEDSITE']._serialized_start=1887
+  _globals['_EXCLUDEDSITE']._serialized_end=1949
+  _globals['_PLANROLLOUTREQUEST']._serialized_start=1951
+  _globals['_PLANROLLOUTREQUEST']._serialized_end=2022
+  _globals['_PLANROLLOUTRESPONSE']._serialized_start=2025
+  _globals['_PLANROLLOUTRESPONSE']._serialized_end=2157
+  _globals['_ROLLOUTSITE']._serialized_start=2159
+  _globals['_ROLLOUTSITE']._serialized_end=2270
+  _globals['_ROLLOUTWAVE']._serialized_start=2273
+  _globals['_ROLLOUTWAVE']._serialized_end=2648
+  _globals['_ROLLOUT']._serialized_start=2651
+  _globals['_ROLLOUT']._serialized_end=3022
+  _globals['_CREATEROLLOUTREQUEST']._serialized_start=3024
+  _globals['_CREATEROLLOUTREQUEST']._serialized_end=3097
+  _globals['_CREATEROLLOUTRESPONSE']._serialized_start=3099
+  _globals['_CREATEROLLOUTRESPONSE']._serialized_end=3172
+  _globals['_GETROLLOUTREQUEST']._serialized_start=3174
+  _globals['_GETROLLOUTREQUEST']._serialized_end=3207
+  _globals['_GETROLLOUTRESPONSE']._serialized_start=3209
+  _globals['_GETROLLOUTRESPONSE']._serialized_end=3279
+  _globals['_LISTROLLOUTSREQUEST']._serialized_start=3281
+  _globals['_LISTROLLOUTSREQUEST']._serialized_end=3302
+  _globals['_LISTROLLOUTSRESPONSE']._serialized_start=3304
+  _globals['_LISTROLLOUTSRESPONSE']._serialized_end=3377
+  _globals['_UPDATEROLLOUTREQUEST']._serialized_start=3379
+  _globals['_UPDATEROLLOUTREQUEST']._serialized_end=3500
+  _globals['_UPDATEROLLOUTRESPONSE']._serialized_start=3502
+  _globals['_UPDATEROLLOUTRESPONSE']._serialized_end=3575
+  _globals['_APPROVEROLLOUTREQUEST']._serialized_start=3577
+  _globals['_APPROVEROLLOUTREQUEST']._serialized_end=3631
+  _globals['_APPROVEROLLOUTRESPONSE']._serialized_start=3633
+  _globals['_APPROVEROLLOUTRESPONSE']._serialized_end=3707
+  _globals['_DELETEROLLOUTREQUEST']._serialized_start=3709
+  _globals['_DELETEROLLOUTREQUEST']._serialized_end=3745
+  _globals['_DELETEROLLOUTRESPONSE']._serialized_start=3747
+  _globals['_DELETEROLLOUTRESPONSE']._serialized_end=3820
+  _globals['_DELETERELEASEREQUEST']._serialized_start=3822
+  _globals['_DELETERELEASEREQUEST']._serialized_end=3858
+  _globals['_DELETERELEASERESPONSE']._serialized_start=3860
+  _globals['_DELETERELEASERESPONSE']._serialized_end=3938
+  _globals['_RELEASESERVICE']._serialized_start=4152
+  _globals['_RELEASESERVICE']._serialized_end=5571
 # @@protoc_insertion_point(module_scope)

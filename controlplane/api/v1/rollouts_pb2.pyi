@@ -18,11 +18,15 @@ class RolloutAction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ROLLOUT_ACTION_RESUME: _ClassVar[RolloutAction]
     ROLLOUT_ACTION_ABORT: _ClassVar[RolloutAction]
     ROLLOUT_ACTION_ROLLBACK: _ClassVar[RolloutAction]
+    ROLLOUT_ACTION_PROMOTE: _ClassVar[RolloutAction]
+    ROLLOUT_ACTION_UNDO: _ClassVar[RolloutAction]
 ROLLOUT_ACTION_UNSPECIFIED: RolloutAction
 ROLLOUT_ACTION_PAUSE: RolloutAction
 ROLLOUT_ACTION_RESUME: RolloutAction
 ROLLOUT_ACTION_ABORT: RolloutAction
 ROLLOUT_ACTION_ROLLBACK: RolloutAction
+ROLLOUT_ACTION_PROMOTE: RolloutAction
+ROLLOUT_ACTION_UNDO: RolloutAction
 
 class Publisher(_message.Message):
     __slots__ = ("name", "public_key", "key_id", "added_at")
@@ -128,18 +132,40 @@ class Wave(_message.Message):
     def __init__(self, name: _Optional[str] = ..., sites: _Optional[int] = ..., percent: _Optional[int] = ..., bake_seconds: _Optional[float] = ...) -> None: ...
 
 class Gates(_message.Message):
-    __slots__ = ("min_ready_ratio", "max_error_rate", "max_latency_p95_ms", "min_safety_score", "timeout_seconds")
+    __slots__ = ("min_ready_ratio", "max_error_rate", "max_latency_p95_ms", "min_safety_score", "timeout_seconds", "interval_seconds", "failure_limit", "progress_deadline_seconds")
     MIN_READY_RATIO_FIELD_NUMBER: _ClassVar[int]
     MAX_ERROR_RATE_FIELD_NUMBER: _ClassVar[int]
     MAX_LATENCY_P95_MS_FIELD_NUMBER: _ClassVar[int]
     MIN_SAFETY_SCORE_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    INTERVAL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    FAILURE_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_DEADLINE_SECONDS_FIELD_NUMBER: _ClassVar[int]
     min_ready_ratio: float
     max_error_rate: float
     max_latency_p95_ms: float
     min_safety_score: float
     timeout_seconds: float
-    def __init__(self, min_ready_ratio: _Optional[float] = ..., max_error_rate: _Optional[float] = ..., max_latency_p95_ms: _Optional[float] = ..., min_safety_score: _Optional[float] = ..., timeout_seconds: _Optional[float] = ...) -> None: ...
+    interval_seconds: float
+    failure_limit: int
+    progress_deadline_seconds: float
+    def __init__(self, min_ready_ratio: _Optional[float] = ..., max_error_rate: _Optional[float] = ..., max_latency_p95_ms: _Optional[float] = ..., min_safety_score: _Optional[float] = ..., timeout_seconds: _Optional[float] = ..., interval_seconds: _Optional[float] = ..., failure_limit: _Optional[int] = ..., progress_deadline_seconds: _Optional[float] = ...) -> None: ...
+
+class GateMeasurement(_message.Message):
+    __slots__ = ("name", "value", "threshold", "outcome", "detail", "measured")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    MEASURED_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    value: float
+    threshold: float
+    outcome: str
+    detail: str
+    measured: bool
+    def __init__(self, name: _Optional[str] = ..., value: _Optional[float] = ..., threshold: _Optional[float] = ..., outcome: _Optional[str] = ..., detail: _Optional[str] = ..., measured: _Optional[bool] = ...) -> None: ...
 
 class Approvals(_message.Message):
     __slots__ = ("country_steward",)
@@ -202,32 +228,46 @@ class PlanRolloutResponse(_message.Message):
     def __init__(self, selected: _Optional[_Iterable[_Union[PlannedSite, _Mapping]]] = ..., excluded: _Optional[_Iterable[_Union[ExcludedSite, _Mapping]]] = ...) -> None: ...
 
 class RolloutSite(_message.Message):
-    __slots__ = ("site", "country", "state", "reason", "replicas")
+    __slots__ = ("site", "country", "state", "reason", "replicas", "verified")
     SITE_FIELD_NUMBER: _ClassVar[int]
     COUNTRY_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     REPLICAS_FIELD_NUMBER: _ClassVar[int]
+    VERIFIED_FIELD_NUMBER: _ClassVar[int]
     site: str
     country: str
     state: str
     reason: str
     replicas: int
-    def __init__(self, site: _Optional[str] = ..., country: _Optional[str] = ..., state: _Optional[str] = ..., reason: _Optional[str] = ..., replicas: _Optional[int] = ...) -> None: ...
+    verified: bool
+    def __init__(self, site: _Optional[str] = ..., country: _Optional[str] = ..., state: _Optional[str] = ..., reason: _Optional[str] = ..., replicas: _Optional[int] = ..., verified: _Optional[bool] = ...) -> None: ...
 
 class RolloutWave(_message.Message):
-    __slots__ = ("name", "phase", "sites", "bake_until", "gate")
+    __slots__ = ("name", "phase", "sites", "bake_until", "gate", "started_at", "gates", "measurements", "failures", "promoted", "next_measurement_at")
     NAME_FIELD_NUMBER: _ClassVar[int]
     PHASE_FIELD_NUMBER: _ClassVar[int]
     SITES_FIELD_NUMBER: _ClassVar[int]
     BAKE_UNTIL_FIELD_NUMBER: _ClassVar[int]
     GATE_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    GATES_FIELD_NUMBER: _ClassVar[int]
+    MEASUREMENTS_FIELD_NUMBER: _ClassVar[int]
+    FAILURES_FIELD_NUMBER: _ClassVar[int]
+    PROMOTED_FIELD_NUMBER: _ClassVar[int]
+    NEXT_MEASUREMENT_AT_FIELD_NUMBER: _ClassVar[int]
     name: str
     phase: str
     sites: _containers.RepeatedCompositeFieldContainer[RolloutSite]
     bake_until: _timestamp_pb2.Timestamp
     gate: str
-    def __init__(self, name: _Optional[str] = ..., phase: _Optional[str] = ..., sites: _Optional[_Iterable[_Union[RolloutSite, _Mapping]]] = ..., bake_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., gate: _Optional[str] = ...) -> None: ...
+    started_at: _timestamp_pb2.Timestamp
+    gates: _containers.RepeatedCompositeFieldContainer[GateMeasurement]
+    measurements: int
+    failures: int
+    promoted: str
+    next_measurement_at: _timestamp_pb2.Timestamp
+    def __init__(self, name: _Optional[str] = ..., phase: _Optional[str] = ..., sites: _Optional[_Iterable[_Union[RolloutSite, _Mapping]]] = ..., bake_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., gate: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., gates: _Optional[_Iterable[_Union[GateMeasurement, _Mapping]]] = ..., measurements: _Optional[int] = ..., failures: _Optional[int] = ..., promoted: _Optional[str] = ..., next_measurement_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Rollout(_message.Message):
     __slots__ = ("spec", "phase", "message", "waves", "approved_countries", "pending_countries", "excluded", "created_at", "updated_at", "created_by")
@@ -288,14 +328,16 @@ class ListRolloutsResponse(_message.Message):
     def __init__(self, rollouts: _Optional[_Iterable[_Union[Rollout, _Mapping]]] = ...) -> None: ...
 
 class UpdateRolloutRequest(_message.Message):
-    __slots__ = ("name", "action", "reason")
+    __slots__ = ("name", "action", "reason", "wave")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ACTION_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    WAVE_FIELD_NUMBER: _ClassVar[int]
     name: str
     action: RolloutAction
     reason: str
-    def __init__(self, name: _Optional[str] = ..., action: _Optional[_Union[RolloutAction, str]] = ..., reason: _Optional[str] = ...) -> None: ...
+    wave: str
+    def __init__(self, name: _Optional[str] = ..., action: _Optional[_Union[RolloutAction, str]] = ..., reason: _Optional[str] = ..., wave: _Optional[str] = ...) -> None: ...
 
 class UpdateRolloutResponse(_message.Message):
     __slots__ = ("rollout",)
@@ -316,3 +358,27 @@ class ApproveRolloutResponse(_message.Message):
     ROLLOUT_FIELD_NUMBER: _ClassVar[int]
     rollout: Rollout
     def __init__(self, rollout: _Optional[_Union[Rollout, _Mapping]] = ...) -> None: ...
+
+class DeleteRolloutRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class DeleteRolloutResponse(_message.Message):
+    __slots__ = ("rollout",)
+    ROLLOUT_FIELD_NUMBER: _ClassVar[int]
+    rollout: Rollout
+    def __init__(self, rollout: _Optional[_Union[Rollout, _Mapping]] = ...) -> None: ...
+
+class DeleteReleaseRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class DeleteReleaseResponse(_message.Message):
+    __slots__ = ("signed",)
+    SIGNED_FIELD_NUMBER: _ClassVar[int]
+    signed: _release_pb2.SignedRelease
+    def __init__(self, signed: _Optional[_Union[_release_pb2.SignedRelease, _Mapping]] = ...) -> None: ...

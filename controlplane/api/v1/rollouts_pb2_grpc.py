@@ -90,6 +90,16 @@ class ReleaseServiceStub:
                 request_serializer=controlplane_dot_api_dot_v1_dot_rollouts__pb2.ApproveRolloutRequest.SerializeToString,
                 response_deserializer=controlplane_dot_api_dot_v1_dot_rollouts__pb2.ApproveRolloutResponse.FromString,
                 _registered_method=True)
+        self.DeleteRollout = channel.unary_unary(
+                '/stargate.federation.v1.ReleaseService/DeleteRollout',
+                request_serializer=controlplane_dot_api_dot_v1_dot_rollouts__pb2.DeleteRolloutRequest.SerializeToString,
+                response_deserializer=controlplane_dot_api_dot_v1_dot_rollouts__pb2.DeleteRolloutResponse.FromString,
+                _registered_method=True)
+        self.DeleteRelease = channel.unary_unary(
+                '/stargate.federation.v1.ReleaseService/DeleteRelease',
+                request_serializer=controlplane_dot_api_dot_v1_dot_rollouts__pb2.DeleteReleaseRequest.SerializeToString,
+                response_deserializer=controlplane_dot_api_dot_v1_dot_rollouts__pb2.DeleteReleaseResponse.FromString,
+                _registered_method=True)
 
 
 class ReleaseServiceServicer:
@@ -176,6 +186,22 @@ class ReleaseServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DeleteRollout(self, request, context):
+        """DeleteRollout removes a rollout in a final phase (Completed, Failed, RolledBack, Aborted);
+        an active one is refused, naming its phase. Admin only, audited.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteRelease(self, request, context):
+        """DeleteRelease removes a release that no rollout references and no site reports running;
+        otherwise it is refused, naming the rollouts and sites. Admin only, audited.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ReleaseServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -233,6 +259,16 @@ def add_ReleaseServiceServicer_to_server(servicer, server):
                     servicer.ApproveRollout,
                     request_deserializer=controlplane_dot_api_dot_v1_dot_rollouts__pb2.ApproveRolloutRequest.FromString,
                     response_serializer=controlplane_dot_api_dot_v1_dot_rollouts__pb2.ApproveRolloutResponse.SerializeToString,
+            ),
+            'DeleteRollout': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteRollout,
+                    request_deserializer=controlplane_dot_api_dot_v1_dot_rollouts__pb2.DeleteRolloutRequest.FromString,
+                    response_serializer=controlplane_dot_api_dot_v1_dot_rollouts__pb2.DeleteRolloutResponse.SerializeToString,
+            ),
+            'DeleteRelease': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteRelease,
+                    request_deserializer=controlplane_dot_api_dot_v1_dot_rollouts__pb2.DeleteReleaseRequest.FromString,
+                    response_serializer=controlplane_dot_api_dot_v1_dot_rollouts__pb2.DeleteReleaseResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -533,6 +569,60 @@ class ReleaseService:
             '/stargate.federation.v1.ReleaseService/ApproveRollout',
             controlplane_dot_api_dot_v1_dot_rollouts__pb2.ApproveRolloutRequest.SerializeToString,
             controlplane_dot_api_dot_v1_dot_rollouts__pb2.ApproveRolloutResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteRollout(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stargate.federation.v1.ReleaseService/DeleteRollout',
+            controlplane_dot_api_dot_v1_dot_rollouts__pb2.DeleteRolloutRequest.SerializeToString,
+            controlplane_dot_api_dot_v1_dot_rollouts__pb2.DeleteRolloutResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteRelease(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stargate.federation.v1.ReleaseService/DeleteRelease',
+            controlplane_dot_api_dot_v1_dot_rollouts__pb2.DeleteReleaseRequest.SerializeToString,
+            controlplane_dot_api_dot_v1_dot_rollouts__pb2.DeleteReleaseResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -34,6 +34,13 @@ class WorkloadSource(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     WORKLOAD_SOURCE_FEDERATION: _ClassVar[WorkloadSource]
     WORKLOAD_SOURCE_LOCAL: _ClassVar[WorkloadSource]
 
+class HealthMetric(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    HEALTH_METRIC_UNSPECIFIED: _ClassVar[HealthMetric]
+    HEALTH_METRIC_ERROR_RATE: _ClassVar[HealthMetric]
+    HEALTH_METRIC_LATENCY_P95: _ClassVar[HealthMetric]
+    HEALTH_METRIC_SAFETY_SCORE: _ClassVar[HealthMetric]
+
 class DirectiveKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     DIRECTIVE_KIND_UNSPECIFIED: _ClassVar[DirectiveKind]
@@ -62,6 +69,10 @@ SITE_STATUS_CORDONED: SiteStatus
 WORKLOAD_SOURCE_UNSPECIFIED: WorkloadSource
 WORKLOAD_SOURCE_FEDERATION: WorkloadSource
 WORKLOAD_SOURCE_LOCAL: WorkloadSource
+HEALTH_METRIC_UNSPECIFIED: HealthMetric
+HEALTH_METRIC_ERROR_RATE: HealthMetric
+HEALTH_METRIC_LATENCY_P95: HealthMetric
+HEALTH_METRIC_SAFETY_SCORE: HealthMetric
 DIRECTIVE_KIND_UNSPECIFIED: DirectiveKind
 DIRECTIVE_KIND_DEPLOY: DirectiveKind
 DIRECTIVE_KIND_UNDEPLOY: DirectiveKind
@@ -127,7 +138,7 @@ class PolicySummary(_message.Message):
     def __init__(self, accepted_risk_tiers: _Optional[_Iterable[int]] = ..., federation_capacity_share: _Optional[float] = ..., require_local_approval: _Optional[bool] = ...) -> None: ...
 
 class DeploymentStatus(_message.Message):
-    __slots__ = ("name", "model", "version", "phase", "replicas", "ready_replicas", "source", "halted", "error_rate", "latency_p95_ms", "safety_score", "release")
+    __slots__ = ("name", "model", "version", "phase", "replicas", "ready_replicas", "source", "halted", "error_rate", "latency_p95_ms", "safety_score", "release", "digest", "measured")
     NAME_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -140,6 +151,8 @@ class DeploymentStatus(_message.Message):
     LATENCY_P95_MS_FIELD_NUMBER: _ClassVar[int]
     SAFETY_SCORE_FIELD_NUMBER: _ClassVar[int]
     RELEASE_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    MEASURED_FIELD_NUMBER: _ClassVar[int]
     name: str
     model: str
     version: str
@@ -152,7 +165,9 @@ class DeploymentStatus(_message.Message):
     latency_p95_ms: float
     safety_score: float
     release: str
-    def __init__(self, name: _Optional[str] = ..., model: _Optional[str] = ..., version: _Optional[str] = ..., phase: _Optional[str] = ..., replicas: _Optional[int] = ..., ready_replicas: _Optional[int] = ..., source: _Optional[_Union[WorkloadSource, str]] = ..., halted: _Optional[bool] = ..., error_rate: _Optional[float] = ..., latency_p95_ms: _Optional[float] = ..., safety_score: _Optional[float] = ..., release: _Optional[str] = ...) -> None: ...
+    digest: str
+    measured: _containers.RepeatedScalarFieldContainer[HealthMetric]
+    def __init__(self, name: _Optional[str] = ..., model: _Optional[str] = ..., version: _Optional[str] = ..., phase: _Optional[str] = ..., replicas: _Optional[int] = ..., ready_replicas: _Optional[int] = ..., source: _Optional[_Union[WorkloadSource, str]] = ..., halted: _Optional[bool] = ..., error_rate: _Optional[float] = ..., latency_p95_ms: _Optional[float] = ..., safety_score: _Optional[float] = ..., release: _Optional[str] = ..., digest: _Optional[str] = ..., measured: _Optional[_Iterable[_Union[HealthMetric, str]]] = ...) -> None: ...
 
 class DeployPayload(_message.Message):
     __slots__ = ("deployment_name", "model", "version", "digest", "replicas", "accelerator", "accelerators_per_replica", "locale", "release", "risk_tier", "signed_release", "rollout")
