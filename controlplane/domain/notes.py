@@ -94,7 +94,7 @@ class Verifier:
 
 def parse_vkey(vkey: str, what: str = "verifier key") -> Verifier:
     """A vkey string as a Verifier; only Ed25519 (0x01) and cosignature/v1 (0x04) keys."""
-    parts = vkey.strip().split("+")
+    parts = vkey.strip().split("+", 2)  # the base64 key may contain "+" itself
     if len(parts) != 3:
         raise NoteError(f"{what}: must be <name>+<8 hex key id>+<base64 key>")
     name, hexid, b64 = parts

@@ -68,6 +68,12 @@ def parser() -> argparse.ArgumentParser:
         default=0.0,
         help="seconds between signed beacons (default: heartbeat)",
     )
+    s.add_argument(
+        "--checkpoint-interval",
+        type=float,
+        default=1.0,
+        help="least seconds between two signed checkpoints of the audit log (default 1)",
+    )
     StoreOptions.add_arguments(s)
     p.add_argument("--log-level", default="INFO")
     return p
@@ -99,6 +105,7 @@ async def _serve(args: argparse.Namespace) -> None:
         global_halt_approvals=args.global_halt_approvals,
         safety_rules=_rules(args.safety_rules),
         beacon_interval=args.beacon_interval,
+        checkpoint_interval=args.checkpoint_interval,
     )
     try:
         await serve_until_signal(ControlPlane(config, store))
@@ -124,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
                 )
             )
             print(f"federation initialised in {args.dir}; admin config: {cfg}")
+            # Countries verify the audit log with this key alone: hand it out, out of band.
+            vkey = (args.dir / "log.vkey").read_text().strip()
+            print(f"audit log verifier key (also in {args.dir / 'log.vkey'}): {vkey}")
         else:
             asyncio.run(_serve(args))
     except StargateError as e:

@@ -23,10 +23,12 @@ from controlplane.domain.safety import is_frozen
 from controlplane.errors import StargateError
 from controlplane.pki.ca import SITE_TTL, CertificateAuthority
 from controlplane.pki.identity import Identity
+from controlplane.pki.log_key import LogKey
 from controlplane.pki.safety_key import SafetyKey
 from controlplane.server import convert
 from controlplane.services import clock
 from controlplane.services.audit import AuditLog
+from controlplane.services.checkpoints import Checkpoints
 from controlplane.services.directives import Directives
 from controlplane.services.enrollment import Enrollment
 from controlplane.services.links import LinkHub
@@ -36,6 +38,7 @@ from controlplane.services.releases import Releases
 from controlplane.services.rollout_engine import RolloutEngine
 from controlplane.services.rollouts import Rollouts
 from controlplane.services.safety import Safety, SafetySettings
+from controlplane.services.witnesses import AdminWitnessList
 from controlplane.store import Store
 from controlplane.store.election import LeaderElection
 from controlplane.store.lease import LeaseKeeper
@@ -72,6 +75,8 @@ class Runtime:
         site_cert_ttl: dt.timedelta = SITE_TTL,
         safety_key: SafetyKey | None = None,
         safety_settings: SafetySettings | None = None,
+        log_key: LogKey | None = None,
+        checkpoint_interval: float = 1.0,
     ) -> None:
         self.store = store
         self.ca = ca
@@ -81,6 +86,15 @@ class Runtime:
         self.heartbeat_interval = heartbeat_interval
         self.lease_ttl = lease_ttl
         self.audit = AuditLog(store)
+        self.witnesses = AdminWitnessList(store, self.audit)
+        self.checkpoints = Checkpoints(
+            store,
+            self.audit.tree,
+            log_key or LogKey.generate(ca.trust_domain),
+            self.witnesses,
+            interval=checkpoint_interval,
+        )
+        self.audit.subscribe(self.checkpoints.notify)
         self.registry = Registry(store, self.audit)
         self.enrollment = Enrollment(store, self.audit, ca, site_cert_ttl)
         self.directives = Directives(store, self.audit)
@@ -130,6 +144,7 @@ class Runtime:
             asyncio.create_task(self.election.run(), name="election"),
             asyncio.create_task(self._controllers(), name="controllers"),
             asyncio.create_task(self._rollout_controller(), name="rollout-engine"),
+            asyncio.create_task(self.checkpoints.run(), name="audit-checkpoints"),
         ]
 
     def _lease_id(self) -> int:
