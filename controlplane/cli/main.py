@@ -8,7 +8,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from controlplane.cli import commands, releases, safety
+from controlplane.cli import commands, releases, safety, witness
 from controlplane.errors import StargateError
 
 EXIT_ERROR = 1
@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.register(sub)
     releases.register(sub)
     safety.register(sub)
+    witness.register(sub)
     from controlplane.cli import dev
 
     dev.register(sub)
