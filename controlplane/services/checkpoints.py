@@ -142,7 +142,9 @@ class Checkpoints:
                 try:
                     merkle.verify_consistency(m, size, old_root, root, await self._tree.consistency(m, size))
                 except merkle.ProofError as e:
-                    raise self._refuse(f"the tree of {size} events does not extend {what} ({m}): {e}") from e
+                    raise self._refuse(
+                        f"the tree of {size} events does not extend {what} ({m}): it was rewritten ({e})"
+                    ) from e
         if not anchors and not hmac.compare_digest(await self._tree.root(size), root):
             raise self._refuse("the tree record does not match its tiles")
 
