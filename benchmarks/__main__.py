@@ -9,7 +9,15 @@ from __future__ import annotations
 import subprocess
 import sys
 
-ALL = ["placement", "store_throughput", "rollout", "halt_propagation", "failover", "heartbeat_writes"]
+ALL = [
+    "placement",
+    "store_throughput",
+    "rollout",
+    "halt_propagation",
+    "failover",
+    "heartbeat_writes",
+    "audit_log",
+]
 
 
 def main(names: list[str]) -> int:

@@ -14,6 +14,11 @@ received by the client (one-way), or publish -> the client's answer received by 
 the round trip a halt makes, with no logic), with raw bytes or with the link's own protobuf
 messages (the last halt's signed directive as sent, and an Ack). Also reported: the CPU each side
 used per round. Ratios are halt / baseline.
+
+The halt rounds themselves alternate between audit-log modes (issue 13): signed checkpoints as
+served (at most one per second), no checkpoints, a checkpoint after every commit batch, and the
+hash chain alone (the log before its Merkle tree; its events are added to the tree between rounds,
+untimed).
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ from controlplane.errors import Unavailable
 from controlplane.process import tune_gc
 from controlplane.server.app import SERVER_OPTIONS
 from controlplane.server.safety_servicer import lane_message
+from controlplane.services.audit import Entry
 from controlplane.store import Put
 from controlplane.store.memory import MemoryStore
 from operators.sim import SimulatedSite
@@ -252,6 +258,31 @@ class HaltPath:
         await self._admin.aclose()
 
 
+class AuditModes:
+    """Switch the server's audit log between the modes the halt rounds alternate over."""
+
+    MODES = ("checkpoints (1/s, as served)", "no checkpoints", "checkpoint per commit", "hash chain only")
+
+    def __init__(self, fed: Federation) -> None:
+        rt = fed.cp.runtime  # type: ignore[union-attr]
+        self.audit, self.checkpoints = rt.audit, rt.checkpoints
+        self.chain_only = False
+
+    async def set(self, mode: str) -> None:
+        if self.chain_only:  # back to the tree: add the chain-only events to it, untimed
+            del self.audit._tree_ops  # the instance attribute set below; the class method again
+            self.audit._cached = None
+            await self.audit.record(Entry("bench", "bench.tree", "bench"))
+            self.chain_only = False
+        self.audit._listeners = (
+            [] if mode in ("no checkpoints", "hash chain only") else [self.checkpoints.notify]
+        )
+        self.checkpoints.interval = 0.0 if mode == "checkpoint per commit" else 1.0
+        if mode == "hash chain only":
+            self.audit._tree_ops = lambda edge, raws: (edge, [])  # type: ignore[method-assign]
+            self.chain_only = True
+
+
 class BarePath:
     """The baseline: bare grpc.aio bidi streams over mTLS with the same certificates, clients in a
     second process. One message pushed to every stream; latency = publish -> received by the client
@@ -360,6 +391,16 @@ async def main(n: int, rounds: int) -> None:
             await asyncio.get_running_loop().run_in_executor(None, ready.wait, 300)
             print(f"{n} sites enrolled and connected in {time.perf_counter() - t:.1f}s", file=sys.stderr)
             halt = HaltPath(fed, store, n, proc.pid)  # type: ignore[arg-type]
+            modes, runs = AuditModes(fed), {m: Run() for m in AuditModes.MODES}
+
+            async def halt_rounds(r: int) -> None:
+                for i, mode in enumerate(AuditModes.MODES):
+                    await modes.set(mode)
+                    halt.run = runs[mode]
+                    await halt.round(r * len(AuditModes.MODES) + i)
+                    await asyncio.sleep(0.5)
+                await modes.set(AuditModes.MODES[0])
+
             bare = {
                 "one-way": BarePath(fed, n, rounds, ack=False),
                 "+ ack": BarePath(fed, n, rounds, ack=True),
@@ -377,18 +418,16 @@ async def main(n: int, rounds: int) -> None:
                 for path in bare.values():
                     await path.start()
                 for r in range(rounds):
-                    await halt.round(r)
+                    await halt_rounds(r)
                     for path in bare.values():
-                        await asyncio.sleep(0.5)
                         await path.round()
-                    await asyncio.sleep(0.5)
+                        await asyncio.sleep(0.5)
                 await halts_done()
                 for path in bare.values():
                     await path.stop()
             else:  # not enough file descriptors for all paths at once: one path after another
                 for r in range(rounds):
-                    await halt.round(r)
-                    await asyncio.sleep(0.5)
+                    await halt_rounds(r)
                 await halts_done()
                 for path in bare.values():
                     await path.start()
@@ -399,10 +438,11 @@ async def main(n: int, rounds: int) -> None:
         finally:
             await fed.stop()
             await store.close()
-    report(n, rounds, alternate, halt.run, {name: path.run for name, path in bare.items()})
+    report(n, rounds, alternate, runs, {name: path.run for name, path in bare.items()})
 
 
-def report(n: int, rounds: int, alternate: bool, h: Run, bare: dict[str, Run]) -> None:
+def report(n: int, rounds: int, alternate: bool, halts: dict[str, Run], bare: dict[str, Run]) -> None:
+    h = halts[AuditModes.MODES[0]]
     cores = Path("/proc/cpuinfo").read_text().count("processor")
     order = "alternating: halt, then each bare path" if alternate else "one path after another"
     print(
@@ -414,7 +454,7 @@ def report(n: int, rounds: int, alternate: bool, h: Run, bare: dict[str, Run]) -
         "| CPU per round: server ms | CPU per round: sites/clients ms |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|")
-    rows = {"signed halt -> verified, applied, ack recorded": h} | {
+    rows = {f"signed halt -> verified, applied, ack recorded; audit: {m}": r for m, r in halts.items()} | {
         f"bare grpc.aio fan-out {name}": r for name, r in bare.items()
     }
     for name, r in rows.items():
@@ -435,6 +475,19 @@ def report(n: int, rounds: int, alternate: bool, h: Run, bare: dict[str, Run]) -
         # CPU is counted in clock ticks (10 ms): at 100 sites a baseline may read 0.
         cells = [f"{a / b:.2f}x" if b else "-" for a, b in pairs]
         print(f"| ratio halt / bare {name} | " + " | ".join(cells) + " |")
+    base = halts["hash chain only"]
+    for mode, r in halts.items():
+        if mode != "hash chain only":
+            pairs = (
+                (pct(r.lat, 50), pct(base.lat, 50)),
+                (pct(r.lat, 99), pct(base.lat, 99)),
+                (max(r.lat), max(base.lat)),
+                (statistics.mean(r.alls), statistics.mean(base.alls)),
+                (statistics.mean(r.server_cpu), statistics.mean(base.server_cpu)),
+                (statistics.mean(r.client_cpu), statistics.mean(base.client_cpu)),
+            )
+            cells = [f"{a / b:.2f}x" if b else "-" for a, b in pairs]
+            print(f"| ratio audit: {mode} / hash chain only | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":
