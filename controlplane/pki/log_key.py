@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from controlplane.domain.notes import Signer, Verifier, validate_name
+from controlplane.errors import FailedPrecondition
 from controlplane.pki.keys import write_atomic
 from controlplane.pki.safety_key import _create_exclusive
 
@@ -61,7 +62,14 @@ def ensure_log_key(directory: Path, trust_domain: str) -> LogKey:
         pem = Ed25519PrivateKey.generate().private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
-        _create_exclusive(key_path, pem, 0o600)
+        try:
+            _create_exclusive(key_path, pem, 0o600)
+        except OSError as e:  # e.g. the PKI directory is a read-only Secret mount
+            raise FailedPrecondition(
+                f"{key_path} is missing and cannot be created ({e.strerror}): run "
+                "`stargate-controlplane log-key --dir` on a writable copy of the directory and add "
+                "log.key and log.vkey to it (every replica needs the same log.key)"
+            ) from e
     key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
     if not isinstance(key, Ed25519PrivateKey):
         raise ValueError(f"{key_path}: expected an Ed25519 private key")

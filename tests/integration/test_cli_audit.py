@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from controlplane.domain import merkle
 from controlplane.domain.checkpoints import Checkpoint, verify_checkpoint, verify_leaf
 from controlplane.domain.notes import parse_vkey, sign_note
 from controlplane.pki.log_key import LogKey
-from tests.support.procs import assert_one_line_error, run, served_federation
+from tests.support.procs import SERVER, assert_one_line_error, run, served_federation
 
 
 @pytest.fixture(scope="module")
@@ -122,3 +123,17 @@ def test_bad_input_is_one_line_and_names_the_field(server: tuple[Path, int], tmp
         r, "--since", "not a checkpoint signed by the log key", "no signature from a trusted key"
     )
     assert json.loads(run("audit", "list", "-o", "json", config=cfg).out)["chain_verified"]
+
+
+def test_log_key_for_a_directory_made_before_the_log(tmp_path: Path) -> None:
+    pki = tmp_path / "old"
+    init = subprocess.run(
+        [*SERVER, "init", "--dir", str(pki), "--trust-domain", "old.test"], capture_output=True
+    )
+    assert init.returncode == 0
+    (pki / "log.key").unlink()
+    (pki / "log.vkey").unlink()
+    made = subprocess.run([*SERVER, "log-key", "--dir", str(pki)], capture_output=True, text=True)
+    assert made.returncode == 0 and made.stdout.startswith("old.test/audit+"), made.stderr
+    again = subprocess.run([*SERVER, "log-key", "--dir", str(pki)], capture_output=True, text=True)
+    assert again.stdout == made.stdout == (pki / "log.vkey").read_text()  # never replaced

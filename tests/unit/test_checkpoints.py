@@ -183,3 +183,8 @@ def test_init_makes_the_log_key_once(tmp_path) -> None:
     assert a.vkey == b.vkey == (tmp_path / "log.vkey").read_text().strip()
     assert (tmp_path / "log.key").stat().st_mode & 0o777 == 0o600
     assert a.vkey.startswith("t/audit+")
+
+
+def test_a_log_key_that_cannot_be_created_is_a_clear_refusal(tmp_path) -> None:
+    with pytest.raises(FailedPrecondition, match=r"log\.key is missing and cannot be created.*log-key --dir"):
+        ensure_log_key(tmp_path / "absent", "t")
