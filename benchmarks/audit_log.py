@@ -31,10 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from controlplane.domain import merkle, tiles
 from controlplane.domain.audit import seal, verify_chain
-from controlplane.domain.records import AUDIT_HEAD, AUDIT_TREE, AuditEvent, tile_key
+from controlplane.domain.records import AUDIT_HEAD, AUDIT_TREE, AuditEvent
 from controlplane.domain.tiles import TreeEdge
 from controlplane.services.audit import AuditLog, Entry, _Head
-from controlplane.services.log_tree import LogTree, tree_record
+from controlplane.services.log_tree import LogTree, tile_puts, tree_record
 from controlplane.store import Compare, Op, Put, Store
 from controlplane.store.embedded import EmbeddedEtcd
 from controlplane.store.etcd import FAST_RECONNECT, EtcdStore
@@ -84,7 +84,7 @@ async def prefill(store: Store, n: int, tree: bool) -> None:
             [merkle.leaf_hash(b"%d" % i) for i in range(start, min(n, start + 65536))]
         )
         written.update(touched)
-    items = [Put(tile_key(*ref), data) for ref, data in written.items()]
+    items = tile_puts(TreeEdge.empty(), written)
     for i in range(0, len(items), 100):  # 100 tiles of 8 KiB: under etcd's 1.5 MiB request limit
         await store.txn([], items[i : i + 100])
     await store.put(AUDIT_TREE, tree_record(edge))

@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 
 from controlplane.domain.audit import seal, verify_chain
 from controlplane.domain.merkle import leaf_hash
-from controlplane.domain.records import AUDIT_EVENTS, AUDIT_HEAD, AUDIT_TREE, AuditEvent, audit_key, tile_key
+from controlplane.domain.records import AUDIT_EVENTS, AUDIT_HEAD, AUDIT_TREE, AuditEvent, audit_key
 from controlplane.domain.tiles import TreeEdge
 from controlplane.errors import FailedPrecondition, Unavailable
 from controlplane.services import clock
-from controlplane.services.log_tree import LogTree, tree_record
+from controlplane.services.log_tree import LogTree, tile_puts, tree_record
 from controlplane.store import Compare, Op, Put, Store, TxnResult
 
 log = logging.getLogger(__name__)
@@ -35,8 +35,9 @@ Page = list[tuple[AuditEvent, bytes]]
 #: ~1 ms each is far beyond what 3 replicas produce and still bounded.
 MAX_ATTEMPTS = 50
 #: Operations the tree adds to a transaction with events: the tree record and the tiles the new
-#: leaves touch (at most 2 at level 0 and 1 per level above: 6 below 2^40 events).
-TREE_OPS = 7
+#: leaves touch (at most 3 writes at level 0: a full tile, the next one and the tail; 1 per level
+#: above: 7 below 2^40 events). A lone commit of 119 operations plus the head stays at etcd's 128.
+TREE_OPS = 8
 
 
 @dataclass(frozen=True)
@@ -136,18 +137,18 @@ class AuditLog:
                 raws.append(kv.value)
             if not raws:
                 raise FailedPrecondition(f"audit event {first} is missing: the store was altered or damaged")
-            edge, touched = edge.append([leaf_hash(r) for r in raws])
-            ops = [Put(tile_key(*ref), data) for ref, data in touched.items()]
+            grown, touched = edge.append([leaf_hash(r) for r in raws])
+            ops = tile_puts(edge, touched)
+            edge = grown
             if not (await self._store.txn([head], ops)).succeeded:
                 return None
         return edge
 
     def _tree_ops(self, edge: TreeEdge, raws: list[bytes]) -> tuple[TreeEdge, list[Op]]:
         """The tree after appending ``raws`` (events as stored) and the writes that store it."""
-        edge, touched = edge.append([leaf_hash(r) for r in raws])
-        ops: list[Op] = [Put(tile_key(*ref), data) for ref, data in touched.items()]
-        ops.append(Put(AUDIT_TREE, tree_record(edge)))
-        return edge, ops
+        grown, touched = edge.append([leaf_hash(r) for r in raws])
+        ops: list[Op] = [*tile_puts(edge, touched), Put(AUDIT_TREE, tree_record(grown))]
+        return grown, ops
 
     async def commit(
         self, compares: Sequence[Compare], ops: Sequence[Op], entries: Sequence[Entry]

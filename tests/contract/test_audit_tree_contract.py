@@ -9,8 +9,9 @@ import json
 import random
 
 from controlplane.domain import merkle
-from controlplane.domain.records import AUDIT_EVENTS, AUDIT_HEAD, AUDIT_TREE, audit_key
+from controlplane.domain.records import AUDIT_EVENTS, AUDIT_HEAD, AUDIT_TREE, audit_key, tile_key
 from controlplane.services.audit import AuditLog, Entry
+from controlplane.services.log_tree import TAIL_KEY, LogTree
 from controlplane.store import Compare, Put, Store
 
 
@@ -101,3 +102,19 @@ async def test_a_full_commit_stays_within_etcds_operation_limit(store: Store) ->
     assert result.succeeded and seqs[-1] == 256 * 2 + 9
     await check_tree(store, audit, samples=10)
     assert (await store.get(audit_key(seqs[-1]))) is not None
+
+
+async def test_the_growing_tile_is_strips_plus_a_tail_and_reads_back_whole(store: Store) -> None:
+    audit = AuditLog(store)
+    for i in range(300):  # one event per commit: the growing tile changes every time
+        await audit.record(entry(i))
+        if i % 37 == 0 or i in (15, 16, 17, 255, 256, 257):
+            size, root = await AuditLog(store).tree.state()
+            fresh = LogTree(store)  # reads the store, not this replica's cache
+            assert (await fresh.edge(size)).root() == root == await fresh.root(size)
+            leaves = [merkle.leaf_hash(r) for r in await stored_leaves(store)]
+            merkle.verify_inclusion(size - 1, size, leaves[-1], await fresh.inclusion(size - 1, size), root)
+    main = (await store.get(tile_key(0, 1))).value
+    tail = (await store.get(TAIL_KEY)).value
+    assert len(main) == 32 * 32 and tail[:8] == (1).to_bytes(8, "big") and len(tail) == 10 + 12 * 32
+    assert len((await store.get(tile_key(0, 0))).value) == 256 * 32

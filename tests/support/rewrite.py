@@ -12,9 +12,9 @@ from collections.abc import Callable
 
 from controlplane.domain.audit import seal
 from controlplane.domain.merkle import leaf_hash
-from controlplane.domain.records import AUDIT_HEAD, AUDIT_TREE, AuditEvent, audit_key, tile_key
+from controlplane.domain.records import AUDIT_HEAD, AUDIT_TREE, AuditEvent, audit_key
 from controlplane.domain.tiles import TreeEdge
-from controlplane.services.log_tree import tree_record
+from controlplane.services.log_tree import tile_puts, tree_record
 
 
 def rechain(events: list[AuditEvent]) -> list[bytes]:
@@ -29,9 +29,9 @@ def rechain(events: list[AuditEvent]) -> list[bytes]:
 
 def log_state(raws: list[bytes]) -> dict[str, bytes]:
     """Every key of a self-consistent audit log holding ``raws`` (events, tiles, tree, head)."""
-    edge, tiles = TreeEdge.empty().append([leaf_hash(r) for r in raws])
+    edge, touched = TreeEdge.empty().append([leaf_hash(r) for r in raws])
     state = {audit_key(i): raw for i, raw in enumerate(raws, start=1)}
-    state |= {tile_key(*ref): data for ref, data in tiles.items()}
+    state |= {put.key: put.value for put in tile_puts(TreeEdge.empty(), touched)}
     last = json.loads(raws[-1]) if raws else {"hash": ""}
     state[AUDIT_HEAD] = json.dumps({"sequence": len(raws), "hash": last["hash"]}).encode()
     state[AUDIT_TREE] = tree_record(edge)
