@@ -110,3 +110,20 @@ def verify_extends(old: Checkpoint, new: Checkpoint, path: Sequence[bytes]) -> N
             raise ProofError("a proof from the empty tree is empty")
         return
     verify_consistency(old.size, new.size, old.root, new.root, path)
+
+
+def verify_event_proof(
+    leaf_data: bytes,
+    leaf_index: int,
+    path: Sequence[bytes],
+    note: str,
+    log: Verifier,
+    witnesses: Sequence[Verifier] = (),
+    min_witnesses: int = 0,
+) -> Verified:
+    """What a site checks before it acts on what it is told (issue 13 part 5): ``note`` is the
+    log's checkpoint, cosigned by at least ``min_witnesses`` of ``witnesses``, and ``leaf_data``
+    is leaf ``leaf_index`` of its tree. Raises NoteError or ProofError saying which failed."""
+    verified = verify_checkpoint(note, log, witnesses, min_witnesses)
+    verify_leaf(leaf_data, leaf_index, path, verified.checkpoint)
+    return verified

@@ -142,6 +142,15 @@ async def test_cosignatures_from_listed_witnesses_only() -> None:
     with pytest.raises(NotFound):
         await log.cp.add_cosignature(99, good)
     assert (await log.cp.at(4)).cosignatures == {w.name: good}
+    # What a site will check before acting on a directive (part 5): the proof against a
+    # checkpoint cosigned by a witness it trusts.
+    proof = await log.cp.prove_event(2, min_cosignatures=1)
+    note = proof.checkpoint.signed_note()
+    cpd.verify_event_proof(proof.leaf, proof.leaf_index, proof.path, note, log.key.verifier, [w.verifier], 1)
+    with pytest.raises(cpd.NoteError, match="1 required"):
+        cpd.verify_event_proof(proof.leaf, 1, proof.path, note, log.key.verifier, [stranger.verifier], 1)
+    with pytest.raises(ProofError):
+        cpd.verify_event_proof(proof.leaf, 2, proof.path, note, log.key.verifier, [w.verifier], 1)
 
 
 async def test_the_witness_list_is_admin_managed_audited_and_signed() -> None:
