@@ -27,7 +27,7 @@ from controlplane.client.federation import FederationClient
 from controlplane.domain.checkpoints import verify_checkpoint
 from controlplane.domain.notes import COSIGNATURE_V1, NoteError, Signer, Verifier, validate_name
 from controlplane.domain.witness import Verdict, WitnessState, judge, refuse
-from controlplane.errors import FailedPrecondition, InvalidArgument, StargateError
+from controlplane.errors import FailedPrecondition, InvalidArgument, NotFound, StargateError
 
 log = logging.getLogger(__name__)
 STATE_FILE = "state.json"
@@ -157,6 +157,11 @@ class Witness:
             log.error("refused checkpoint %d: %s", checkpoint.size, verdict.reason)
             return Outcome(checkpoint.size, False, verdict.reason)
         line = self.signer.signature_line(note_text, int(now))
-        await c.call("AddCosignature", apb.AddCosignatureRequest(tree_size=checkpoint.size, cosignature=line))
+        try:
+            await c.call(
+                "AddCosignature", apb.AddCosignatureRequest(tree_size=checkpoint.size, cosignature=line)
+            )
+        except NotFound:  # pruned meanwhile: the next, newer one will carry our cosignature
+            log.warning("checkpoint %d no longer held by the federation", checkpoint.size)
         log.info("cosigned checkpoint %d (%s)", checkpoint.size, base64.b64encode(checkpoint.root).decode())
         return Outcome(checkpoint.size, True, verdict.reason)

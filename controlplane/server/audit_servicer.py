@@ -15,7 +15,7 @@ import grpc
 
 from controlplane.api.v1 import audit_pb2 as apb
 from controlplane.api.v1 import audit_pb2_grpc as agrpc
-from controlplane.errors import InvalidRequest, NotFound
+from controlplane.errors import InvalidRequest
 from controlplane.pki.identity import Identity
 from controlplane.server import convert
 from controlplane.server.rpc import authenticated
@@ -105,7 +105,7 @@ class AuditServicer(agrpc.AuditServiceServicer):
     ) -> apb.AddCosignatureResponse:
         try:
             rec = await self.checkpoints.add_cosignature(request.tree_size, request.cosignature)
-        except (InvalidRequest, NotFound) as e:
+        except InvalidRequest as e:  # not NotFound: a witness a little behind, cosigning a pruned one
             await self._audit_refusal(caller, request.tree_size, e.public)
             raise
         return apb.AddCosignatureResponse(checkpoint=checkpoint_pb(rec))

@@ -78,7 +78,7 @@ class Checkpoints:
         self.interval = interval
         self._dirty = asyncio.Event()
         self._lock = asyncio.Lock()
-        self._last_signed = -1e9
+        self._last_attempt = -1e9
         #: The last (size, root) this replica signed or checked: it never signs a contradiction.
         self._trusted: tuple[int, bytes] | None = None
         #: Why this replica stopped signing, if it did ("" while all is well).
@@ -91,6 +91,7 @@ class Checkpoints:
     async def run(self) -> None:
         """Sign what is unsigned now, then after commits, at most once per interval."""
         while True:
+            self._last_attempt = time.monotonic()  # also after a failure: at most one try per interval
             try:
                 await self.sign_latest()
             except StargateError as e:
@@ -99,7 +100,7 @@ class Checkpoints:
                 log.exception("audit checkpoint signing failed")
             await self._dirty.wait()
             self._dirty.clear()
-            wait = self._last_signed + self.interval - time.monotonic()
+            wait = self._last_attempt + self.interval - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
 
@@ -171,7 +172,6 @@ class Checkpoints:
             old = [Delete(checkpoint_key(r.size)) for r in drop]
             key = checkpoint_key(size)
             await self._store.txn([Compare.absent(key)], [Put(key, rec.to_json()), *old])
-            self._last_signed = time.monotonic()
             return await self.at(size)  # ours, or the same one another replica stored first
 
     async def at(self, size: int) -> CheckpointRecord:
@@ -188,9 +188,10 @@ class Checkpoints:
             signed = await self.sign_latest()
             found = [signed] if signed is not None and signed.size >= covering else []
         if not found:
-            what = f"with {min_cosignatures} cosignatures " if min_cosignatures else ""
-            covers = f" covers event {covering}" if covering else ""
-            raise FailedPrecondition(f"no checkpoint {what}{covers} yet".replace("  ", " "))
+            words = ["no checkpoint"]
+            words += [f"with {min_cosignatures} cosignatures"] if min_cosignatures else []
+            words += [f"covers event {covering}"] if covering else []
+            raise FailedPrecondition(" ".join([*words, "yet"]))
         return found[-1]
 
     async def prove_event(
