@@ -33,8 +33,11 @@ from controlplane.domain import merkle, tiles
 from controlplane.domain.audit import seal, verify_chain
 from controlplane.domain.records import AUDIT_HEAD, AUDIT_TREE, AuditEvent
 from controlplane.domain.tiles import TreeEdge
+from controlplane.pki.log_key import LogKey
 from controlplane.services.audit import AuditLog, Entry, _Head
+from controlplane.services.checkpoints import Checkpoints
 from controlplane.services.log_tree import LogTree, tile_puts, tree_record
+from controlplane.services.witnesses import AdminWitnessList
 from controlplane.store import Compare, Op, Put, Store
 from controlplane.store.embedded import EmbeddedEtcd
 from controlplane.store.etcd import FAST_RECONNECT, EtcdStore
@@ -131,6 +134,24 @@ async def appends(
     return rows
 
 
+async def signing(backend: str, store: Store) -> tuple[str, float, float]:
+    """What one checkpoint costs (at most one per second per replica): the consistency proof from
+    the previous checkpoint, the Ed25519 signature, the store round trips; and the signature alone."""
+    log = AuditLog(store)
+    cps = Checkpoints(store, log.tree, LogKey.generate("bench"), AdminWitnessList(store, log))
+    await cps.sign_latest()  # the first: checked against the tiles, not a previous checkpoint
+    times = []
+    for i in range(30):
+        await log.record(entry(i))
+        t0 = time.perf_counter()
+        assert await cps.sign_latest() is not None
+        times.append(time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    for _ in range(200):
+        cps.key.signer.signature_line("bench/audit\n1000000\n" + "A" * 44 + "\n")
+    return f"{backend}: sign a checkpoint", statistics.median(times), (time.perf_counter() - t0) / 200
+
+
 async def proofs(backend: str, store: Store, n: int, count: int) -> list[tuple[str, float, float, int]]:
     rows = []
     for cache in ("no tile cache", "tile cache"):
@@ -200,9 +221,10 @@ async def main(n: int, commits: int, count: int) -> None:
             proof_rows = []
             for backend, stores in backends.items():
                 proof_rows += await proofs(backend, stores["tree"], n, count)
-            append_rows = []
+            append_rows, sign_rows = [], []
             for backend, stores in backends.items():
                 append_rows += await appends(backend, stores, commits)
+                sign_rows.append(await signing(backend, stores["tree"]))
             for stores in backends.values():
                 for s in stores.values():
                     await s.close()
@@ -210,6 +232,9 @@ async def main(n: int, commits: int, count: int) -> None:
             for e in etcds:
                 await e.stop()
     report(n, commits, count, append_rows, proof_rows, chain_cost(n))
+    print("\n| checkpoint | median time (ms) | of which the Ed25519 signature (ms) |\n|---|---:|---:|")
+    for name, t, sig in sign_rows:
+        print(f"| {name} | {t * 1e3:.2f} | {sig * 1e3:.3f} |")
 
 
 def report(n: int, commits: int, count: int, appends: list[Any], proofs: list[Any], chain: float) -> None:
