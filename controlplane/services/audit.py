@@ -113,6 +113,8 @@ class AuditLog:
                 return _Head(Compare.absent(AUDIT_HEAD), 0, "", TreeEdge.empty())
             head = json.loads(kv.value)
             sequence = int(head["sequence"])
+            # After the head: written together, so the tree is never behind it unless a replica
+            # without the tree appended (then its events are added below).
             size, _ = await self.tree.state()
             edge: TreeEdge | None = await self.tree.edge(min(size, sequence))
             if edge is not None and edge.size < sequence:
