@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import grpc
 
+from benchmarks.audit_modes import AuditModes
 from controlplane.api.v1 import federation_pb2 as fpb
 from controlplane.api.v1 import safety_pb2 as xpb
 from controlplane.api.v1 import site_pb2 as spb
@@ -51,7 +52,6 @@ from controlplane.errors import Unavailable
 from controlplane.process import tune_gc
 from controlplane.server.app import SERVER_OPTIONS
 from controlplane.server.safety_servicer import lane_message
-from controlplane.services.audit import Entry
 from controlplane.store import Put
 from controlplane.store.memory import MemoryStore
 from operators.sim import SimulatedSite
@@ -258,31 +258,6 @@ class HaltPath:
         await self._admin.aclose()
 
 
-class AuditModes:
-    """Switch the server's audit log between the modes the halt rounds alternate over."""
-
-    MODES = ("checkpoints (1/s, as served)", "no checkpoints", "checkpoint per commit", "hash chain only")
-
-    def __init__(self, fed: Federation) -> None:
-        rt = fed.cp.runtime  # type: ignore[union-attr]
-        self.audit, self.checkpoints = rt.audit, rt.checkpoints
-        self.chain_only = False
-
-    async def set(self, mode: str) -> None:
-        if self.chain_only:  # back to the tree: add the chain-only events to it, untimed
-            del self.audit._tree_ops  # the instance attribute set below; the class method again
-            self.audit._cached = None
-            await self.audit.record(Entry("bench", "bench.tree", "bench"))
-            self.chain_only = False
-        self.audit._listeners = (
-            [] if mode in ("no checkpoints", "hash chain only") else [self.checkpoints.notify]
-        )
-        self.checkpoints.interval = 0.0 if mode == "checkpoint per commit" else 1.0
-        if mode == "hash chain only":
-            self.audit._tree_ops = lambda edge, raws: (edge, [])  # type: ignore[method-assign]
-            self.chain_only = True
-
-
 class BarePath:
     """The baseline: bare grpc.aio bidi streams over mTLS with the same certificates, clients in a
     second process. One message pushed to every stream; latency = publish -> received by the client
@@ -464,30 +439,25 @@ def report(n: int, rounds: int, alternate: bool, halts: dict[str, Run], bare: di
             f"| {statistics.mean(r.client_cpu):.0f} |"
         )
     for name, r in bare.items():
-        pairs = (
-            (pct(h.lat, 50), pct(r.lat, 50)),
-            (pct(h.lat, 99), pct(r.lat, 99)),
-            (max(h.lat), max(r.lat)),
-            (statistics.mean(h.alls), statistics.mean(r.alls)),
-            (statistics.mean(h.server_cpu), statistics.mean(r.server_cpu)),
-            (statistics.mean(h.client_cpu), statistics.mean(r.client_cpu)),
-        )
-        # CPU is counted in clock ticks (10 ms): at 100 sites a baseline may read 0.
-        cells = [f"{a / b:.2f}x" if b else "-" for a, b in pairs]
-        print(f"| ratio halt / bare {name} | " + " | ".join(cells) + " |")
-    base = halts["hash chain only"]
+        print(ratio_row(f"halt / bare {name}", h, r))
+    base = halts[AuditModes.BASELINE]
     for mode, r in halts.items():
-        if mode != "hash chain only":
-            pairs = (
-                (pct(r.lat, 50), pct(base.lat, 50)),
-                (pct(r.lat, 99), pct(base.lat, 99)),
-                (max(r.lat), max(base.lat)),
-                (statistics.mean(r.alls), statistics.mean(base.alls)),
-                (statistics.mean(r.server_cpu), statistics.mean(base.server_cpu)),
-                (statistics.mean(r.client_cpu), statistics.mean(base.client_cpu)),
-            )
-            cells = [f"{a / b:.2f}x" if b else "-" for a, b in pairs]
-            print(f"| ratio audit: {mode} / hash chain only | " + " | ".join(cells) + " |")
+        if mode != AuditModes.BASELINE:
+            print(ratio_row(f"audit: {mode} / {AuditModes.BASELINE}", r, base))
+
+
+def ratio_row(name: str, a: Run, b: Run) -> str:
+    pairs = (
+        (pct(a.lat, 50), pct(b.lat, 50)),
+        (pct(a.lat, 99), pct(b.lat, 99)),
+        (max(a.lat), max(b.lat)),
+        (statistics.mean(a.alls), statistics.mean(b.alls)),
+        (statistics.mean(a.server_cpu), statistics.mean(b.server_cpu)),
+        (statistics.mean(a.client_cpu), statistics.mean(b.client_cpu)),
+    )
+    # CPU is counted in clock ticks (10 ms): at 100 sites a baseline may read 0.
+    cells = [f"{x / y:.2f}x" if y else "-" for x, y in pairs]
+    return f"| ratio {name} | " + " | ".join(cells) + " |"
 
 
 if __name__ == "__main__":
