@@ -14,6 +14,11 @@ received by the client (one-way), or publish -> the client's answer received by 
 the round trip a halt makes, with no logic), with raw bytes or with the link's own protobuf
 messages (the last halt's signed directive as sent, and an Ack). Also reported: the CPU each side
 used per round. Ratios are halt / baseline.
+
+The halt rounds themselves alternate between audit-log modes (issue 13): signed checkpoints as
+served (at most one per second), no checkpoints, a checkpoint after every commit batch, and the
+hash chain alone (the log before its Merkle tree; its events are added to the tree between rounds,
+untimed).
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import grpc
 
+from benchmarks.audit_modes import AuditModes
 from controlplane.api.v1 import federation_pb2 as fpb
 from controlplane.api.v1 import safety_pb2 as xpb
 from controlplane.api.v1 import site_pb2 as spb
@@ -360,6 +366,16 @@ async def main(n: int, rounds: int) -> None:
             await asyncio.get_running_loop().run_in_executor(None, ready.wait, 300)
             print(f"{n} sites enrolled and connected in {time.perf_counter() - t:.1f}s", file=sys.stderr)
             halt = HaltPath(fed, store, n, proc.pid)  # type: ignore[arg-type]
+            modes, runs = AuditModes(fed), {m: Run() for m in AuditModes.MODES}
+
+            async def halt_rounds(r: int) -> None:
+                for i, mode in enumerate(AuditModes.MODES):
+                    await modes.set(mode)
+                    halt.run = runs[mode]
+                    await halt.round(r * len(AuditModes.MODES) + i)
+                    await asyncio.sleep(0.5)
+                await modes.set(AuditModes.MODES[0])
+
             bare = {
                 "one-way": BarePath(fed, n, rounds, ack=False),
                 "+ ack": BarePath(fed, n, rounds, ack=True),
@@ -377,18 +393,16 @@ async def main(n: int, rounds: int) -> None:
                 for path in bare.values():
                     await path.start()
                 for r in range(rounds):
-                    await halt.round(r)
+                    await halt_rounds(r)
                     for path in bare.values():
-                        await asyncio.sleep(0.5)
                         await path.round()
-                    await asyncio.sleep(0.5)
+                        await asyncio.sleep(0.5)
                 await halts_done()
                 for path in bare.values():
                     await path.stop()
             else:  # not enough file descriptors for all paths at once: one path after another
                 for r in range(rounds):
-                    await halt.round(r)
-                    await asyncio.sleep(0.5)
+                    await halt_rounds(r)
                 await halts_done()
                 for path in bare.values():
                     await path.start()
@@ -399,10 +413,11 @@ async def main(n: int, rounds: int) -> None:
         finally:
             await fed.stop()
             await store.close()
-    report(n, rounds, alternate, halt.run, {name: path.run for name, path in bare.items()})
+    report(n, rounds, alternate, runs, {name: path.run for name, path in bare.items()})
 
 
-def report(n: int, rounds: int, alternate: bool, h: Run, bare: dict[str, Run]) -> None:
+def report(n: int, rounds: int, alternate: bool, halts: dict[str, Run], bare: dict[str, Run]) -> None:
+    h = halts[AuditModes.MODES[0]]
     cores = Path("/proc/cpuinfo").read_text().count("processor")
     order = "alternating: halt, then each bare path" if alternate else "one path after another"
     print(
@@ -414,7 +429,7 @@ def report(n: int, rounds: int, alternate: bool, h: Run, bare: dict[str, Run]) -
         "| CPU per round: server ms | CPU per round: sites/clients ms |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|")
-    rows = {"signed halt -> verified, applied, ack recorded": h} | {
+    rows = {f"signed halt -> verified, applied, ack recorded; audit: {m}": r for m, r in halts.items()} | {
         f"bare grpc.aio fan-out {name}": r for name, r in bare.items()
     }
     for name, r in rows.items():
@@ -424,17 +439,25 @@ def report(n: int, rounds: int, alternate: bool, h: Run, bare: dict[str, Run]) -
             f"| {statistics.mean(r.client_cpu):.0f} |"
         )
     for name, r in bare.items():
-        pairs = (
-            (pct(h.lat, 50), pct(r.lat, 50)),
-            (pct(h.lat, 99), pct(r.lat, 99)),
-            (max(h.lat), max(r.lat)),
-            (statistics.mean(h.alls), statistics.mean(r.alls)),
-            (statistics.mean(h.server_cpu), statistics.mean(r.server_cpu)),
-            (statistics.mean(h.client_cpu), statistics.mean(r.client_cpu)),
-        )
-        # CPU is counted in clock ticks (10 ms): at 100 sites a baseline may read 0.
-        cells = [f"{a / b:.2f}x" if b else "-" for a, b in pairs]
-        print(f"| ratio halt / bare {name} | " + " | ".join(cells) + " |")
+        print(ratio_row(f"halt / bare {name}", h, r))
+    base = halts[AuditModes.BASELINE]
+    for mode, r in halts.items():
+        if mode != AuditModes.BASELINE:
+            print(ratio_row(f"audit: {mode} / {AuditModes.BASELINE}", r, base))
+
+
+def ratio_row(name: str, a: Run, b: Run) -> str:
+    pairs = (
+        (pct(a.lat, 50), pct(b.lat, 50)),
+        (pct(a.lat, 99), pct(b.lat, 99)),
+        (max(a.lat), max(b.lat)),
+        (statistics.mean(a.alls), statistics.mean(b.alls)),
+        (statistics.mean(a.server_cpu), statistics.mean(b.server_cpu)),
+        (statistics.mean(a.client_cpu), statistics.mean(b.client_cpu)),
+    )
+    # CPU is counted in clock ticks (10 ms): at 100 sites a baseline may read 0.
+    cells = [f"{x / y:.2f}x" if y else "-" for x, y in pairs]
+    return f"| ratio {name} | " + " | ".join(cells) + " |"
 
 
 if __name__ == "__main__":

@@ -390,7 +390,7 @@ def register(sub: Any) -> None:
     _out(p)
     p.set_defaults(handler=whoami)
 
-    audit = sub.add_parser("audit", help="the hash-linked audit log").add_subparsers(
+    audit = sub.add_parser("audit", help="the audit log, a transparency log").add_subparsers(
         dest="cmd", required=True
     )
     p = audit.add_parser("list", help="list audit events (admin, auditor)")
@@ -400,6 +400,9 @@ def register(sub: Any) -> None:
     p.add_argument("--limit", type=limited(limits.LIST_LIMIT), default=1000)
     _out(p)
     p.set_defaults(handler=audit_list)
+    from controlplane.cli import audit as transparency  # checkpoint, prove, consistency, verify
+
+    transparency.register(audit)
 
     p = sub.add_parser("status", help="control-plane replicas, leader and store")
     _out(p)

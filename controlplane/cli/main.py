@@ -8,7 +8,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from controlplane.cli import commands, directives, releases, safety
+from controlplane.cli import commands, directives, releases, safety, witness
 from controlplane.cli.args import limited
 from controlplane.cli.output import safe_text
 from controlplane.domain.limits import Range
@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     directives.register(sub)
     releases.register(sub)
     safety.register(sub)
+    witness.register(sub)
     from controlplane.cli import dev
 
     dev.register(sub)

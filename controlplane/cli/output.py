@@ -42,6 +42,12 @@ def _text(rendered: str) -> str:
     return "\n".join(safe_text(line) for line in rendered.split("\n"))
 
 
+def emit_lines(text: str) -> None:
+    """Multi-line text whose newlines are its format (a signed note): each line escaped, the
+    newlines kept (``emit`` escapes every string's newlines, which would break the note)."""
+    sys.stdout.write(_text(text) + "\n")
+
+
 def iso(ts: Any) -> str:
     """A protobuf Timestamp as RFC 3339 UTC, or "" when unset."""
     if ts is None or (ts.seconds == 0 and ts.nanos == 0):

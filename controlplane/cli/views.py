@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from google.protobuf import json_format
@@ -78,4 +79,6 @@ def audit_event(e: fpb.AuditEvent) -> dict[str, Any]:
         "details": dict(sorted(e.details.items())),
         "hash": e.hash,
         "prev_hash": e.prev_hash,
+        # The stored bytes: the Merkle leaf's data (stargatectl audit verify checks it).
+        "leaf": base64.b64encode(e.leaf).decode(),
     }

@@ -7,6 +7,7 @@ from typing import Any
 
 import grpc
 
+from controlplane.api.v1 import audit_pb2_grpc as agrpc
 from controlplane.api.v1 import federation_pb2_grpc as fgrpc
 from controlplane.api.v1 import rollouts_pb2_grpc as ogrpc
 from controlplane.api.v1 import safety_pb2_grpc as xgrpc
@@ -22,7 +23,12 @@ from controlplane.errors import StargateError, Unauthenticated, Unavailable, fro
 _SERVER_UNAVAILABLE = ("state store unavailable", "this replica is not the leader", "service unavailable")
 
 #: The services people call; FederationClient finds each rpc by name among them.
-STUBS: list[type] = [fgrpc.FederationServiceStub, ogrpc.ReleaseServiceStub, xgrpc.SafetyServiceStub]
+STUBS: list[type] = [
+    fgrpc.FederationServiceStub,
+    ogrpc.ReleaseServiceStub,
+    xgrpc.SafetyServiceStub,
+    agrpc.AuditServiceStub,
+]
 #: SiteService too, for the rpcs a site's certificate may call from stargatectl (ReportIncident).
 STUBS.append(sgrpc.SiteServiceStub)
 

@@ -83,6 +83,8 @@ LATENCY_MS = Range(0, 3_600_000, "milliseconds, at most 1 hour")
 #: How many of one kind of incident a site reports at once (services/safety.py: MAX_INCIDENT_COUNT).
 INCIDENT_COUNT = Range(0, 10_000, "incidents")
 #: How many ``dev up --sites`` simulates in one process.
+#: Witnesses a checkpoint may be asked to carry (a witness list is admin-managed and small).
+WITNESS_COUNT = Range(0, 1_000, "witnesses")
 DEV_SITES = Range(1, 5_000, "simulated sites")
 
 LIMITS: dict[str, Range] = {
@@ -116,6 +118,16 @@ LIMITS: dict[str, Range] = {
     "Gates.interval_seconds": seconds(1, "10 seconds"),
     "Gates.failure_limit": Range(0, 1_000, "failed measurements tolerated"),
     "Gates.progress_deadline_seconds": seconds(7, "10 minutes"),
+    # AuditService (sizes and sequences of the transparency log)
+    "GetCheckpointRequest.tree_size": SEQUENCE,
+    "GetCheckpointRequest.min_cosignatures": WITNESS_COUNT,
+    "ListCheckpointsRequest.after_size": SEQUENCE,
+    "GetInclusionProofRequest.sequence": SEQUENCE,
+    "GetInclusionProofRequest.tree_size": SEQUENCE,
+    "GetInclusionProofRequest.min_cosignatures": WITNESS_COUNT,
+    "GetConsistencyProofRequest.first": SEQUENCE,
+    "GetConsistencyProofRequest.second": SEQUENCE,
+    "AddCosignatureRequest.tree_size": SEQUENCE,
     # Sent by sites (Enroll, the link, ReportIncident)
     "AcceleratorCapacity.total": ACCELERATOR_COUNT,
     "AcceleratorCapacity.free": ACCELERATOR_COUNT,

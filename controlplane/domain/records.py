@@ -19,6 +19,11 @@ DIRECTIVE_SEQ = ROOT + "dirseq/"
 DIRECTIVE_IDS = ROOT + "dirids/"
 AUDIT_HEAD = ROOT + "audit/head"
 AUDIT_EVENTS = ROOT + "audit/events/"
+#: The log's Merkle tree: its size and root, its tiles, the signed checkpoints, the witness list.
+AUDIT_TREE = ROOT + "audit/tree"
+AUDIT_TILES = ROOT + "audit/tiles/"
+AUDIT_CHECKPOINTS = ROOT + "audit/checkpoints/"
+WITNESSES = ROOT + "witnesses/"
 REPLICAS = ROOT + "replicas/"
 LIVENESS = ROOT + "liveness/"
 LEADER = ROOT + "leader/controllers"
@@ -50,6 +55,14 @@ def directive_id_key(site_id: str, directive_id: str) -> str:
 
 def audit_key(sequence: int) -> str:
     return f"{AUDIT_EVENTS}{sequence:020d}"
+
+
+def tile_key(level: int, index: int) -> str:
+    return f"{AUDIT_TILES}{level}/{index:020d}"
+
+
+def checkpoint_key(size: int) -> str:
+    return f"{AUDIT_CHECKPOINTS}{size:020d}"
 
 
 T = TypeVar("T", bound="Record")

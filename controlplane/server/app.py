@@ -19,7 +19,8 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from controlplane.api.v1 import federation_pb2, rollouts_pb2, safety_pb2, site_pb2
+from controlplane.api.v1 import audit_pb2, federation_pb2, rollouts_pb2, safety_pb2, site_pb2
+from controlplane.api.v1 import audit_pb2_grpc as agrpc
 from controlplane.api.v1 import federation_pb2_grpc as fgrpc
 from controlplane.api.v1 import rollouts_pb2_grpc as ogrpc
 from controlplane.api.v1 import safety_pb2_grpc as xgrpc
@@ -27,8 +28,10 @@ from controlplane.api.v1 import site_pb2_grpc as sgrpc
 from controlplane.domain.safety_rules import DEFAULT_RULES, IncidentRule
 from controlplane.pki.ca import SITE_TTL, CertificateAuthority
 from controlplane.pki.keys import load_certificate
+from controlplane.pki.log_key import ensure_log_key
 from controlplane.pki.safety_key import ensure_safety_key
 from controlplane.process import tune_gc
+from controlplane.server.audit_servicer import AuditServicer
 from controlplane.server.federation_servicer import FederationServicer
 from controlplane.server.release_servicer import ReleaseServicer
 from controlplane.server.runtime import Runtime
@@ -77,6 +80,8 @@ class ServerConfig:
     safety_rules: tuple[IncidentRule, ...] = DEFAULT_RULES
     #: Seconds between signed beacons on each link; 0 means the heartbeat interval.
     beacon_interval: float = 0.0
+    #: Least seconds between two checkpoints of the audit log this replica signs.
+    checkpoint_interval: float = 1.0
 
 
 def _host_port(addr: str) -> tuple[str, int]:
@@ -95,6 +100,8 @@ class ControlPlane:
         load_certificate(d / "server.crt")  # fail early on a damaged file
         # Created here for PKI directories made before safety controls existed.
         self.safety_key = ensure_safety_key(d)
+        # Likewise the log key (docs/security.md): created on first start when init predates it.
+        self.log_key = ensure_log_key(d, self.ca.trust_domain)
         self.server: grpc.aio.Server | None = None
         self.port = 0
         self.enroll_port = 0
@@ -137,11 +144,14 @@ class ControlPlane:
                 rules=self.config.safety_rules,
                 beacon_interval=self.config.beacon_interval or self.config.heartbeat_interval,
             ),
+            log_key=self.log_key,
+            checkpoint_interval=self.config.checkpoint_interval,
         )
         fgrpc.add_FederationServiceServicer_to_server(FederationServicer(rt), server)
         sgrpc.add_SiteServiceServicer_to_server(SiteServicer(rt), server)
         xgrpc.add_SafetyServiceServicer_to_server(SafetyServicer(rt), server)
         ogrpc.add_ReleaseServiceServicer_to_server(ReleaseServicer(rt), server)
+        agrpc.add_AuditServiceServicer_to_server(AuditServicer(rt), server)
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         names = (
@@ -149,6 +159,7 @@ class ControlPlane:
             site_pb2.DESCRIPTOR.services_by_name["SiteService"].full_name,
             safety_pb2.DESCRIPTOR.services_by_name["SafetyService"].full_name,
             rollouts_pb2.DESCRIPTOR.services_by_name["ReleaseService"].full_name,
+            audit_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name,
             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
             reflection.SERVICE_NAME,
         )

@@ -60,6 +60,17 @@ ROLES: dict[str, frozenset[Role]] = {
     "GetSafetyAction": _ANY_PERSON,
     "ListSafetyActions": _ANY_PERSON,
     "ReportIncident": frozenset({Role.SITE}),
+    # The transparency log (docs/security.md): proofs for anyone who verifies; a cosignature
+    # authenticates itself with its witness key, so any person's certificate may carry one.
+    "GetLogInfo": _READERS,
+    "GetCheckpoint": _READERS,
+    "ListCheckpoints": _READERS,
+    "GetInclusionProof": _READERS,
+    "GetConsistencyProof": _READERS,
+    "AddCosignature": _READERS,
+    "ListWitnesses": _READERS,
+    "AddWitness": _ADMIN,
+    "RemoveWitness": _ADMIN,
 }
 
 # Parsing a PEM costs ~60 us; links and CLIs reuse one certificate for many calls.

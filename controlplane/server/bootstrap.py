@@ -16,6 +16,7 @@ from controlplane.errors import AlreadyExists, InvalidArgument
 from controlplane.pki.ca import SERVER_TTL, USER_TTL, CertificateAuthority
 from controlplane.pki.identity import Identity, Kind, Role
 from controlplane.pki.keys import certificate_pem, write_atomic, write_private_key
+from controlplane.pki.log_key import ensure_log_key
 from controlplane.pki.safety_key import ensure_safety_key
 
 
@@ -64,6 +65,7 @@ def init(opts: InitOptions) -> Path:
     ca.save(d)
     write_private_key(d / "server.key", skey)
     ensure_safety_key(d)  # safety.key (0600) / safety.pub: signs halts, resumes and beacons
+    ensure_log_key(d, opts.trust_domain)  # log.key (0600) / log.vkey: signs audit checkpoints
     write_atomic(d / "server.crt", certificate_pem(scert), 0o644)
     write_private_key(d / f"{opts.admin}.key", akey)
     write_atomic(d / f"{opts.admin}.crt", certificate_pem(acert), 0o644)

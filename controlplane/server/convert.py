@@ -131,7 +131,7 @@ def directive_record_to_pb(rec: DirectiveRecord) -> tpb.DirectiveRecord:
         return shown
 
 
-def audit_to_pb(e: AuditEvent) -> fpb.AuditEvent:
+def audit_to_pb(e: AuditEvent, leaf: bytes = b"") -> fpb.AuditEvent:
     return fpb.AuditEvent(
         sequence=e.sequence,
         time=ts(e.time),
@@ -143,6 +143,7 @@ def audit_to_pb(e: AuditEvent) -> fpb.AuditEvent:
         details=e.details,
         hash=e.hash,
         prev_hash=e.prev_hash,
+        leaf=leaf,
     )
 
 

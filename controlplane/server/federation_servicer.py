@@ -165,9 +165,9 @@ class FederationServicer(fgrpc.FederationServiceServicer):
     async def ListAuditEvents(
         self, request: fpb.ListAuditEventsRequest, context: Ctx, caller: Identity
     ) -> fpb.ListAuditEventsResponse:
-        events, verified = await self.rt.audit.list(request.after_sequence, request.limit or 1000)
+        page, verified = await self.rt.audit.page(request.after_sequence, request.limit or 1000)
         return fpb.ListAuditEventsResponse(
-            events=[convert.audit_to_pb(e) for e in events], chain_verified=verified
+            events=[convert.audit_to_pb(e, raw) for e, raw in page], chain_verified=verified
         )
 
     @authenticated("GetStatus")

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from controlplane.domain.safety_rules import DEFAULT_RULES, IncidentRule, parse_rules
 from controlplane.errors import StargateError
+from controlplane.pki.ca import CertificateAuthority
+from controlplane.pki.log_key import ensure_log_key
 from controlplane.server.app import ControlPlane, ServerConfig, serve_until_signal
 from controlplane.server.bootstrap import InitOptions, init
 from controlplane.server.stores import MEMORY_WARNING, StoreOptions, open_store
@@ -39,6 +41,10 @@ def parser() -> argparse.ArgumentParser:
     i.add_argument(
         "--force", action="store_true", help="replace an existing CA (invalidates every certificate)"
     )
+    k = sub.add_parser(
+        "log-key", help="create log.key/log.vkey in a PKI directory made before the log existed"
+    )
+    k.add_argument("--dir", required=True, type=Path, help="PKI directory written by init")
     s = sub.add_parser("serve", help="serve one control-plane replica")
     s.add_argument("--dir", required=True, type=Path, help="PKI directory written by init")
     s.add_argument("--listen", default="127.0.0.1:7443", help="HOST:PORT of the mTLS API")
@@ -69,6 +75,12 @@ def parser() -> argparse.ArgumentParser:
         type=float,
         default=0.0,
         help="seconds between signed beacons (default: heartbeat)",
+    )
+    s.add_argument(
+        "--checkpoint-interval",
+        type=float,
+        default=1.0,
+        help="least seconds between two signed checkpoints of the audit log (default 1)",
     )
     StoreOptions.add_arguments(s)
     p.add_argument("--log-level", default="INFO")
@@ -101,6 +113,7 @@ async def _serve(args: argparse.Namespace) -> None:
         global_halt_approvals=args.global_halt_approvals,
         safety_rules=_rules(args.safety_rules),
         beacon_interval=args.beacon_interval,
+        checkpoint_interval=args.checkpoint_interval,
     )
     try:
         await serve_until_signal(ControlPlane(config, store))
@@ -126,6 +139,13 @@ def main(argv: list[str] | None = None) -> int:
                 )
             )
             print(f"federation initialised in {args.dir}; admin config: {cfg}")
+            # Countries verify the audit log with this key alone: hand it out, out of band.
+            vkey = (args.dir / "log.vkey").read_text().strip()
+            print(f"audit log verifier key (also in {args.dir / 'log.vkey'}): {vkey}")
+        elif args.command == "log-key":
+            # Never replaces a key: an existing log.key is loaded and its verifier key printed.
+            trust_domain = CertificateAuthority.load(args.dir).trust_domain
+            print(ensure_log_key(args.dir, trust_domain).vkey)
         else:
             asyncio.run(_serve(args))
     except StargateError as e:

@@ -25,10 +25,12 @@ from controlplane.domain.safety import is_frozen
 from controlplane.errors import StargateError
 from controlplane.pki.ca import SITE_TTL, CertificateAuthority
 from controlplane.pki.identity import Identity
+from controlplane.pki.log_key import LogKey
 from controlplane.pki.safety_key import SafetyKey
 from controlplane.server import convert
 from controlplane.services import clock
 from controlplane.services.audit import AuditLog
+from controlplane.services.checkpoints import Checkpoints
 from controlplane.services.directives import Directives
 from controlplane.services.enrollment import Enrollment
 from controlplane.services.links import LinkHub
@@ -39,6 +41,7 @@ from controlplane.services.releases import Releases
 from controlplane.services.rollout_engine import RolloutEngine
 from controlplane.services.rollouts import Rollouts
 from controlplane.services.safety import Safety, SafetySettings
+from controlplane.services.witnesses import AdminWitnessList
 from controlplane.store import Store
 from controlplane.store.election import LeaderElection
 from controlplane.store.lease import LeaseKeeper
@@ -75,6 +78,8 @@ class Runtime:
         site_cert_ttl: dt.timedelta = SITE_TTL,
         safety_key: SafetyKey | None = None,
         safety_settings: SafetySettings | None = None,
+        log_key: LogKey | None = None,
+        checkpoint_interval: float = 1.0,
     ) -> None:
         self.store = store
         self.ca = ca
@@ -89,6 +94,15 @@ class Runtime:
         #: Failed enrollments per peer address: 10 in a burst, then 1 per second (a join that
         #: fails for a typo is retried at once; 2,000 bad calls in 2.5 s are not).
         self.enroll_limiter = TokenBuckets(rate=1.0, burst=10.0)
+        self.witnesses = AdminWitnessList(store, self.audit)
+        self.checkpoints = Checkpoints(
+            store,
+            self.audit.tree,
+            log_key or LogKey.generate(ca.trust_domain),
+            self.witnesses,
+            interval=checkpoint_interval,
+        )
+        self.audit.subscribe(self.checkpoints.notify)
         self.registry = Registry(store, self.audit)
         self.enrollment = Enrollment(store, self.audit, ca, site_cert_ttl, self.refusals)
         self.directives = Directives(store, self.audit)
@@ -139,6 +153,7 @@ class Runtime:
             asyncio.create_task(self._controllers(), name="controllers"),
             asyncio.create_task(self._rollout_controller(), name="rollout-engine"),
             asyncio.create_task(self.refusals.run(), name="refusal-audit"),
+            asyncio.create_task(self.checkpoints.run(), name="audit-checkpoints"),
         ]
 
     def _lease_id(self) -> int:

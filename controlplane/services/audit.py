@@ -1,9 +1,12 @@
 """The audit log: every state change commits together with its audit events, in one transaction.
 
 Events form a hash chain (controlplane/domain/audit.py) kept gap-free by a compare on the head
-key. One worker per process appends (so a replica never races itself), grouping concurrent commits
-into one transaction; several replicas race through the compare, and the loser retries against the
-new head.
+key, and are the leaves of an RFC 9162 Merkle tree (leaf = the event's canonical bytes, exactly as
+stored): the same transaction stores the tiles the new leaves change and the tree's size and root
+(services/log_tree.py), so that signed checkpoints and proofs (services/checkpoints.py) always
+cover exactly what was committed. One worker per process appends (so a replica never races
+itself), grouping concurrent commits into one transaction; several replicas race through the
+compare, and the loser retries against the new head.
 """
 
 from __future__ import annotations
@@ -11,18 +14,30 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from controlplane.domain.audit import seal, verify_chain
-from controlplane.domain.records import AUDIT_EVENTS, AUDIT_HEAD, AuditEvent, audit_key
-from controlplane.errors import Unavailable
+from controlplane.domain.merkle import leaf_hash
+from controlplane.domain.records import AUDIT_EVENTS, AUDIT_HEAD, AUDIT_TREE, AuditEvent, audit_key
+from controlplane.domain.tiles import TreeEdge
+from controlplane.errors import FailedPrecondition, Unavailable
 from controlplane.services import clock
+from controlplane.services.log_tree import LogTree, tile_puts, tree_record
 from controlplane.store import Compare, Op, Put, Store, TxnResult
+
+log = logging.getLogger(__name__)
+#: Events with their bytes as stored.
+Page = list[tuple[AuditEvent, bytes]]
 
 #: A head that moves on every attempt means heavy contention between replicas; 50 tries at
 #: ~1 ms each is far beyond what 3 replicas produce and still bounded.
 MAX_ATTEMPTS = 50
+#: Operations the tree adds to a transaction with events: the tree record and the tiles the new
+#: leaves touch (at most 3 writes at level 0: a full tile, the next one and the tail; 1 per level
+#: above: 7 below 2^40 events). A lone commit of 119 operations plus the head stays at etcd's 128.
+TREE_OPS = 8
 
 
 @dataclass(frozen=True)
@@ -37,12 +52,22 @@ class Entry:
     details: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class _Head:
+    compare: Compare
+    sequence: int
+    hash: str
+    edge: TreeEdge
+
+
 @dataclass
 class _Pending:
     compares: Sequence[Compare]
     ops: Sequence[Op]
     entries: Sequence[Entry]
     future: asyncio.Future[TxnResult]
+    #: The sequences its entries got, once committed.
+    sequences: list[int] = field(default_factory=list)
 
     @property
     def keys(self) -> set[str]:
@@ -61,25 +86,71 @@ class AuditLog:
     compare fails inside a batch, the batch is retried one commit at a time, so each caller still
     gets exactly its own outcome."""
 
-    #: Operations (and compares) per transaction; etcd's default --max-txn-ops is 128.
+    #: Operations (and compares) per transaction (the head and the tree's included); etcd's
+    #: default --max-txn-ops is 128, and one commit alone may bring 119 plus the tree's 7.
     MAX_BATCH_OPS = 120
 
     def __init__(self, store: Store) -> None:
         self._store = store
+        self.tree = LogTree(store)
         self._queue: collections.deque[_Pending] = collections.deque()
         self._worker: asyncio.Task[None] | None = None
-        #: (head compare, sequence, hash) as this replica last wrote or read it; a stale cache
+        #: The head and the tree's edge as this replica last wrote or read them; a stale cache
         #: only costs one failed compare and a re-read.
-        self._cached: tuple[Compare, int, str] | None = None
+        self._cached: _Head | None = None
+        #: Called with the new tree size after every commit that appended events (checkpoints).
+        self._listeners: list[Callable[[int], None]] = []
 
-    async def _head(self) -> tuple[Compare, int, str]:
+    def subscribe(self, listener: Callable[[int], None]) -> None:
+        self._listeners.append(listener)
+
+    async def _head(self) -> _Head:
         if self._cached is not None:
             return self._cached
-        kv = await self._store.get(AUDIT_HEAD)
-        if kv is None:
-            return Compare.absent(AUDIT_HEAD), 0, ""
-        head = json.loads(kv.value)
-        return Compare.unchanged(kv), int(head["sequence"]), str(head["hash"])
+        for _ in range(MAX_ATTEMPTS):
+            kv = await self._store.get(AUDIT_HEAD)
+            if kv is None:
+                return _Head(Compare.absent(AUDIT_HEAD), 0, "", TreeEdge.empty())
+            head = json.loads(kv.value)
+            sequence = int(head["sequence"])
+            # After the head: written together, so the tree is never behind it unless a replica
+            # without the tree appended (then its events are added below).
+            size, _ = await self.tree.state()
+            edge: TreeEdge | None = await self.tree.edge(min(size, sequence))
+            if edge is not None and edge.size < sequence:
+                edge = await self._catch_up(Compare.unchanged(kv), edge, sequence)
+            if edge is not None:
+                return _Head(Compare.unchanged(kv), sequence, str(head["hash"]), edge)
+        raise Unavailable("audit log contended, retry")
+
+    async def _catch_up(self, head: Compare, edge: TreeEdge, sequence: int) -> TreeEdge | None:
+        """Add the leaves of events that have none (appended before the tree existed, or by a
+        replica of an older version): 256 events per transaction, each guarded by the head so
+        that no tile is written over a longer one; None if the head moved meanwhile. The next
+        commit stores the tree record."""
+        log.warning("audit log: adding events %d-%d to the Merkle tree", edge.size + 1, sequence)
+        while edge.size < sequence:
+            first = edge.size + 1
+            res = await self._store.range(AUDIT_EVENTS, start=audit_key(first), limit=256)
+            raws = []
+            for i, kv in enumerate(res.items):
+                if kv.key != audit_key(first + i) or first + i > sequence:
+                    break
+                raws.append(kv.value)
+            if not raws:
+                raise FailedPrecondition(f"audit event {first} is missing: the store was altered or damaged")
+            grown, touched = edge.append([leaf_hash(r) for r in raws])
+            ops = tile_puts(edge, touched)
+            edge = grown
+            if not (await self._store.txn([head], ops)).succeeded:
+                return None
+        return edge
+
+    def _tree_ops(self, edge: TreeEdge, raws: list[bytes]) -> tuple[TreeEdge, list[Op]]:
+        """The tree after appending ``raws`` (events as stored) and the writes that store it."""
+        grown, touched = edge.append([leaf_hash(r) for r in raws])
+        ops: list[Op] = [*tile_puts(edge, touched), Put(AUDIT_TREE, tree_record(grown))]
+        return grown, ops
 
     async def commit(
         self, compares: Sequence[Compare], ops: Sequence[Op], entries: Sequence[Entry]
@@ -89,16 +160,24 @@ class AuditLog:
         Returns the failed TxnResult when a caller's compare fails (nothing is written), so the
         caller can re-read and decide; retries only when the audit head moved under it.
         """
+        return (await self.commit_sequenced(compares, ops, entries))[0]
+
+    async def commit_sequenced(
+        self, compares: Sequence[Compare], ops: Sequence[Op], entries: Sequence[Entry]
+    ) -> tuple[TxnResult, list[int]]:
+        """``commit``, also returning the sequences the entries got (empty when it failed): what
+        an inclusion proof of one of them is asked for with (services/checkpoints.py)."""
         pending = _Pending(compares, ops, entries, asyncio.get_running_loop().create_future())
         self._queue.append(pending)
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._drain(), name="audit-group-commit")
-        return await asyncio.shield(pending.future)
+        result = await asyncio.shield(pending.future)
+        return result, pending.sequences if result.succeeded else []
 
     def _take(self) -> list[_Pending]:
         batch: list[_Pending] = []
         keys: set[str] = set()
-        size = 1  # the head
+        size = 1 + TREE_OPS  # the head and the tree
         while self._queue:
             p = self._queue[0]
             if batch and (p.keys & keys or size + p.size > self.MAX_BATCH_OPS):
@@ -133,13 +212,17 @@ class AuditLog:
 
     async def _commit(self, batch: list[_Pending]) -> list[TxnResult | BaseException]:
         for _ in range(MAX_ATTEMPTS):
-            head_cmp, seq, prev = await self._head()
+            head = await self._head()
+            seq, prev = head.sequence, head.hash
             now = clock.now()
             compares: list[Compare] = []
             writes: list[Op] = []
+            raws: list[bytes] = []
+            sequences: list[list[int]] = []
             for p in batch:
                 compares += p.compares
                 writes += p.ops
+                sequences.append([])
                 for entry in p.entries:
                     seq += 1
                     event = seal(
@@ -156,18 +239,30 @@ class AuditLog:
                         prev,
                     )
                     prev = event.hash
-                    writes.append(Put(audit_key(seq), event.to_json()))
-            with_events = any(p.entries for p in batch)
+                    raw = event.to_json()  # the leaf's data: exactly the stored bytes
+                    raws.append(raw)
+                    sequences[-1].append(seq)
+                    writes.append(Put(audit_key(seq), raw))
+            with_events = bool(raws)
+            edge = head.edge
             if with_events:
+                edge, tree_ops = self._tree_ops(edge, raws)
+                writes += tree_ops
                 writes.append(Put(AUDIT_HEAD, json.dumps({"sequence": seq, "hash": prev}).encode()))
-                compares.append(head_cmp)
+                compares.append(head.compare)
             result = await self._store.txn(compares, writes)
             if result.succeeded:
                 if with_events:
-                    self._cached = (Compare(AUDIT_HEAD, "mod_revision", result.revision), seq, prev)
+                    self._cached = _Head(
+                        Compare(AUDIT_HEAD, "mod_revision", result.revision), seq, prev, edge
+                    )
+                    for p, seqs in zip(batch, sequences, strict=True):
+                        p.sequences = seqs
+                    for listener in self._listeners:
+                        listener(seq)
                 return [result] * len(batch)
             self._cached = None
-            if with_events and not await self._store.holds([head_cmp]):
+            if with_events and not await self._store.holds([head.compare]):
                 continue  # another replica appended: rebuild on the new head
             if len(batch) == 1:
                 return [result]  # the caller's compare failed, not ours
@@ -180,14 +275,20 @@ class AuditLog:
 
     async def list(self, after: int = 0, limit: int = 1000) -> tuple[list[AuditEvent], bool]:
         """Events after ``after`` and whether their chain verifies (linked to the event before)."""
+        page, verified = await self.page(after, limit)
+        return [e for e, _ in page], verified
+
+    async def page(self, after: int = 0, limit: int = 1000) -> tuple[Page, bool]:
+        """``list``, with each event's bytes as stored (its Merkle leaf's data)."""
         limit = max(1, min(limit, 10_000))
         start = audit_key(after + 1)
         res = await self._store.range(AUDIT_EVENTS, start=start, limit=limit)
-        events = [AuditEvent.from_json(kv.value) for kv in res.items]
+        raws = [kv.value for kv in res.items]
+        events = [AuditEvent.from_json(raw) for raw in raws]
         prev: str | None = None
         if after > 0 and events:
             before = await self._store.get(audit_key(after))
             prev = AuditEvent.from_json(before.value).hash if before else None
         elif after == 0:
             prev = ""
-        return events, verify_chain(events, prev)
+        return list(zip(events, raws, strict=True)), verify_chain(events, prev)

@@ -7,12 +7,15 @@ and fails on a number without a range, and on a range that names no field.
 
 from __future__ import annotations
 
+import importlib
 import math
+import pkgutil
+from typing import Any
 
 import pytest
 from google.protobuf.descriptor import Descriptor
 
-from controlplane.api import bounds
+from controlplane.api import bounds, v1
 from controlplane.api.v1 import federation_pb2 as fpb
 from controlplane.api.v1 import rollouts_pb2 as opb
 from controlplane.api.v1 import safety_pb2 as xpb
@@ -21,12 +24,18 @@ from controlplane.api.v1 import types_pb2 as tpb
 from controlplane.domain import limits
 from controlplane.errors import InvalidArgument
 
-SERVICES = [
-    fpb.DESCRIPTOR.services_by_name["FederationService"],
-    xpb.DESCRIPTOR.services_by_name["SafetyService"],
-    opb.DESCRIPTOR.services_by_name["ReleaseService"],
-    spb.DESCRIPTOR.services_by_name["SiteService"],
-]
+
+def _all_services() -> list[Any]:
+    """Every service of the wire API: a new proto file's rpcs are covered without editing this."""
+    out = []
+    for info in pkgutil.iter_modules(v1.__path__):
+        if info.name.endswith("_pb2"):
+            module = importlib.import_module(f"{v1.__name__}.{info.name}")
+            out.extend(module.DESCRIPTOR.services_by_name.values())
+    return out
+
+
+SERVICES = _all_services()
 
 
 def _numbers() -> set[str]:
@@ -44,6 +53,11 @@ def _numbers() -> set[str]:
             elif bounds.is_number(field) and not msg.GetOptions().map_entry:
                 keys.add(bounds.key(msg, field))
     return keys
+
+
+def test_every_service_of_the_wire_api_is_walked() -> None:
+    names = {s.name for s in SERVICES}
+    assert {"FederationService", "SafetyService", "ReleaseService", "SiteService", "AuditService"} <= names
 
 
 def test_every_number_a_caller_can_send_has_a_range_and_every_range_a_field() -> None:

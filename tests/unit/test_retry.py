@@ -27,6 +27,11 @@ def rpc_error(code: grpc.StatusCode, details: str | None) -> grpc.aio.AioRpcErro
             "failed to connect to all addresses; last error: UNKNOWN: ipv4:10.0.0.1:7443: refused",
         ),
         (S.UNAVAILABLE, "Socket closed"),
+        (
+            S.UNAVAILABLE,
+            "failed to connect to all addresses; last error: UNAVAILABLE: ipv4:127.0.0.1:48837: "
+            "Handshake read failed (Endpoint closing)",
+        ),
         (S.UNAVAILABLE, "service unavailable, retry later"),
         (S.UNAVAILABLE, "this replica is not the leader"),
         (S.UNAVAILABLE, None),

@@ -239,7 +239,7 @@ class IssueUserCertificateResponse(_message.Message):
     def __init__(self, certificate_pem: _Optional[str] = ..., ca_bundle_pem: _Optional[str] = ..., not_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class AuditEvent(_message.Message):
-    __slots__ = ("sequence", "time", "actor", "action", "object", "outcome", "reason", "details", "hash", "prev_hash")
+    __slots__ = ("sequence", "time", "actor", "action", "object", "outcome", "reason", "details", "hash", "prev_hash", "leaf")
     class DetailsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -257,6 +257,7 @@ class AuditEvent(_message.Message):
     DETAILS_FIELD_NUMBER: _ClassVar[int]
     HASH_FIELD_NUMBER: _ClassVar[int]
     PREV_HASH_FIELD_NUMBER: _ClassVar[int]
+    LEAF_FIELD_NUMBER: _ClassVar[int]
     sequence: int
     time: _timestamp_pb2.Timestamp
     actor: str
@@ -267,7 +268,8 @@ class AuditEvent(_message.Message):
     details: _containers.ScalarMap[str, str]
     hash: str
     prev_hash: str
-    def __init__(self, sequence: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., actor: _Optional[str] = ..., action: _Optional[str] = ..., object: _Optional[str] = ..., outcome: _Optional[str] = ..., reason: _Optional[str] = ..., details: _Optional[_Mapping[str, str]] = ..., hash: _Optional[str] = ..., prev_hash: _Optional[str] = ...) -> None: ...
+    leaf: bytes
+    def __init__(self, sequence: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., actor: _Optional[str] = ..., action: _Optional[str] = ..., object: _Optional[str] = ..., outcome: _Optional[str] = ..., reason: _Optional[str] = ..., details: _Optional[_Mapping[str, str]] = ..., hash: _Optional[str] = ..., prev_hash: _Optional[str] = ..., leaf: _Optional[bytes] = ...) -> None: ...
 
 class ListAuditEventsRequest(_message.Message):
     __slots__ = ("after_sequence", "limit")
