@@ -93,8 +93,9 @@ def directive(site_id: str, sequence: int, raw: bytes) -> DirectiveRecord:
     _instant(data, "completed_at", required=False)
     if data.get("state", DirectiveState.PENDING) not in _STATES:
         raise Defect("unknown state")
-    if not isinstance(data.get("reason", ""), str):
-        raise Defect("field 'reason' has the wrong type")
+    for name in ("reason", "key_id", "signature"):
+        if not isinstance(data.get(name, ""), str):
+            raise Defect(f"field {name!r} has the wrong type")
     try:
         return DirectiveRecord.from_json(raw)
     except (TypeError, ValueError) as e:

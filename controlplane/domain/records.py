@@ -179,6 +179,10 @@ class DirectiveRecord(Record):
     state: str = DirectiveState.PENDING
     reason: str = ""
     completed_at: float = 0.0
+    #: The directive-key signature made when it was queued (controlplane/pki/directive_key.py):
+    #: key id and hex Ed25519 signature. A record without one is sent without one and refused.
+    key_id: str = ""
+    signature: str = ""
 
 
 @dataclass(frozen=True)

@@ -157,6 +157,10 @@ class SafetyActionRecord(Record):
     #: Set on a halt once a resume took effect.
     resumed_at: float = 0.0
     details: dict[str, str] = field(default_factory=dict)
+    #: Halt and resume: the artifact (model, digest) of the named release, which is what a halt
+    #: stops (domain/artifact_halts.py). Empty for a release the federation does not know.
+    model: str = ""
+    digest: str = ""
 
 
 @dataclass(frozen=True)
@@ -271,8 +275,8 @@ def directive_bytes(
 
 #: The payload fields a signature covers, by kind (the wire payload's field names).
 SIGNED_PAYLOAD_FIELDS = {
-    "Halt": ("halt_id", "release", "scope", "reason", "approvers"),
-    "Resume": ("halt_id", "release", "scope", "reason", "approvers", "resume_id"),
+    "Halt": ("halt_id", "release", "scope", "reason", "approvers", "model", "digest"),
+    "Resume": ("halt_id", "release", "scope", "reason", "approvers", "resume_id", "model", "digest"),
 }
 
 

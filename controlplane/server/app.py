@@ -27,6 +27,7 @@ from controlplane.api.v1 import safety_pb2_grpc as xgrpc
 from controlplane.api.v1 import site_pb2_grpc as sgrpc
 from controlplane.domain.safety_rules import DEFAULT_RULES, IncidentRule
 from controlplane.pki.ca import SITE_TTL, CertificateAuthority
+from controlplane.pki.directive_key import ensure_directive_key
 from controlplane.pki.keys import load_certificate
 from controlplane.pki.log_key import ensure_log_key
 from controlplane.pki.safety_key import ensure_safety_key
@@ -102,6 +103,8 @@ class ControlPlane:
         self.safety_key = ensure_safety_key(d)
         # Likewise the log key (docs/security.md): created on first start when init predates it.
         self.log_key = ensure_log_key(d, self.ca.trust_domain)
+        # And the directive key, which signs every directive (never stored in the store).
+        self.directive_key = ensure_directive_key(d)
         self.server: grpc.aio.Server | None = None
         self.port = 0
         self.enroll_port = 0
@@ -145,6 +148,7 @@ class ControlPlane:
                 beacon_interval=self.config.beacon_interval or self.config.heartbeat_interval,
             ),
             log_key=self.log_key,
+            directive_key=self.directive_key,
             checkpoint_interval=self.config.checkpoint_interval,
         )
         fgrpc.add_FederationServiceServicer_to_server(FederationServicer(rt), server)

@@ -14,6 +14,7 @@ from pathlib import Path
 from controlplane.client.config import write_config
 from controlplane.errors import AlreadyExists, InvalidArgument
 from controlplane.pki.ca import SERVER_TTL, USER_TTL, CertificateAuthority
+from controlplane.pki.directive_key import ensure_directive_key
 from controlplane.pki.identity import Identity, Kind, Role
 from controlplane.pki.keys import certificate_pem, write_atomic, write_private_key
 from controlplane.pki.log_key import ensure_log_key
@@ -66,6 +67,7 @@ def init(opts: InitOptions) -> Path:
     write_private_key(d / "server.key", skey)
     ensure_safety_key(d)  # safety.key (0600) / safety.pub: signs halts, resumes and beacons
     ensure_log_key(d, opts.trust_domain)  # log.key (0600) / log.vkey: signs audit checkpoints
+    ensure_directive_key(d)  # directive.key (0600) / directive.pub: signs every directive
     write_atomic(d / "server.crt", certificate_pem(scert), 0o644)
     write_private_key(d / f"{opts.admin}.key", akey)
     write_atomic(d / f"{opts.admin}.crt", certificate_pem(acert), 0o644)

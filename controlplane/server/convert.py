@@ -11,6 +11,9 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from controlplane.api.v1 import federation_pb2 as fpb
 from controlplane.api.v1 import types_pb2 as tpb
 from controlplane.domain.records import AuditEvent, DirectiveRecord, DirectiveState, SiteRecord, SiteStatus
+from controlplane.services.directive_wire import KINDS, directive_to_pb, ts
+
+__all__ = ["KINDS", "directive_to_pb", "ts"]
 
 _STATUS = {
     SiteStatus.PENDING: tpb.SITE_STATUS_PENDING,
@@ -25,21 +28,8 @@ _DSTATE = {
     DirectiveState.FAILED: tpb.DIRECTIVE_STATE_FAILED,
     DirectiveState.CANCELLED: tpb.DIRECTIVE_STATE_CANCELLED,
 }
-KINDS = {
-    "Deploy": tpb.DIRECTIVE_KIND_DEPLOY,
-    "Undeploy": tpb.DIRECTIVE_KIND_UNDEPLOY,
-    "Halt": tpb.DIRECTIVE_KIND_HALT,
-    "Resume": tpb.DIRECTIVE_KIND_RESUME,
-}
 HEALTH_NAMES = {v: k for k, v in tpb.SiteHealth.items()}
 _HEALTH_KNOWN = frozenset(tpb.SiteHealth.keys())
-
-
-def ts(seconds: float) -> Timestamp:
-    t = Timestamp()
-    if seconds:
-        t.FromNanoseconds(int(seconds * 1e9))
-    return t
 
 
 def ts_dt(when: dt.datetime) -> Timestamp:
@@ -82,26 +72,6 @@ def site_to_pb(site: SiteRecord, last_heartbeat: float = 0.0, replica: str = "")
         ],
         connected_replica=replica,
     )
-
-
-def payload_to_pb(rec: DirectiveRecord, d: tpb.Directive) -> None:
-    if rec.kind == "Deploy":
-        json_format.ParseDict(rec.payload, d.deploy, ignore_unknown_fields=True)
-    elif rec.kind == "Undeploy":
-        json_format.ParseDict(rec.payload, d.undeploy, ignore_unknown_fields=True)
-
-
-def directive_to_pb(rec: DirectiveRecord) -> tpb.Directive:
-    d = tpb.Directive(
-        sequence=rec.sequence,
-        id=rec.id,
-        kind=KINDS.get(rec.kind, tpb.DIRECTIVE_KIND_UNSPECIFIED),
-        issued_at=ts(rec.issued_at),
-        expires_at=ts(rec.expires_at),
-        issuer=rec.issuer,
-    )
-    payload_to_pb(rec, d)
-    return d
 
 
 def directive_record_to_pb(rec: DirectiveRecord) -> tpb.DirectiveRecord:

@@ -13,6 +13,7 @@ from pathlib import Path
 from controlplane.domain.safety_rules import DEFAULT_RULES, IncidentRule, parse_rules
 from controlplane.errors import StargateError
 from controlplane.pki.ca import CertificateAuthority
+from controlplane.pki.directive_key import ensure_directive_key
 from controlplane.pki.log_key import ensure_log_key
 from controlplane.server.app import ControlPlane, ServerConfig, serve_until_signal
 from controlplane.server.bootstrap import InitOptions, init
@@ -43,6 +44,10 @@ def parser() -> argparse.ArgumentParser:
     )
     k = sub.add_parser(
         "log-key", help="create log.key/log.vkey in a PKI directory made before the log existed"
+    )
+    k.add_argument("--dir", required=True, type=Path, help="PKI directory written by init")
+    k = sub.add_parser(
+        "directive-key", help="create directive.key/directive.pub in a PKI directory made before them"
     )
     k.add_argument("--dir", required=True, type=Path, help="PKI directory written by init")
     s = sub.add_parser("serve", help="serve one control-plane replica")
@@ -146,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
             # Never replaces a key: an existing log.key is loaded and its verifier key printed.
             trust_domain = CertificateAuthority.load(args.dir).trust_domain
             print(ensure_log_key(args.dir, trust_domain).vkey)
+        elif args.command == "directive-key":
+            # Never replaces a key: an existing directive.key is loaded and its id printed.
+            print(ensure_directive_key(args.dir).key_id)
         else:
             asyncio.run(_serve(args))
     except StargateError as e:

@@ -24,6 +24,7 @@ from controlplane.domain.records import LIVENESS, REPLICAS, ReplicaRecord
 from controlplane.domain.safety import is_frozen
 from controlplane.errors import StargateError
 from controlplane.pki.ca import SITE_TTL, CertificateAuthority
+from controlplane.pki.directive_key import DirectiveKey
 from controlplane.pki.identity import Identity
 from controlplane.pki.log_key import LogKey
 from controlplane.pki.safety_key import SafetyKey
@@ -80,6 +81,7 @@ class Runtime:
         safety_settings: SafetySettings | None = None,
         log_key: LogKey | None = None,
         checkpoint_interval: float = 1.0,
+        directive_key: DirectiveKey | None = None,
     ) -> None:
         self.store = store
         self.ca = ca
@@ -105,7 +107,9 @@ class Runtime:
         self.audit.subscribe(self.checkpoints.notify)
         self.registry = Registry(store, self.audit)
         self.enrollment = Enrollment(store, self.audit, ca, site_cert_ttl, self.refusals)
-        self.directives = Directives(store, self.audit)
+        #: Signs every directive (controlplane/pki/directive_key.py); on this replica's disk only.
+        self.directive_key = directive_key or DirectiveKey.generate()
+        self.directives = Directives(store, self.audit, self.directive_key)
         self.links = LinkHub(store)
         self.liveness = Liveness(store, self.registry, replica_id, heartbeat_interval)
         self.election = LeaderElection(store, "controllers", replica_id, ttl=lease_ttl)

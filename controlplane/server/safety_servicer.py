@@ -61,6 +61,8 @@ def safety_directive_to_pb(rec: SafetyDirectiveRecord) -> tpb.Directive:
         "scope": p["scope"],
         "reason": p["reason"],
         "approvers": p.get("approvers", []),
+        "model": p.get("model", ""),
+        "digest": p.get("digest", ""),
     }
     if rec.kind == "Halt":
         d.halt.CopyFrom(xpb.HaltPayload(**common))

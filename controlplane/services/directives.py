@@ -8,15 +8,23 @@ A stored record that cannot be used (unreadable, wrong fields, disagreeing with 
 a Failed placeholder (``controlplane/domain/defects.py``): listing works whatever is stored, and
 the link marks it Failed (``fail``) and goes on with the next directive. ``cancel`` takes a Pending
 directive out of delivery (an admin's decision, audited).
+
+Every directive is signed here, when queued, with the directive key on this replica's disk, over
+its site id and sequence (services/directive_wire.py); the record stores the signature, never the
+key. Every Deploy passes the halted-artifact check here (domain/artifact_halts.py), whether it
+comes from a low-level deploy or a rollout, and compares the artifact's halt record in the same
+transaction, so a Deploy of an artifact being halted meanwhile is not queued.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from controlplane.domain import artifact_halts as ah
 from controlplane.domain import defects
 from controlplane.domain.limits import DIRECTIVE_TTL
 from controlplane.domain.records import (
@@ -29,8 +37,10 @@ from controlplane.domain.records import (
     site_key,
 )
 from controlplane.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound, NotLeader
+from controlplane.pki.directive_key import DirectiveKey
 from controlplane.services import clock
 from controlplane.services.audit import AuditLog, Entry
+from controlplane.services.directive_wire import signed
 from controlplane.store import Compare, KeyValue, Put, Store
 
 log = logging.getLogger(__name__)
@@ -45,9 +55,32 @@ def _sequence_of(key: str) -> int | None:
 
 
 class Directives:
-    def __init__(self, store: Store, audit: AuditLog) -> None:
+    def __init__(self, store: Store, audit: AuditLog, key: DirectiveKey) -> None:
         self._store = store
         self._audit = audit
+        self._key = key
+
+    async def _halt_fence(
+        self, site_id: str, site: KeyValue, kind: str, payload: dict[str, Any], issuer: str
+    ) -> list[Compare]:
+        """For a Deploy: refuse (FailedPrecondition, audited) when its artifact is halted at this
+        site; else the compare that keeps it so until the Deploy is queued."""
+        if kind != "Deploy":
+            return []
+        key = ah.artifact_key(str(payload.get("model", "")), str(payload.get("digest", "")))
+        kv = await self._store.get(key)
+        if kv is None:
+            return [Compare.absent(key)]
+        try:
+            index: ah.ArtifactHalts | None = ah.ArtifactHalts.from_json(kv.value)
+            country = str(json.loads(site.value).get("country", ""))
+        except (ValueError, TypeError, AttributeError):  # unreadable: treat the artifact as halted
+            index, country = ah.ArtifactHalts("?", "?", {"unreadable-record": "global"}), ""
+        why = ah.refusal(index, site_id=site_id, country=country)
+        if why:
+            await self._audit.record(Entry(issuer, "directive.issue", f"site/{site_id}", "denied", why))
+            raise FailedPrecondition(why)
+        return [Compare.unchanged(kv)]
 
     async def issue(
         self,
@@ -83,6 +116,7 @@ class Directives:
             site = await self._store.get(site_key(site_id))
             if site is None:
                 raise NotFound(f"site {site_id!r} not found")
+            halt_fence = await self._halt_fence(site_id, site, kind, payload, issuer)
             seq_kv = await self._store.get(DIRECTIVE_SEQ + site_id)
             last = int(seq_kv.value) if seq_kv else 0
             now = clock.now()
@@ -96,6 +130,7 @@ class Directives:
                 expires_at=now + ttl_s,
                 issuer=issuer,
             )
+            rec = signed(rec, self._key)  # ~60 us: over the site id and the sequence just allocated
             seq_cmp = Compare.absent(DIRECTIVE_SEQ + site_id) if seq_kv is None else Compare.unchanged(seq_kv)
             result = await self._audit.commit(
                 [
@@ -103,6 +138,7 @@ class Directives:
                     Compare.absent(directive_id_key(site_id, new_id)),
                     Compare(site.key, "create_revision", site.create_revision),
                     seq_cmp,
+                    *halt_fence,
                 ],
                 [
                     Put(DIRECTIVE_SEQ + site_id, str(rec.sequence).encode()),

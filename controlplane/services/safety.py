@@ -52,7 +52,7 @@ from controlplane.errors import (
 )
 from controlplane.pki.identity import Identity, Role
 from controlplane.pki.safety_key import SafetyKey
-from controlplane.services import clock
+from controlplane.services import artifact_index, clock
 from controlplane.services.audit import AuditLog, Entry
 from controlplane.services.registry import Registry
 from controlplane.services.safety_lane import CAS_ATTEMPTS, LaneCache, SafetyLane, Subscriber, _PendingAck
@@ -170,6 +170,7 @@ class Safety(SafetyLane):
         if ttl_s < 0 or ttl_s > 90 * 86400:
             raise InvalidArgument("ttl_seconds", "must be 0..90 days")
         need = self.settings.global_halt_approvals if parsed.kind == "global" and not automatic else 1
+        model, digest = await artifact_index.artifact_of(self._store, release)
         now = clock.now()
         action = SafetyActionRecord(
             id=action_id or str(uuid.uuid4()),
@@ -184,6 +185,8 @@ class Safety(SafetyLane):
             automatic=automatic,
             ttl_s=ttl_s or DEFAULT_HALT_TTL_S,
             details=dict(details or {}),
+            model=model,
+            digest=digest,
         )
         entry = Entry(
             actor,
@@ -217,6 +220,8 @@ class Safety(SafetyLane):
             targets=list(halt.targets),
             related_id=halt.id,
             ttl_s=halt.ttl_s,
+            model=halt.model,
+            digest=halt.digest,
         )
         await self._create(
             action,
@@ -333,6 +338,9 @@ class Safety(SafetyLane):
         obj = f"release/{action.release}" if action.release else f"scope/{action.scope}"
         if action.kind == ActionKind.HALT:
             action = action.replace(effective_at=now)
+            index_cmp, index_ops = await artifact_index.index_ops(self._store, action, action)
+            compares += index_cmp
+            ops += index_ops
             if not create:
                 entries.append(
                     Entry(
@@ -353,6 +361,9 @@ class Safety(SafetyLane):
             action = action.replace(effective_at=now)
             compares.append(Compare.unchanged(halt_kv))
             ops.append(Put(halt_kv.key, halt.replace(resumed_at=now, related_id=action.id).to_json()))
+            index_cmp, index_ops = await artifact_index.index_ops(self._store, action, halt)
+            compares += index_cmp
+            ops += index_ops
             entries.append(
                 Entry(
                     action.requested_by,

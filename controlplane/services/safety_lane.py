@@ -181,6 +181,8 @@ class SafetyLane:
             "scope": action.scope,
             "reason": action.reason,
             "approvers": list(action.approvals),
+            "model": action.model,
+            "digest": action.digest,
         }
         if kind == "Resume":
             payload["resume_id"] = action.id

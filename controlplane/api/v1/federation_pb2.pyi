@@ -149,16 +149,18 @@ class UncordonSiteResponse(_message.Message):
     def __init__(self, site: _Optional[_Union[Site, _Mapping]] = ...) -> None: ...
 
 class DeployRequest(_message.Message):
-    __slots__ = ("site_id", "deploy", "ttl_seconds", "request_id")
+    __slots__ = ("site_id", "deploy", "ttl_seconds", "request_id", "release")
     SITE_ID_FIELD_NUMBER: _ClassVar[int]
     DEPLOY_FIELD_NUMBER: _ClassVar[int]
     TTL_SECONDS_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    RELEASE_FIELD_NUMBER: _ClassVar[int]
     site_id: str
     deploy: _types_pb2.DeployPayload
     ttl_seconds: int
     request_id: str
-    def __init__(self, site_id: _Optional[str] = ..., deploy: _Optional[_Union[_types_pb2.DeployPayload, _Mapping]] = ..., ttl_seconds: _Optional[int] = ..., request_id: _Optional[str] = ...) -> None: ...
+    release: str
+    def __init__(self, site_id: _Optional[str] = ..., deploy: _Optional[_Union[_types_pb2.DeployPayload, _Mapping]] = ..., ttl_seconds: _Optional[int] = ..., request_id: _Optional[str] = ..., release: _Optional[str] = ...) -> None: ...
 
 class DeployResponse(_message.Message):
     __slots__ = ("directive",)

@@ -194,23 +194,27 @@ class SafetyPublicKey(_message.Message):
     def __init__(self, key_id: _Optional[str] = ..., public_key_pem: _Optional[str] = ...) -> None: ...
 
 class HaltPayload(_message.Message):
-    __slots__ = ("halt_id", "release", "scope", "reason", "site_id", "approvers")
+    __slots__ = ("halt_id", "release", "scope", "reason", "site_id", "approvers", "model", "digest")
     HALT_ID_FIELD_NUMBER: _ClassVar[int]
     RELEASE_FIELD_NUMBER: _ClassVar[int]
     SCOPE_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     SITE_ID_FIELD_NUMBER: _ClassVar[int]
     APPROVERS_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
     halt_id: str
     release: str
     scope: str
     reason: str
     site_id: str
     approvers: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, halt_id: _Optional[str] = ..., release: _Optional[str] = ..., scope: _Optional[str] = ..., reason: _Optional[str] = ..., site_id: _Optional[str] = ..., approvers: _Optional[_Iterable[str]] = ...) -> None: ...
+    model: str
+    digest: str
+    def __init__(self, halt_id: _Optional[str] = ..., release: _Optional[str] = ..., scope: _Optional[str] = ..., reason: _Optional[str] = ..., site_id: _Optional[str] = ..., approvers: _Optional[_Iterable[str]] = ..., model: _Optional[str] = ..., digest: _Optional[str] = ...) -> None: ...
 
 class ResumePayload(_message.Message):
-    __slots__ = ("halt_id", "release", "reason", "site_id", "approvers", "resume_id", "scope")
+    __slots__ = ("halt_id", "release", "reason", "site_id", "approvers", "resume_id", "scope", "model", "digest")
     HALT_ID_FIELD_NUMBER: _ClassVar[int]
     RELEASE_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
@@ -218,6 +222,8 @@ class ResumePayload(_message.Message):
     APPROVERS_FIELD_NUMBER: _ClassVar[int]
     RESUME_ID_FIELD_NUMBER: _ClassVar[int]
     SCOPE_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
     halt_id: str
     release: str
     reason: str
@@ -225,7 +231,9 @@ class ResumePayload(_message.Message):
     approvers: _containers.RepeatedScalarFieldContainer[str]
     resume_id: str
     scope: str
-    def __init__(self, halt_id: _Optional[str] = ..., release: _Optional[str] = ..., reason: _Optional[str] = ..., site_id: _Optional[str] = ..., approvers: _Optional[_Iterable[str]] = ..., resume_id: _Optional[str] = ..., scope: _Optional[str] = ...) -> None: ...
+    model: str
+    digest: str
+    def __init__(self, halt_id: _Optional[str] = ..., release: _Optional[str] = ..., reason: _Optional[str] = ..., site_id: _Optional[str] = ..., approvers: _Optional[_Iterable[str]] = ..., resume_id: _Optional[str] = ..., scope: _Optional[str] = ..., model: _Optional[str] = ..., digest: _Optional[str] = ...) -> None: ...
 
 class Beacon(_message.Message):
     __slots__ = ("site_id", "sequence", "time", "key_id", "signature")

@@ -48,6 +48,7 @@ class DirectiveKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DIRECTIVE_KIND_UNDEPLOY: _ClassVar[DirectiveKind]
     DIRECTIVE_KIND_HALT: _ClassVar[DirectiveKind]
     DIRECTIVE_KIND_RESUME: _ClassVar[DirectiveKind]
+    DIRECTIVE_KIND_PUBLISHERS: _ClassVar[DirectiveKind]
 
 class DirectiveState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -78,6 +79,7 @@ DIRECTIVE_KIND_DEPLOY: DirectiveKind
 DIRECTIVE_KIND_UNDEPLOY: DirectiveKind
 DIRECTIVE_KIND_HALT: DirectiveKind
 DIRECTIVE_KIND_RESUME: DirectiveKind
+DIRECTIVE_KIND_PUBLISHERS: DirectiveKind
 DIRECTIVE_STATE_UNSPECIFIED: DirectiveState
 DIRECTIVE_STATE_PENDING: DirectiveState
 DIRECTIVE_STATE_ACKED: DirectiveState
@@ -169,6 +171,20 @@ class DeploymentStatus(_message.Message):
     measured: _containers.RepeatedScalarFieldContainer[HealthMetric]
     def __init__(self, name: _Optional[str] = ..., model: _Optional[str] = ..., version: _Optional[str] = ..., phase: _Optional[str] = ..., replicas: _Optional[int] = ..., ready_replicas: _Optional[int] = ..., source: _Optional[_Union[WorkloadSource, str]] = ..., halted: _Optional[bool] = ..., error_rate: _Optional[float] = ..., latency_p95_ms: _Optional[float] = ..., safety_score: _Optional[float] = ..., release: _Optional[str] = ..., digest: _Optional[str] = ..., measured: _Optional[_Iterable[_Union[HealthMetric, str]]] = ...) -> None: ...
 
+class TrustedPublisher(_message.Message):
+    __slots__ = ("name", "public_key")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    public_key: bytes
+    def __init__(self, name: _Optional[str] = ..., public_key: _Optional[bytes] = ...) -> None: ...
+
+class PublishersPayload(_message.Message):
+    __slots__ = ("publishers",)
+    PUBLISHERS_FIELD_NUMBER: _ClassVar[int]
+    publishers: _containers.RepeatedCompositeFieldContainer[TrustedPublisher]
+    def __init__(self, publishers: _Optional[_Iterable[_Union[TrustedPublisher, _Mapping]]] = ...) -> None: ...
+
 class DeployPayload(_message.Message):
     __slots__ = ("deployment_name", "model", "version", "digest", "replicas", "accelerator", "accelerators_per_replica", "locale", "release", "risk_tier", "signed_release", "rollout")
     DEPLOYMENT_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -204,7 +220,7 @@ class UndeployPayload(_message.Message):
     def __init__(self, deployment_name: _Optional[str] = ...) -> None: ...
 
 class Directive(_message.Message):
-    __slots__ = ("sequence", "id", "kind", "issued_at", "expires_at", "issuer", "safety_sequence", "key_id", "signature", "deploy", "undeploy", "halt", "resume")
+    __slots__ = ("sequence", "id", "kind", "issued_at", "expires_at", "issuer", "safety_sequence", "key_id", "signature", "deploy", "undeploy", "halt", "resume", "publishers", "directive_key_id", "directive_signature")
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
@@ -218,6 +234,9 @@ class Directive(_message.Message):
     UNDEPLOY_FIELD_NUMBER: _ClassVar[int]
     HALT_FIELD_NUMBER: _ClassVar[int]
     RESUME_FIELD_NUMBER: _ClassVar[int]
+    PUBLISHERS_FIELD_NUMBER: _ClassVar[int]
+    DIRECTIVE_KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    DIRECTIVE_SIGNATURE_FIELD_NUMBER: _ClassVar[int]
     sequence: int
     id: str
     kind: DirectiveKind
@@ -231,7 +250,10 @@ class Directive(_message.Message):
     undeploy: UndeployPayload
     halt: _safety_pb2.HaltPayload
     resume: _safety_pb2.ResumePayload
-    def __init__(self, sequence: _Optional[int] = ..., id: _Optional[str] = ..., kind: _Optional[_Union[DirectiveKind, str]] = ..., issued_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., issuer: _Optional[str] = ..., safety_sequence: _Optional[int] = ..., key_id: _Optional[str] = ..., signature: _Optional[bytes] = ..., deploy: _Optional[_Union[DeployPayload, _Mapping]] = ..., undeploy: _Optional[_Union[UndeployPayload, _Mapping]] = ..., halt: _Optional[_Union[_safety_pb2.HaltPayload, _Mapping]] = ..., resume: _Optional[_Union[_safety_pb2.ResumePayload, _Mapping]] = ...) -> None: ...
+    publishers: PublishersPayload
+    directive_key_id: str
+    directive_signature: bytes
+    def __init__(self, sequence: _Optional[int] = ..., id: _Optional[str] = ..., kind: _Optional[_Union[DirectiveKind, str]] = ..., issued_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., issuer: _Optional[str] = ..., safety_sequence: _Optional[int] = ..., key_id: _Optional[str] = ..., signature: _Optional[bytes] = ..., deploy: _Optional[_Union[DeployPayload, _Mapping]] = ..., undeploy: _Optional[_Union[UndeployPayload, _Mapping]] = ..., halt: _Optional[_Union[_safety_pb2.HaltPayload, _Mapping]] = ..., resume: _Optional[_Union[_safety_pb2.ResumePayload, _Mapping]] = ..., publishers: _Optional[_Union[PublishersPayload, _Mapping]] = ..., directive_key_id: _Optional[str] = ..., directive_signature: _Optional[bytes] = ...) -> None: ...
 
 class DirectiveRecord(_message.Message):
     __slots__ = ("site_id", "directive", "state", "reason", "completed_at")

@@ -1,0 +1,64 @@
+"""A stored directive as the wire message a site receives, and its directive-key signature.
+
+One function builds the message both when a directive is queued (to sign it) and when the link
+sends it (to carry the stored signature), so the bytes signed are the bytes sent. The signature is
+made here, by the replica that queues the directive, with the directive key on its disk; the store
+holds the signature, never the key (controlplane/pki/directive_key.py).
+"""
+
+from __future__ import annotations
+
+from google.protobuf import json_format
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from controlplane.api.v1 import types_pb2 as tpb
+from controlplane.domain.records import DirectiveRecord
+from controlplane.pki.directive_key import DirectiveKey
+
+KINDS = {
+    "Deploy": tpb.DIRECTIVE_KIND_DEPLOY,
+    "Undeploy": tpb.DIRECTIVE_KIND_UNDEPLOY,
+    "Halt": tpb.DIRECTIVE_KIND_HALT,
+    "Resume": tpb.DIRECTIVE_KIND_RESUME,
+    "Publishers": tpb.DIRECTIVE_KIND_PUBLISHERS,
+}
+_PAYLOAD = {"Deploy": "deploy", "Undeploy": "undeploy", "Publishers": "publishers"}
+
+
+def ts(seconds: float) -> Timestamp:
+    t = Timestamp()
+    if seconds:
+        t.FromNanoseconds(int(seconds * 1e9))
+    return t
+
+
+def unsigned_pb(rec: DirectiveRecord) -> tpb.Directive:
+    d = tpb.Directive(
+        sequence=rec.sequence,
+        id=rec.id,
+        kind=KINDS.get(rec.kind, tpb.DIRECTIVE_KIND_UNSPECIFIED),
+        issued_at=ts(rec.issued_at),
+        expires_at=ts(rec.expires_at),
+        issuer=rec.issuer,
+    )
+    field = _PAYLOAD.get(rec.kind)
+    if field:
+        json_format.ParseDict(rec.payload, getattr(d, field), ignore_unknown_fields=True)
+    return d
+
+
+def directive_to_pb(rec: DirectiveRecord) -> tpb.Directive:
+    """The directive as sent, with the signature stored beside it (none when it has none: the
+    site then refuses it)."""
+    d = unsigned_pb(rec)
+    if rec.signature:
+        d.directive_key_id = rec.key_id
+        d.directive_signature = bytes.fromhex(rec.signature)
+    return d
+
+
+def signed(rec: DirectiveRecord, key: DirectiveKey) -> DirectiveRecord:
+    """``rec`` with its directive-key signature for its site and sequence."""
+    d = unsigned_pb(rec)
+    key.sign(rec.site_id, d)
+    return rec.replace(key_id=d.directive_key_id, signature=d.directive_signature.hex())
