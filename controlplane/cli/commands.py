@@ -150,16 +150,20 @@ async def join_cmd(args: argparse.Namespace) -> int:
 async def deploy(args: argparse.Namespace) -> int:
     payload = tpb.DeployPayload(
         deployment_name=args.name,
-        model=args.model,
-        version=args.version,
-        digest=args.digest,
+        model=args.model or "",
+        version=args.version or "",
+        digest=args.digest or "",
         replicas=args.replicas,
         accelerator=args.accelerator,
         accelerators_per_replica=args.accelerators_per_replica,
         locale=args.locale,
     )
     resp = await call(
-        args, "Deploy", fpb.DeployRequest(site_id=args.site, deploy=payload, request_id=str(uuid.uuid4()))
+        args,
+        "Deploy",
+        fpb.DeployRequest(
+            site_id=args.site, deploy=payload, release=args.release, request_id=str(uuid.uuid4())
+        ),
     )
     emit(views.directive(resp.directive), args.output, _directive_line)
     return 0
@@ -357,12 +361,15 @@ def register(sub: Any) -> None:
     _out(p)
     p.set_defaults(handler=join_cmd)
 
-    p = sub.add_parser("deploy", help="queue a low-level Deploy directive for one site (admin)")
+    p = sub.add_parser("deploy", help="queue a low-level Deploy of a registered release for one site (admin)")
     p.add_argument("--site", required=True)
     p.add_argument("--name", required=True, help="deployment name at the site")
-    p.add_argument("--model", required=True)
-    p.add_argument("--version", required=True)
-    p.add_argument("--digest", required=True, help="sha256:<64 hex> of the artifact manifest")
+    p.add_argument(
+        "--release", required=True, help="registered release to run (its model, version and digest)"
+    )
+    p.add_argument("--model", help="optional: must equal the release's model")
+    p.add_argument("--version", help="optional: must equal the release's version")
+    p.add_argument("--digest", help="optional: must equal the release's digest (sha256:<64 hex>)")
     p.add_argument("--replicas", type=limited(limits.REPLICAS), default=1)
     p.add_argument("--accelerator", default="")
     p.add_argument("--accelerators-per-replica", type=limited(limits.ACCELERATORS_PER_REPLICA), default=0)

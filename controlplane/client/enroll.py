@@ -15,6 +15,7 @@ from controlplane.api.v1 import types_pb2 as tpb
 from controlplane.client.channel import secure_channel
 from controlplane.client.retry import CLI
 from controlplane.errors import InvalidArgument, Unavailable, from_status
+from controlplane.pki.directive_key import write_publishers, write_site_key
 from controlplane.pki.keys import (
     certificate_pem,
     csr_pem,
@@ -87,4 +88,7 @@ async def join(
     write_atomic(out / "ca.crt", resp.ca_bundle_pem.encode(), 0o644)
     if resp.safety_keys:  # the federation's safety key ring: verifies signed halts and beacons
         write_site_ring(out, {k.key_id: k.public_key_pem for k in resp.safety_keys})
+    if resp.HasField("directive_key"):  # every directive must verify with it
+        write_site_key(out, resp.directive_key.public_key_pem)
+    write_publishers(out, list(resp.publishers))  # whose signed releases the site deploys
     return out

@@ -17,7 +17,10 @@ site, or moved to another place in a site's queue.
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,9 +37,12 @@ KEY_FILE = "directive.key"
 PUB_FILE = "directive.pub"
 #: Where a site keeps the directive public key it received at enrollment (PEM).
 SITE_KEY_FILE = "directive-key.pem"
+#: Where a site keeps the publishers it trusts (name -> base64 raw Ed25519 key).
+PUBLISHERS_FILE = "publishers.json"
 CONTEXT = b"stargate-directive-v1\n"
 #: Fields left out of what the signature covers: the signature itself, and 35-39, which the link
 #: may attach at send time (each authenticates itself).
+log = logging.getLogger(__name__)
 UNSIGNED_FIELDS = frozenset({14, 15, 35, 36, 37, 38, 39})
 
 
@@ -135,3 +141,22 @@ def read_site_key(directory: Path) -> Ed25519PublicKey | None:
         return load_public_pem(path.read_bytes())
     except ValueError:
         return None
+
+
+def write_publishers(directory: Path, publishers: list[tpb.TrustedPublisher]) -> None:
+    """Store the publisher set (name -> base64 raw key); only well-formed 32-byte keys."""
+    body = {p.name: base64.b64encode(p.public_key).decode() for p in publishers if len(p.public_key) == 32}
+    data = json.dumps({"publishers": body}, sort_keys=True).encode()
+    write_atomic(directory / PUBLISHERS_FILE, data, 0o644)
+
+
+def read_publishers(directory: Path) -> dict[str, bytes]:
+    path = directory / PUBLISHERS_FILE
+    if not path.exists():
+        return {}
+    try:
+        raw = json.loads(path.read_text()).get("publishers", {})
+        return {str(k): base64.b64decode(v) for k, v in raw.items()}
+    except (ValueError, AttributeError, TypeError):
+        log.error("%s is unreadable: no publisher is trusted until the next Publishers directive", path)
+        return {}

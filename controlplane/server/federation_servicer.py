@@ -18,6 +18,7 @@ from controlplane.pki.identity import Identity, Role
 from controlplane.server import convert
 from controlplane.server.rpc import authenticated
 from controlplane.server.runtime import Runtime
+from controlplane.services.low_level_deploy import release_payload
 from controlplane.services.validation import deploy_payload
 
 _ROLE_FROM_PB = {fpb.ROLE_ADMIN: Role.ADMIN, fpb.ROLE_STEWARD: Role.STEWARD, fpb.ROLE_AUDITOR: Role.AUDITOR}
@@ -87,11 +88,10 @@ class FederationServicer(fgrpc.FederationServiceServicer):
     @authenticated("Deploy")
     async def Deploy(self, request: fpb.DeployRequest, context: Ctx, caller: Identity) -> fpb.DeployResponse:
         validate_dns_label("site_id", request.site_id)
-        payload = deploy_payload(
-            json_format.MessageToDict(
-                request.deploy, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
-            )
+        given = json_format.MessageToDict(
+            request.deploy, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
         )
+        payload = deploy_payload(await release_payload(self.rt.releases, request.release, given))
         rec = await self.rt.directives.issue(
             request.site_id,
             "Deploy",

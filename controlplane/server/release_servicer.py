@@ -13,6 +13,7 @@ from controlplane.pki.identity import Identity
 from controlplane.server import convert
 from controlplane.server.rpc import authenticated
 from controlplane.server.runtime import Runtime
+from controlplane.services.publisher_trust import send_publishers
 from controlplane.services.rollouts import spec_from_dict
 
 Ctx: TypeAlias = grpc.aio.ServicerContext
@@ -100,6 +101,8 @@ class ReleaseServicer(ogrpc.ReleaseServiceServicer):
         self, request: opb.AddPublisherRequest, context: Ctx, caller: Identity
     ) -> opb.AddPublisherResponse:
         p = await self.rt.releases.add_publisher(caller.spiffe_id, request.name, request.public_key)
+        # Every site trusts the new set only once it has it: queued for each, signed.
+        await send_publishers(self.rt.directives, self.rt.registry, self.rt.releases, caller.spiffe_id)
         return opb.AddPublisherResponse(publisher=_publisher(p))
 
     @authenticated("ListPublishers")

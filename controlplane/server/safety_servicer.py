@@ -231,7 +231,7 @@ class SafetyLink:
         out = []
         for e in entries:
             try:
-                out.append(lane_message(e))
+                out.append(self._for_this_site(lane_message(e)))
             except Exception:  # checked when read (domain/defects.py); never stop the link for one
                 log.exception("safety directive %s cannot be sent; skipped", e.record.safety_sequence)
         # Past everything looked at, sent or not in scope (after() stops at the cache's top).
@@ -256,6 +256,14 @@ class SafetyLink:
                     )
                 )
         return out
+
+    def _for_this_site(self, shared: spb.ConnectResponse) -> spb.ConnectResponse:
+        """The lane directive (built once, signed once with the safety key for its whole scope)
+        with this site's directive-key signature: ~70 us per site (copy and sign)."""
+        d = tpb.Directive()
+        d.CopyFrom(shared.directive)
+        self.rt.directive_key.sign(self.site_id, d)
+        return spb.ConnectResponse(directive=d)
 
     async def handle(self, which: str, body: Any) -> bool:
         """Handle a site message that belongs to safety; False when it is not one."""

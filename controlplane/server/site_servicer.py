@@ -19,6 +19,7 @@ from controlplane.api import bounds
 from controlplane.api.v1 import safety_pb2 as xpb
 from controlplane.api.v1 import site_pb2 as spb
 from controlplane.api.v1 import site_pb2_grpc as sgrpc
+from controlplane.api.v1 import types_pb2 as tpb
 from controlplane.domain import defects
 from controlplane.domain.ratelimit import peer_host
 from controlplane.domain.records import DirectiveRecord, DirectiveState
@@ -41,6 +42,7 @@ from controlplane.server.runtime import Runtime
 from controlplane.server.safety_servicer import SafetyLink, report_incident
 from controlplane.services import clock
 from controlplane.services.enrollment import SiteFactsIn
+from controlplane.services.publisher_trust import publisher_set, raw_keys
 
 log = logging.getLogger(__name__)
 Ctx: TypeAlias = grpc.aio.ServicerContext
@@ -107,6 +109,13 @@ class SiteServicer(sgrpc.SiteServiceServicer):
                 xpb.SafetyPublicKey(
                     key_id=self.rt.safety.key.key_id, public_key_pem=self.rt.safety.key.public_pem
                 )
+            ],
+            directive_key=xpb.SafetyPublicKey(
+                key_id=self.rt.directive_key.key_id, public_key_pem=self.rt.directive_key.public_pem
+            ),
+            publishers=[
+                tpb.TrustedPublisher(name=name, public_key=key)
+                for name, key in raw_keys(await publisher_set(self.rt.releases))
             ],
         )
 

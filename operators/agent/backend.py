@@ -56,14 +56,15 @@ class WorkloadBackend(abc.ABC):
     async def workloads(self) -> list[Workload]:
         """Everything the site runs, federation-owned and local."""
 
-    async def halt(self, release: str) -> list[str]:
-        """Stop serving every federation workload of ``release`` (scale to zero, keep the object so
-        that a resume restores it); returns their names. Idempotent. Backends that cannot halt
-        refuse, and the site says so upstream."""
+    async def halt(self, release: str, *, model: str = "", digest: str = "") -> list[str]:
+        """Stop serving every federation workload of the artifact ``model``/``digest``, whatever
+        its deployment or release name (without an artifact: of ``release``; ``runs``). Scale to
+        zero, keep the object so that a resume restores it; returns their names. Idempotent.
+        Backends that cannot halt refuse, and the site says so upstream."""
         raise Refused("this site's backend cannot halt workloads")
 
-    async def resume(self, release: str) -> list[str]:
-        """Lift a halt of ``release``; returns the workloads restored. Idempotent."""
+    async def resume(self, release: str, *, model: str = "", digest: str = "") -> list[str]:
+        """Lift a halt of the artifact (or ``release``); returns the workloads restored. Idempotent."""
         raise Refused("this site's backend cannot resume workloads")
 
     async def verify_artifact(self, digest: str) -> str | None:
@@ -72,6 +73,15 @@ class WorkloadBackend(abc.ABC):
         The default has no local artifact store to consult and accepts; backends with one (a
         registry mirror, MemoryBackend.artifacts) MUST check that the bytes hash to ``digest``."""
         return None
+
+
+def runs(w_release: object, w_model: object, w_digest: object, release: str, model: str, digest: str) -> bool:
+    """Whether a workload (its release, model, digest) is what a halt of the artifact ``model``/
+    ``digest`` stops; a halt without an artifact (a release the federation did not know, or a
+    local fail-closed halt) stops the workloads of ``release`` by name."""
+    if model and digest:
+        return w_model == model and w_digest == digest
+    return bool(release) and w_release == release
 
 
 class Refused(Exception):
@@ -134,8 +144,8 @@ class MemoryBackend(WorkloadBackend):
         fields = {k: payload[k] for k in Workload.__dataclass_fields__ if k in payload and k != "name"}
         w = Workload(name=name, **fields)
         w.ready_replicas = w.replicas
-        if existing is not None:
-            w.halted = existing.halted
+        if existing is not None and (existing.model, existing.digest) == (w.model, w.digest):
+            w.halted = existing.halted  # a halt stops an artifact: another one starts unhalted
         self.items[name] = w
         self._deployed_at[name] = time.monotonic()
 
@@ -144,18 +154,19 @@ class MemoryBackend(WorkloadBackend):
         if w is not None and w.source != "local":
             del self.items[name]
 
-    async def halt(self, release: str) -> list[str]:
+    async def halt(self, release: str, *, model: str = "", digest: str = "") -> list[str]:
         names = []
         for w in self.items.values():
-            if release and w.release == release and w.source != "local":
+            if w.source != "local" and runs(w.release, w.model, w.digest, release, model, digest):
                 w.halted, w.ready_replicas = True, 0
                 names.append(w.name)
         return sorted(names)
 
-    async def resume(self, release: str) -> list[str]:
+    async def resume(self, release: str, *, model: str = "", digest: str = "") -> list[str]:
         names = []
         for w in self.items.values():
-            if release and w.release == release and w.source != "local" and w.halted:
+            lifted = w.halted and runs(w.release, w.model, w.digest, release, model, digest)
+            if w.source != "local" and lifted:
                 w.halted, w.ready_replicas = False, w.replicas
                 names.append(w.name)
         return sorted(names)

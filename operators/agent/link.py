@@ -30,6 +30,7 @@ from controlplane.client.enroll import Facts, site_csr
 from controlplane.client.retry import LINK, RetryPolicy
 from controlplane.pki.keys import load_certificate, write_atomic, write_private_key
 from operators.agent.backend import Refused, WorkloadBackend
+from operators.agent.directive_trust import DirectiveTrust
 from operators.agent.policy import LocalPolicy
 from operators.agent.records import ApplicationRecord, Applied
 from operators.agent.safety import SiteSafety
@@ -94,6 +95,8 @@ class SiteAgent:
             on_event=self.on_event,
             persist=type(self.record) is not ApplicationRecord,  # durable iff the record is
         )
+        #: The directive key and the publishers this site trusts (operators/agent/directive_trust.py).
+        self.trust = DirectiveTrust(facts.site_id, cred_dir)
 
     # --- credentials --------------------------------------------------------------------------
 
@@ -331,6 +334,17 @@ class SiteAgent:
             self._reply(d, e)
 
     async def _handle(self, d: tpb.Directive) -> None:
+        refused = self.trust.check(d)  # every directive: signed by the directive key, for this site
+        if refused is not None:
+            kind = tpb.DirectiveKind.Name(d.kind).removeprefix("DIRECTIVE_KIND_").title()
+            log.warning("refused directive %s (sequence %d): %s", d.id[:40], d.sequence, refused)
+            entry = Applied(d.sequence, d.id, kind, "rejected", refused, safety_sequence=d.safety_sequence)
+            if not d.safety_sequence:
+                self.record.add(entry)
+                await self.record.flush()
+            self.on_event("rejected", {"sequence": d.sequence, "id": d.id, "reason": refused})
+            self._reply(d, entry)
+            return
         if d.kind in (tpb.DIRECTIVE_KIND_HALT, tpb.DIRECTIVE_KIND_RESUME):
             # The safety lane: verified (signature, scope, expiry, replay, sequence) before acting.
             entry = await self.safety.handle(d)
@@ -372,7 +386,8 @@ class SiteAgent:
                 )
                 if reason:
                     raise Refused(reason)
-                reason = await check_release(payload, self.policy, self.backend)
+                trusted = self.policy.trusted_publisher_keys or self.trust.publisher_keys()
+                reason = await check_release(payload, trusted, self.backend)
                 if reason:
                     raise Refused(reason)
                 reason = self.safety.check_deploy(payload)  # a halted release or tier stays halted
@@ -384,6 +399,8 @@ class SiteAgent:
                 await self.backend.deploy(payload)
             elif d.kind == tpb.DIRECTIVE_KIND_UNDEPLOY:
                 await self.backend.undeploy(d.undeploy.deployment_name)
+            elif d.kind == tpb.DIRECTIVE_KIND_PUBLISHERS:
+                self.trust.set_publishers(d.publishers)
             else:
                 raise Refused(f"unsupported directive kind {kind}")
         except Refused as e:

@@ -25,10 +25,10 @@ class LocalPolicy:
     #: When set, every deploy is refused with this reason: the site's policy could not be read
     #: (invalid, or ambiguous), and a site that cannot tell what it allows must not guess.
     refusal: str = ""
-    #: Raw Ed25519 publisher keys the site trusts; empty = the key the federation registered.
+    #: Raw Ed25519 publisher keys the site trusts, and only those; empty = the publishers the
+    #: federation registered, as received at enrollment and in signed Publishers directives.
+    #: Either way a Deploy must carry a release signed by a trusted publisher.
     trusted_publisher_keys: set[bytes] = field(default_factory=set)
-    #: Refuse deploys that carry no signed release (low-level deploys).
-    require_signed_releases: bool = False
 
     def check_deploy(
         self,

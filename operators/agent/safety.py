@@ -71,8 +71,11 @@ MAX_BEACON_SKEW_S = 60.0
 class SafetyState:
     last_safety_sequence: int = 0
     accepted_ids: list[str] = field(default_factory=list)
-    #: release -> id of the halt (or "local:tier-N") that stopped it
+    #: release -> id of the halt (or "local:tier-N") that stopped it, for halts without an artifact
     halted: dict[str, str] = field(default_factory=dict)
+    #: "model@digest" -> ids of the halts in effect that stopped that artifact (a resume removes
+    #: its halt's id; the artifact runs again once none is left)
+    halted_artifacts: dict[str, list[str]] = field(default_factory=dict)
     last_beacon_ns: int = 0
     #: Wall time of the last fresh beacon (or of the first start).
     last_fresh: float = 0.0
@@ -208,12 +211,7 @@ class SiteSafety:
         reason = self.check(d)
         if reason is None:
             try:
-                if kind == "Halt":
-                    names = await self.backend.halt(d.halt.release)
-                    self.state.halted[d.halt.release] = d.halt.halt_id
-                else:
-                    names = await self.backend.resume(d.resume.release)
-                    self.state.halted.pop(d.resume.release, None)
+                names = await (self._halt(d.halt) if kind == "Halt" else self._resume(d.resume))
             except Refused as e:
                 reason = e.reason[:512]
             else:
@@ -230,8 +228,39 @@ class SiteSafety:
         self.on_event("safety-rejected", {"id": d.id, "reason": reason})
         return Applied(0, d.id, kind, "rejected", reason, safety_sequence=d.safety_sequence)
 
+    async def _halt(self, p: xpb.HaltPayload) -> list[str]:
+        """Halt the artifact (every workload running it, whatever its name), or the release by
+        name when the halt names no artifact."""
+        names = await self.backend.halt(p.release, model=p.model, digest=p.digest)
+        if p.model and p.digest:
+            ids = self.state.halted_artifacts.setdefault(f"{p.model}@{p.digest}", [])
+            if p.halt_id not in ids:
+                ids.append(p.halt_id)
+        else:
+            self.state.halted[p.release] = p.halt_id
+        return names
+
+    async def _resume(self, p: xpb.ResumePayload) -> list[str]:
+        """Clear exactly what the halt ``p.halt_id`` set: its artifact runs again once no other
+        halt in effect holds it."""
+        if not (p.model and p.digest):
+            self.state.halted.pop(p.release, None)
+            return await self.backend.resume(p.release)
+        key = f"{p.model}@{p.digest}"
+        left = [h for h in self.state.halted_artifacts.get(key, []) if h != p.halt_id]
+        if left:
+            self.state.halted_artifacts[key] = left
+            return []  # another halt still stops this artifact
+        self.state.halted_artifacts.pop(key, None)
+        return await self.backend.resume(p.release, model=p.model, digest=p.digest)
+
     def check_deploy(self, payload: dict[str, Any]) -> str | None:
-        """Refuse deploying a halted release, or a tier halted for want of beacons."""
+        """Refuse deploying a halted artifact (whatever the deployment or release name), a release
+        halted by name, or a tier halted for want of beacons."""
+        artifact = f"{payload.get('model', '')}@{payload.get('digest', '')}"
+        if self.state.halted_artifacts.get(artifact):
+            halts = ", ".join(self.state.halted_artifacts[artifact])
+            return f"safety: artifact {artifact[:60]} is halted ({halts})"
         release = str(payload.get("release", ""))
         if release and release in self.state.halted:
             return f"safety: release {release} is halted ({self.state.halted[release]})"

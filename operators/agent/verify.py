@@ -13,23 +13,21 @@ from google.protobuf import json_format
 from controlplane.api.v1 import release_pb2 as rpb
 from controlplane.domain import releases as rel
 from operators.agent.backend import WorkloadBackend
-from operators.agent.policy import LocalPolicy
 
 
-async def check_release(payload: dict[str, Any], policy: LocalPolicy, backend: WorkloadBackend) -> str | None:
-    """The reason to refuse a Deploy payload, or None to go ahead."""
+async def check_release(payload: dict[str, Any], trusted: set[bytes], backend: WorkloadBackend) -> str | None:
+    """The reason to refuse a Deploy payload, or None to go ahead. ``trusted``: the publisher keys
+    this site trusts (its policy's, else the federation's set: operators/agent/directive_trust.py)."""
     raw = payload.get("signed_release")
     if not raw:
-        if policy.require_signed_releases:
-            return "release: unsigned deploys are refused by site policy"
-        return await backend.verify_artifact(str(payload.get("digest", "")))
+        return "release: a Deploy must carry a release signed by a publisher this site trusts"
     try:
         signed = json_format.ParseDict(raw, rpb.SignedRelease(), ignore_unknown_fields=True)
     except json_format.ParseError:
         return "release: the signed release is malformed"
     r = signed.release
     key = bytes(signed.publisher_key)
-    if policy.trusted_publisher_keys and key not in policy.trusted_publisher_keys:
+    if key not in trusted:
         return f"release: publisher key {rel.key_id(key)} ({signed.publisher}) is not trusted by this site"
     if not rel.verify(key, bytes(signed.signature), r):
         return f"release: signature by {signed.publisher} does not verify"

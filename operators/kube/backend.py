@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from operators.agent.backend import Refused, Workload, WorkloadBackend
+from operators.agent.backend import Refused, Workload, WorkloadBackend, runs
 from operators.agent.policy import LocalPolicy
 from operators.kube import workloads as wl
 from operators.kube.health import HealthMonitor
@@ -101,8 +101,12 @@ class KubernetesBackend(WorkloadBackend):
                 body["spec"]["halted"] = False
                 await self.api.create(MODELDEPLOYMENTS, ns, body)
             else:
-                # Merge patch of the owned fields only: keeps a site's `halted` and its annotations.
+                # Merge patch of the owned fields only: keeps a site's `halted` and its annotations,
+                # unless the artifact changes (a halt stops an artifact, not a name).
                 patch = {"metadata": {"annotations": body["metadata"]["annotations"]}, "spec": body["spec"]}
+                old = existing.get("spec") or {}
+                if (old.get("model"), old.get("digest")) != (payload.get("model"), payload.get("digest")):
+                    patch["spec"]["halted"] = False
                 for key in set(wl.FIELDS.values()) - set(body["spec"]):
                     patch["spec"][key] = None  # a field the new payload leaves empty is removed
                 await self.api.patch(MODELDEPLOYMENTS, ns, name, patch)
@@ -134,25 +138,24 @@ class KubernetesBackend(WorkloadBackend):
         except KubeError as e:
             raise self._refusal(e, f"removing {name}")
 
-    async def halt(self, release: str) -> list[str]:
-        return await self._set_halted(release, True)
+    async def halt(self, release: str, *, model: str = "", digest: str = "") -> list[str]:
+        return await self._set_halted(release, True, model, digest)
 
-    async def resume(self, release: str) -> list[str]:
-        return await self._set_halted(release, False)
+    async def resume(self, release: str, *, model: str = "", digest: str = "") -> list[str]:
+        return await self._set_halted(release, False, model, digest)
 
-    async def _set_halted(self, release: str, halted: bool) -> list[str]:
+    async def _set_halted(self, release: str, halted: bool, model: str, digest: str) -> list[str]:
         """Halt (scale to zero, keep the object) or resume the federation-owned ModelDeployments of
-        ``release``; the reconcile handler scales their Deployments. Local ones are never touched."""
+        the artifact ``model``/``digest`` (or, without one, of ``release``); the reconcile handler
+        scales their Deployments. Local ones are never touched."""
         names = []
         async with self._lock:
             try:
                 for ns in self.settings.federation_namespaces:
                     for md in await self.api.list(MODELDEPLOYMENTS, ns):
                         spec = md.get("spec") or {}
-                        if (
-                            not release
-                            or spec.get("release") != release
-                            or spec.get("source") != "federation"
+                        if spec.get("source") != "federation" or not runs(
+                            spec.get("release"), spec.get("model"), spec.get("digest"), release, model, digest
                         ):
                             continue
                         if bool(spec.get("halted")) != halted:
