@@ -40,6 +40,7 @@ from controlplane.services.rollout_engine import RolloutEngine
 from controlplane.services.rollouts import Rollouts
 from controlplane.store import Put
 from controlplane.store.memory import MemoryStore
+from tests.support.requests import deploy as send_deploy
 
 DIGEST = "sha256:" + "ab" * 32
 
@@ -55,7 +56,7 @@ async def rollout_wall_time(n: int) -> tuple[str, float, float]:
                 deployment_name="base", model="base", version="1", digest=DIGEST, replicas=1
             )
             async with sem:
-                await admin.call("Deploy", fpb.DeployRequest(site_id=site_id, deploy=payload))
+                await send_deploy(admin, fpb.DeployRequest(site_id=site_id, deploy=payload))
 
         await asyncio.gather(*(deploy(s.facts.site_id) for s in f.sites))
         while not all("base" in s.backend.items for s in f.sites):

@@ -40,7 +40,12 @@ async def dev_up(args: argparse.Namespace) -> int:
             f"control plane: {fed.cp.address} (mTLS), enrollment: {fed.cp.enroll_address}; {fed.store_note}"
         )
         print(f"config: {fed.config_path}")
-        print(f"try:    stargatectl --config {fed.config_path} sites list -o json\n")
+        print(f"try:    stargatectl --config {fed.config_path} sites list -o json")
+        site = fed.sites[0].facts.site_id if fed.sites else "SITE"
+        print(
+            f"        stargatectl --config {fed.config_path} deploy --site {site} --name atlas "
+            f"--release {fed.release}\n"
+        )
         list_args = argparse.Namespace(
             config=str(fed.config_path), context=None, server=None, timeout=10.0, country="", output="table"
         )

@@ -14,6 +14,7 @@ from controlplane.api.v1 import federation_pb2 as fpb
 from controlplane.client.config import ConfigFile
 from controlplane.client.enroll import Facts
 from controlplane.client.federation import FederationClient
+from controlplane.devenv import demo_release
 from controlplane.pki.keys import load_certificate
 from controlplane.server.app import ControlPlane, ServerConfig
 from controlplane.server.bootstrap import InitOptions, init
@@ -45,6 +46,8 @@ class DevFederation:
         self.etcd: object | None = None
         self.sites: list[SimulatedSite] = []
         self.store_note = ""
+        #: The release registered for low-level deploys (devenv/demo_release.py).
+        self.release = demo_release.RELEASE
 
     @property
     def config_path(self) -> Path:
@@ -102,7 +105,8 @@ class DevFederation:
                 site.backend.health.update(self.opts.health.get(facts.site_id, {}))
                 site.start()
                 self.sites.append(site)
-        await asyncio.gather(*(s.wait_connected(30) for s in self.sites))
+            await asyncio.gather(*(s.wait_connected(30) for s in self.sites))
+            self.release = await demo_release.register(admin, d)
 
     async def stop(self) -> None:
         for s in self.sites:

@@ -39,6 +39,7 @@ async def index_ops(
         index = ah.ArtifactHalts.from_json(kv.value) if kv is not None else None
     except (ValueError, TypeError):
         index = None  # an unreadable record is replaced by one that holds what is known
+    new: ah.ArtifactHalts | None
     if action.kind == ActionKind.HALT:
         new = ah.with_halt(
             index,

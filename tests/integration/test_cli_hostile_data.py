@@ -16,6 +16,7 @@ from controlplane.api.v1 import types_pb2 as tpb
 from controlplane.domain.records import SiteRecord, site_key
 from tests.support.federation import Federation
 from tests.support.procs import Result, assert_one_line_error, run
+from tests.support.requests import deploy as send_deploy
 from tests.support.requests import deploy_request
 
 ESC = "\x1b[2J\x1b]0;owned\x07"
@@ -50,7 +51,7 @@ async def _plant(fed: Federation) -> None:
         await c.call(
             "CordonSite", fpb.CordonSiteRequest(site_id="fr-par-1", reason=f"maintenance{ESC}\u202e")
         )
-        d = (await c.call("Deploy", deploy_request("fr-par-1", "a"))).directive
+        d = (await send_deploy(c, deploy_request("fr-par-1", "a"))).directive
     await _rejected_with_hostile_reason(fed, d)
 
 
@@ -110,7 +111,7 @@ async def test_directives_cancel_as_a_real_process(fed: Federation) -> None:
     site = await fed.add_site("fr-par-1", "FR")
     await site.stop()
     async with fed.client() as c:
-        queued = [(await c.call("Deploy", deploy_request("fr-par-1", n))).directive for n in ("one", "two")]
+        queued = [(await send_deploy(c, deploy_request("fr-par-1", n))).directive for n in ("one", "two")]
     r = await _cli(
         fed, "directives", "cancel", "--site", "fr-par-1", "--id", queued[0].id, "--reason", "typo"
     )

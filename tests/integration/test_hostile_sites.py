@@ -18,6 +18,7 @@ from controlplane.api.v1 import types_pb2 as tpb
 from controlplane.client.channel import secure_channel
 from controlplane.client.enroll import Facts, site_csr
 from tests.support.federation import Federation
+from tests.support.requests import deploy as send_deploy
 from tests.support.requests import deploy_request
 
 ESC = "\x1b[2J\x1b]0;owned\x07"
@@ -127,7 +128,7 @@ async def test_hostile_facts_and_heartbeats_are_refused_audited_once_per_window_
         for msg in bad:
             await link.outbox.put(msg)
         async with fed.client() as c:
-            d = (await c.call("Deploy", deploy_request("fr-par-1", "after"))).directive
+            d = (await send_deploy(c, deploy_request("fr-par-1", "after"))).directive
         await _wait(lambda: d.id in link.directives())  # the link survived 70 refused messages
     finally:
         await link.outbox.put(None)

@@ -25,6 +25,7 @@ from controlplane.pki.keys import certificate_pem, private_key_pem
 from controlplane.services import clock
 from tests.support.federation import TD, Federation
 from tests.support.requests import DIGEST, deploy_request
+from tests.support.requests import deploy as send_deploy
 
 
 async def _until(check: Callable[[], Awaitable[Any]], timeout: float = 10.0) -> Any:
@@ -62,11 +63,11 @@ async def test_a_deploy_ttl_of_2_63_is_refused_nothing_is_stored_and_the_site_ke
     before = len(await _audit(fed))
     async with fed.client() as c:
         with pytest.raises(InvalidRequest) as e:
-            await c.call("Deploy", deploy_request("fr-par-1", ttl=2**63 - 1))
+            await send_deploy(c, deploy_request("fr-par-1", ttl=2**63 - 1))
         assert e.value.public.startswith("ttl_seconds: must be 0..2592000")
         assert await _directives(fed, "fr-par-1") == []
         assert not [ev for ev in (await _audit(fed))[before:] if ev.action == "directive.issue"]
-        good = (await c.call("Deploy", deploy_request("fr-par-1", "good"))).directive
+        good = (await send_deploy(c, deploy_request("fr-par-1", "good"))).directive
     await _until(lambda: _acked(fed, "fr-par-1", good.id))
     assert "good" in site.backend.items
 
@@ -162,7 +163,7 @@ async def test_directives_the_link_cannot_send_are_marked_failed_and_never_stop_
         await _poison(fed, "fr-par-1", b"[]"): "not a JSON object",
     }
     async with fed.client() as c:
-        good = (await c.call("Deploy", deploy_request("fr-par-1", "good"))).directive
+        good = (await send_deploy(c, deploy_request("fr-par-1", "good"))).directive
     # directives list works whatever is stored (today: one record breaks it for the whole site)
     assert len(await _directives(fed, "fr-par-1")) == len(bad) + 1
     site.start()
@@ -187,9 +188,9 @@ async def test_a_cancelled_directive_is_never_delivered_and_the_cancel_is_audite
     site = await fed.add_site("fr-par-1", "FR")
     await site.stop()
     async with fed.client() as c:
-        first = (await c.call("Deploy", deploy_request("fr-par-1", "first"))).directive
-        second = (await c.call("Deploy", deploy_request("fr-par-1", "second"))).directive
-        third = (await c.call("Deploy", deploy_request("fr-par-1", "third"))).directive
+        first = (await send_deploy(c, deploy_request("fr-par-1", "first"))).directive
+        second = (await send_deploy(c, deploy_request("fr-par-1", "second"))).directive
+        third = (await send_deploy(c, deploy_request("fr-par-1", "third"))).directive
         by_id = (
             await c.call(
                 "CancelDirective",

@@ -35,6 +35,7 @@ from tests.support.replicas import (
     harness,
     until,
 )
+from tests.support.requests import deploy as send_deploy
 
 pytestmark = pytest.mark.slow
 
@@ -189,7 +190,7 @@ async def test_one_etcd_member_lost_service_continues(tmp_path: Path) -> None:
                         "CordonSite", fpb.CordonSiteRequest(site_id="fr-m1", reason=f"check via {r.rid}")
                     )
                     await one.call("UncordonSite", fpb.UncordonSiteRequest(site_id="fr-m1"))
-            d = (await c.call("Deploy", deploy_request("fr-m2", "after-loss", rid))).directive
+            d = (await send_deploy(c, deploy_request("fr-m2", "after-loss", rid))).directive
             assert d.id == rid
 
             async def delivered() -> bool:
@@ -231,7 +232,7 @@ async def test_whole_etcd_down_fails_fast_and_recovers_without_restarts(tmp_path
         pids = {r.rid: r.pid for r in (leader, follower)}
         async with h.client(leader, follower) as c:
             first = str(uuid.uuid4())
-            await c.call("Deploy", deploy_request("fr-o0", "before", first))
+            await send_deploy(c, deploy_request("fr-o0", "before", first))
             await until(lambda: _has(h, "fr-o0", first), 10, "first Deploy applied")
             await until(lambda: all_acked(h, c), 10, "acked")
             await until(lambda: _all_ready(h, [leader]), 10, "sites Ready")
@@ -247,7 +248,7 @@ async def test_whole_etcd_down_fails_fast_and_recovers_without_restarts(tmp_path
                 t0 = time.monotonic()
                 with pytest.raises(Unavailable) as info:
                     async with h.client(r, retry=ONCE) as one:
-                        await one.call("Deploy", deploy_request("fr-o1", "during", during))
+                        await send_deploy(one, deploy_request("fr-o1", "during", during))
                 took = time.monotonic() - t0
                 assert took < 1.0, f"Deploy via {r.rid} took {took:.2f}s to fail"
                 assert str(info.value).startswith("state store unavailable"), info.value.__cause__
@@ -273,7 +274,7 @@ async def test_whole_etcd_down_fails_fast_and_recovers_without_restarts(tmp_path
         async with h.client(leader, follower) as c:
             # Nothing half-written: the Deploy that failed during the outage left no trace.
             assert len(await h.directives(c, "fr-o1")) == seqs["fr-o1"]
-            d = (await c.call("Deploy", deploy_request("fr-o1", "during", during))).directive
+            d = (await send_deploy(c, deploy_request("fr-o1", "during", during))).directive
             assert d.id == during and d.sequence == seqs["fr-o1"] + 1
             took = await until(lambda: _has(h, "fr-o1", during), 15, "Deploy after the outage delivered")
             await until(lambda: all_acked(h, c), 10, "acked")
@@ -328,7 +329,7 @@ async def test_a_halt_reaches_sites_on_every_replica_and_survives_the_loss_of_on
             for s in sites:
                 req = deploy_request(s.facts.site_id, "atlas", str(uuid.uuid4()))
                 req.deploy.release = "atlas-r1"
-                await c.call("Deploy", req)
+                await send_deploy(c, req)
             await until(lambda: _ge(sum("atlas" in s.backend.items for s in sites), 4), 15, "deployed")
 
             async def state(aid: str) -> str:

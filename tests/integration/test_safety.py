@@ -25,6 +25,7 @@ from controlplane.pki.safety_key import SafetyKey
 from controlplane.services.safety import Safety
 from operators.agent.policy import LocalPolicy
 from tests.support.federation import FAST, TD, Federation
+from tests.support.requests import deploy as send_deploy
 
 DIGEST = "sha256:" + "cd" * 32
 ADMIN = f"spiffe://{TD}/user/admin"
@@ -72,7 +73,7 @@ async def test_global_halt_to_ten_sites_one_offline_halted_first_on_reconnect(fe
     sites = [await fed.add_site(f"site-{i}", "FR" if i % 2 else "DE") for i in range(10)]
     async with fed.client() as c:
         for s in sites:
-            await c.call("Deploy", deploy(s.facts.site_id, "atlas", "atlas-r1"))
+            await send_deploy(c, deploy(s.facts.site_id, "atlas", "atlas-r1"))
         await until(lambda: all("atlas" in s.backend.items for s in sites), what="deploys applied")
         offline = sites[9]
         await offline.stop()
@@ -83,7 +84,7 @@ async def test_global_halt_to_ten_sites_one_offline_halted_first_on_reconnect(fe
         ).action
         assert halt.requested_by == ADMIN and halt.approvals == [ADMIN]
         # Queued for the offline site after the halt: it must still come second.
-        later = (await c.call("Deploy", deploy("site-9", "later", "other-r1"))).directive
+        later = (await send_deploy(c, deploy("site-9", "later", "other-r1"))).directive
 
         async def nine_acked() -> bool:
             return (await action(c, halt.id)).acked == 9
@@ -112,7 +113,7 @@ async def test_global_halt_to_ten_sites_one_offline_halted_first_on_reconnect(fe
         assert after[1].directive_id == later.id and after[0].safety_sequence == 1
         assert offline.backend.items["atlas"].halted and not offline.backend.items["later"].halted
         # A later Deploy of the halted release is refused at the site.
-        d = (await c.call("Deploy", deploy("site-0", "atlas-2", "atlas-r1"))).directive
+        d = (await send_deploy(c, deploy("site-0", "atlas-2", "atlas-r1"))).directive
         await until(lambda: sites[0].agent.record.get(d.id) is not None, what="refusal")
         assert sites[0].agent.record.get(d.id).reason.startswith("safety: release atlas-r1 is halted")  # type: ignore[union-attr]
         events = await audit(c)
@@ -126,7 +127,7 @@ async def test_global_halt_to_ten_sites_one_offline_halted_first_on_reconnect(fe
 async def test_a_halt_signed_with_another_key_is_refused_at_the_site_and_audited(fed: Federation) -> None:
     site = await fed.add_site("fr-par-1", "FR")
     async with fed.client() as c:
-        await c.call("Deploy", deploy("fr-par-1", "atlas", "atlas-r1"))
+        await send_deploy(c, deploy("fr-par-1", "atlas", "atlas-r1"))
         await until(lambda: "atlas" in site.backend.items)
         # Someone with write access to the store and the code, but not the safety key.
         rt = fed.cp.runtime  # type: ignore[union-attr]
@@ -154,7 +155,7 @@ async def test_two_person_rule_for_resume_freeze_and_global_halts(fed: Federatio
         person(fed, tmp_path, "bob", Role.ADMIN) as bob,
         person(fed, tmp_path, "claire", Role.STEWARD, "FR") as claire,
     ):
-        await alice.call("Deploy", deploy("fr-par-1", "atlas", "atlas-r1"))
+        await send_deploy(alice, deploy("fr-par-1", "atlas", "atlas-r1"))
         await until(lambda: "atlas" in site.backend.items)
         halt = (await alice.call("Halt", xpb.HaltRequest(release="atlas-r1", scope="site:fr-par-1"))).action
         await until(lambda: site.backend.items["atlas"].halted)
@@ -201,7 +202,7 @@ async def test_incident_rule_halts_the_release_globally(fed: Federation) -> None
     b = await fed.add_site("de-fra-1", "DE")
     async with fed.client() as c:
         for s in (a, b):
-            await c.call("Deploy", deploy(s.facts.site_id, "atlas", "atlas-r1"))
+            await send_deploy(c, deploy(s.facts.site_id, "atlas", "atlas-r1"))
         await until(lambda: "atlas" in a.backend.items and "atlas" in b.backend.items)
         a.agent.report_incident("atlas-r1", 1, "harmful-output", 2)  # over the link
         d = fed.dir / "sites" / "de-fra-1"  # and with the site's certificate, as `incidents report` does
@@ -234,8 +235,8 @@ async def test_fail_closed_halts_a_tier_after_its_tolerance_without_beacons(fed:
     site = await fed.add_site("fr-par-1", "FR", policy=LocalPolicy(link_loss_tolerance={3: tolerance}))
     rt = fed.cp.runtime  # type: ignore[union-attr]
     async with fed.client() as c:
-        await c.call("Deploy", deploy("fr-par-1", "risky", "risky-r1", tier=3))
-        await c.call("Deploy", deploy("fr-par-1", "calm", "calm-r1", tier=2))
+        await send_deploy(c, deploy("fr-par-1", "risky", "risky-r1", tier=3))
+        await send_deploy(c, deploy("fr-par-1", "calm", "calm-r1", tier=2))
         await until(lambda: {"risky", "calm"} <= set(site.backend.items))
         await until(lambda: site.agent.safety.beacons >= 2, what="beacons")
         rt.safety.beacons_paused = True  # the link stays up; only the signed beacon stops
@@ -272,7 +273,7 @@ async def test_a_country_halt_reaches_that_country_only_and_a_site_enrolled_late
     de = await fed.add_site("de-0", "DE")
     async with fed.client() as c:
         for s in [*fr, de]:
-            await c.call("Deploy", deploy(s.facts.site_id, "atlas", "atlas-r1"))
+            await send_deploy(c, deploy(s.facts.site_id, "atlas", "atlas-r1"))
         await until(lambda: all("atlas" in s.backend.items for s in [*fr, de]), what="deploys applied")
         halt = (
             await c.call("Halt", xpb.HaltRequest(release="atlas-r1", scope="country:FR", reason="FR only"))

@@ -8,6 +8,7 @@ import time
 from controlplane.api.v1 import federation_pb2 as fpb
 from controlplane.api.v1 import types_pb2 as tpb
 from tests.support.federation import Federation
+from tests.support.requests import deploy as send_deploy
 
 DIGEST = "sha256:" + "ab" * 32
 
@@ -62,7 +63,7 @@ async def test_deploy_is_delivered_applied_and_acked(fed: Federation) -> None:
     site = await fed.add_site("fr-par-1", "FR")
     async with fed.client() as c:
         d = (
-            await c.call("Deploy", _deploy("fr-par-1", accelerator="h100", accelerators_per_replica=8))
+            await send_deploy(c, _deploy("fr-par-1", accelerator="h100", accelerators_per_replica=8))
         ).directive
         for _ in range(100):
             recs = (await c.call("ListDirectives", fpb.ListDirectivesRequest(site_id="fr-par-1"))).directives
@@ -77,10 +78,10 @@ async def test_deploy_is_delivered_applied_and_acked(fed: Federation) -> None:
 async def test_offline_site_gets_directives_on_reconnect_exactly_once(fed: Federation) -> None:
     site = await fed.add_site("fr-par-1", "FR")
     async with fed.client() as c:
-        first = (await c.call("Deploy", _deploy("fr-par-1", "one"))).directive
+        first = (await send_deploy(c, _deploy("fr-par-1", "one"))).directive
         await _until(lambda: site.agent.record.applied_ids() == [first.id])
         await site.stop()
-        queued = [(await c.call("Deploy", _deploy("fr-par-1", f"m{i}"))).directive.id for i in range(3)]
+        queued = [(await send_deploy(c, _deploy("fr-par-1", f"m{i}"))).directive.id for i in range(3)]
         queued.append(
             (
                 await c.call("Undeploy", fpb.UndeployRequest(site_id="fr-par-1", deployment_name="one"))
@@ -108,7 +109,7 @@ async def test_offline_site_gets_directives_on_reconnect_exactly_once(fed: Feder
 async def test_policy_refusal_is_a_reject_with_reason(fed: Federation) -> None:
     await fed.add_site("fr-par-1", "FR", accelerators={"h100": 8})
     async with fed.client() as c:
-        await c.call("Deploy", _deploy("fr-par-1", "big", accelerator="h100", accelerators_per_replica=16))
+        await send_deploy(c, _deploy("fr-par-1", "big", accelerator="h100", accelerators_per_replica=16))
         for _ in range(100):
             recs = (await c.call("ListDirectives", fpb.ListDirectivesRequest(site_id="fr-par-1"))).directives
             if recs[0].state != tpb.DIRECTIVE_STATE_PENDING:
@@ -157,8 +158,8 @@ async def test_deploy_with_the_same_request_id_queues_once(fed: Federation) -> N
     rid = "6f1c2a9e-7b1d-4c1e-9a55-3f0e2b7d8c41"
     async with fed.client() as c:
         request = fpb.DeployRequest(site_id="fr-par-1", deploy=_deploy("fr-par-1").deploy, request_id=rid)
-        a = (await c.call("Deploy", request)).directive
-        b = (await c.call("Deploy", request)).directive  # a retry after a lost response
+        a = (await send_deploy(c, request)).directive
+        b = (await send_deploy(c, request)).directive  # a retry after a lost response
         recs = (await c.call("ListDirectives", fpb.ListDirectivesRequest(site_id="fr-par-1"))).directives
     assert a.id == b.id == rid and a.sequence == b.sequence == 1
     assert len(recs) == 1

@@ -35,6 +35,7 @@ from tests.integration.test_site_operator_kit import (
     until,
 )
 from tests.support.federation import Federation
+from tests.support.requests import deploy as send_deploy
 
 
 def deploy(site_id: str, name: str, **kw: Any) -> fpb.DeployRequest:
@@ -108,13 +109,13 @@ async def test_three_sites_enroll_deploy_report_refuse_and_restore(fed: Federati
 
         async with fed.client() as c:
             kubelet.pinned["fr-par-1/ai-workloads/atlas"] = 1  # one of two replicas ready, for now
-            d_fr = (await c.call("Deploy", deploy("fr-par-1", "atlas", replicas=2, risk_tier=2))).directive
-            d_local = (await c.call("Deploy", deploy("fr-par-1", "mistral-7b-fr"))).directive
-            d_tier = (await c.call("Deploy", deploy("de-fra-1", "atlas", risk_tier=3))).directive
-            d_held = (await c.call("Deploy", deploy("de-fra-1", "small", risk_tier=1))).directive
+            d_fr = (await send_deploy(c, deploy("fr-par-1", "atlas", replicas=2, risk_tier=2))).directive
+            d_local = (await send_deploy(c, deploy("fr-par-1", "mistral-7b-fr"))).directive
+            d_tier = (await send_deploy(c, deploy("de-fra-1", "atlas", risk_tier=3))).directive
+            d_held = (await send_deploy(c, deploy("de-fra-1", "small", risk_tier=1))).directive
             d_share = (
-                await c.call(
-                    "Deploy", deploy("jp-tyo-1", "big", accelerator="h100", accelerators_per_replica=8)
+                await send_deploy(
+                    c, deploy("jp-tyo-1", "big", accelerator="h100", accelerators_per_replica=8)
                 )
             ).directive
 

@@ -26,6 +26,7 @@ from tests.integration.test_site_operator_kit import (
 )
 from tests.support.federation import Federation
 from tests.support.model_server import ModelServer
+from tests.support.requests import deploy as send_deploy
 
 V2 = "sha256:" + "cd" * 32
 
@@ -58,13 +59,13 @@ async def test_readiness_is_the_new_revisions_not_the_previous_ones(fed: Federat
     async with site(fed, "fr-par-1", "FR") as fr, FakeKubelet([fr]) as kubelet:
         await until(lambda: fr.link_status().get("connected"), 15, "connected")
         async with fed.client() as c:
-            await c.call("Deploy", deploy("fr-par-1", "atlas", replicas=2))
+            await send_deploy(c, deploy("fr-par-1", "atlas", replicas=2))
         await until(lambda: phase(fr, "atlas") == "Running", 10, "v1 running")
         kubelet.paused = True  # the Deployment controller has not caught up with the new template
         async with fed.client() as c:
             req = deploy("fr-par-1", "atlas", replicas=2)
             req.deploy.version, req.deploy.digest = "2.0", V2
-            await c.call("Deploy", req)
+            await send_deploy(c, req)
 
         async def v2_reported() -> tpb.DeploymentStatus | None:
             d = await upstream(fed, "fr-par-1")
@@ -90,7 +91,7 @@ async def test_error_rate_and_p95_scraped_from_the_pods(fed: Federation) -> None
         async with site(fed, "fr-par-1", "FR", policy=policy) as fr, FakeKubelet([fr]):
             await until(lambda: fr.link_status().get("connected"), 15, "connected")
             async with fed.client() as c:
-                await c.call("Deploy", deploy("fr-par-1", "atlas"))
+                await send_deploy(c, deploy("fr-par-1", "atlas"))
             await until(lambda: phase(fr, "atlas") == "Running", 10, "running")
             d = await upstream(fed, "fr-par-1")
             assert d is not None and not measured(d), d  # no pod scraped yet: not measured, not 0
@@ -112,7 +113,7 @@ async def test_safety_score_from_the_evaluation_jobs_termination_message(fed: Fe
     async with site(fed, "de-fra-1", "DE", policy=policy) as de, FakeKubelet([de]):
         await until(lambda: de.link_status().get("connected"), 15, "connected")
         async with fed.client() as c:
-            await c.call("Deploy", deploy("de-fra-1", "atlas"))
+            await send_deploy(c, deploy("de-fra-1", "atlas"))
         name = job_name("atlas", DIGEST)
         job = await until(lambda: de.get(JOBS, WORKLOADS, name), 10, "the evaluation Job")
         assert job["spec"]["template"]["spec"]["containers"][0]["image"] == "registry.site/eval:1"

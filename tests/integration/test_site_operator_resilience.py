@@ -26,6 +26,7 @@ from tests.integration.test_site_operator_kit import (
     until,
 )
 from tests.support.federation import Federation
+from tests.support.requests import deploy as send_deploy
 
 
 def versions(s: Site) -> dict[str, str]:
@@ -57,7 +58,7 @@ async def test_link_down_changes_nothing_and_link_back_is_in_sync(fed: Federatio
     async with site(fed, "fr-par-1", "FR") as fr, FakeKubelet([fr]):
         await until(lambda: fr.link_status().get("connected"), 15, "connected")
         async with fed.client() as c:
-            first = (await c.call("Deploy", deploy("fr-par-1", "atlas", replicas=2))).directive
+            first = (await send_deploy(c, deploy("fr-par-1", "atlas", replicas=2))).directive
         await outcome(fed, "fr-par-1", first.id)
         await until(lambda: phase(fr, "atlas") == "Running", 5, "running")
         await asyncio.sleep(0.5)  # let status writes settle
@@ -75,11 +76,11 @@ async def test_link_down_changes_nothing_and_link_back_is_in_sync(fed: Federatio
         await until(admin_reaches(fed), 5, "the admin client reaches the restarted control plane")
 
         async with fed.client() as c:
-            upgrade = (await c.call("Deploy", deploy("fr-par-1", "atlas", replicas=3))).directive
+            upgrade = (await send_deploy(c, deploy("fr-par-1", "atlas", replicas=3))).directive
             gone = (
                 await c.call("Undeploy", fpb.UndeployRequest(site_id="fr-par-1", deployment_name="atlas"))
             ).directive
-            again = (await c.call("Deploy", deploy("fr-par-1", "orion"))).directive
+            again = (await send_deploy(c, deploy("fr-par-1", "orion"))).directive
         for d in (upgrade, gone, again):
             assert (await outcome(fed, "fr-par-1", d.id)).state == tpb.DIRECTIVE_STATE_ACKED
         await until(lambda: phase(fr, "orion") == "Running", 5, "orion running")
@@ -101,13 +102,13 @@ async def test_operator_restart_applies_queued_directives_exactly_once(fed: Fede
         await until(lambda: fr.link_status().get("connected"), 15, "connected")
         key = fr.get(SECRETS, NS, "stargate-site-identity")["data"]["site.key"]  # type: ignore[index]
         async with fed.client() as c:
-            first = (await c.call("Deploy", deploy("fr-par-1", "atlas"))).directive
+            first = (await send_deploy(c, deploy("fr-par-1", "atlas"))).directive
             await outcome(fed, "fr-par-1", first.id)
             await until(lambda: phase(fr, "atlas") == "Running", 5, "running")
 
             await fr.stop_operator()
             queued = [
-                (await c.call("Deploy", deploy("fr-par-1", "orion"))).directive,
+                (await send_deploy(c, deploy("fr-par-1", "orion"))).directive,
                 (
                     await c.call("Undeploy", fpb.UndeployRequest(site_id="fr-par-1", deployment_name="atlas"))
                 ).directive,

@@ -21,6 +21,7 @@ from controlplane.server.bootstrap import InitOptions, init
 from controlplane.store import Store
 from operators.agent.policy import LocalPolicy
 from operators.sim import SimulatedSite
+from tests.support.requests import add_publisher
 
 TD = "test.stargate"
 FAST = RetryPolicy(initial=0.05, maximum=0.5, deadline=5.0)
@@ -52,6 +53,8 @@ class Federation:
             self.store,
         )
         await self.cp.start()
+        async with self.client() as c:
+            await add_publisher(c)  # before any site: sites receive it at enrollment
         return self
 
     @property

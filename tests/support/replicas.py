@@ -28,6 +28,7 @@ from controlplane.store.embedded import EmbeddedEtcd
 from operators.sim import SimulatedSite
 from tests.support.etcd_tls import EtcdPki, running_etcd
 from tests.support.procs import Proc, free_port
+from tests.support.requests import deploy as send_deploy
 
 TD = "replicas.test"
 TTL = 2  # --lease-ttl of the replicas, seconds
@@ -275,7 +276,7 @@ class Deployer:
                 deadline = time.monotonic() + 30
                 while True:
                     try:
-                        d = (await c.call("Deploy", req)).directive
+                        d = (await send_deploy(c, req)).directive
                         break
                     except StargateError:
                         assert time.monotonic() < deadline, "a Deploy kept failing for 30 s"
