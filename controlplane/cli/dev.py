@@ -43,7 +43,7 @@ async def dev_up(args: argparse.Namespace) -> int:
         print(f"try:    stargatectl --config {fed.config_path} sites list -o json")
         site = fed.sites[0].facts.site_id if fed.sites else "SITE"
         print(
-            f"        stargatectl --config {fed.config_path} deploy --site {site} --name atlas "
+            f"        stargatectl --config {fed.config_path} deploy --site {site} --name quickstart "
             f"--release {fed.release}\n"
         )
         list_args = argparse.Namespace(

@@ -1,7 +1,7 @@
 """The release `dev up` registers, so that a low-level deploy has a registered release to name.
 
 A publisher ``dev`` whose key is made once in the dev directory (``publisher-dev.key``, 0600) and
-the release ``atlas-1.2.0`` (model atlas, version 1.2.0, an all-zero digest), signed with it. Both
+the release ``quickstart-1.0.0`` (model quickstart, version 1.0.0, an all-zero digest), signed with it. Both
 are registered only when absent, so restarting `dev up` on the same directory changes nothing.
 """
 
@@ -21,7 +21,7 @@ from controlplane.errors import AlreadyExists
 from controlplane.pki.keys import write_atomic
 
 PUBLISHER = "dev"
-RELEASE = "atlas-1.2.0"
+RELEASE = "quickstart-1.0.0"
 DIGEST = "sha256:" + "0" * 64
 
 
@@ -43,7 +43,7 @@ async def register(admin: FederationClient, directory: Path) -> str:
     raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     with contextlib.suppress(AlreadyExists):
         await admin.call("AddPublisher", opb.AddPublisherRequest(name=PUBLISHER, public_key=raw))
-    release = rpb.ModelRelease(name=RELEASE, model="atlas", version="1.2.0", digest=DIGEST, risk_tier=1)
+    release = rpb.ModelRelease(name=RELEASE, model="quickstart", version="1.0.0", digest=DIGEST, risk_tier=1)
     signed = rpb.SignedRelease(release=release, publisher=PUBLISHER, signature=rel.sign(key, release))
     with contextlib.suppress(AlreadyExists):
         await admin.call("CreateRelease", opb.CreateReleaseRequest(signed=signed))

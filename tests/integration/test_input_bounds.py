@@ -244,7 +244,10 @@ async def test_a_rollout_treats_a_cancelled_deploy_as_refused_by_that_site(
         await c.call("CreateRollout", opb.CreateRolloutRequest(spec=spec))
         # Wait until the site is also unreachable ("Lost"): a cancel is final even then.
         await rig.wait("one", lambda r: states(r).get("fr-par-1") == "Lost")
-        (queued,) = await _directives(fed, "fr-par-1")
+        # The rig's publisher reached the site as a Publishers directive; the rollout's Deploy follows.
+        (queued,) = [
+            d for d in await _directives(fed, "fr-par-1") if d.directive.kind == tpb.DIRECTIVE_KIND_DEPLOY
+        ]
         await c.call(
             "CancelDirective",
             fpb.CancelDirectiveRequest(site_id="fr-par-1", id=queued.directive.id, reason="not now"),

@@ -353,10 +353,10 @@ async def test_a_halt_reaches_sites_on_every_replica_and_survives_the_loss_of_on
     for s in sites:
         halts = [(e.safety_sequence, e.outcome) for e in s.agent.record.entries if e.kind == "Halt"]
         assert halts == [(1, "applied"), (2, "applied")], (s.facts.site_id, halts)
-        assert s.backend.items["atlas"].halted and s.agent.safety.state.halted == {
-            "atlas-r1": first.id,
-            "atlas-r2": second.id,
-        }
+        # atlas-r1 is registered: its halt stops the artifact; atlas-r2 is not: by name.
+        artifact = f"atlas@{s.backend.items['atlas'].digest}"
+        assert s.backend.items["atlas"].halted and s.agent.safety.state.halted == {"atlas-r2": second.id}
+        assert s.agent.safety.state.halted_artifacts == {artifact: [first.id]}
 
 
 async def _eq(a: object, b: object) -> bool:

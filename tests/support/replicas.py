@@ -28,6 +28,7 @@ from controlplane.store.embedded import EmbeddedEtcd
 from operators.sim import SimulatedSite
 from tests.support.etcd_tls import EtcdPki, running_etcd
 from tests.support.procs import Proc, free_port
+from tests.support.requests import add_publisher
 from tests.support.requests import deploy as send_deploy
 
 TD = "replicas.test"
@@ -148,6 +149,7 @@ class Harness:
         facts = Facts(site_id, "FR", "r1", {}, {"h100": 16}, 3)
         site = SimulatedSite(facts, self.dir / "sites" / site_id, [r.address for r in servers])
         async with self.client(*servers) as c:
+            await add_publisher(c)  # before the first site: every site receives it at enrollment
             token = (
                 await c.call("CreateJoinToken", fpb.CreateJoinTokenRequest(site_id=site_id, country="FR"))
             ).token

@@ -47,7 +47,7 @@ def signed_release(name: str, model: str, version: str, digest: str, risk_tier: 
 
 
 async def register_release(
-    c: Any, name: str, model: str = "atlas", version: str = "1.2.0", digest: str = DIGEST, risk_tier: int = 0
+    c: Any, name: str, model: str = "atlas", version: str = "1.2.0", digest: str = DIGEST, risk_tier: int = 1
 ) -> str:
     """Register release ``name`` (once; the test publisher too, if absent)."""
     await add_publisher(c)
@@ -65,7 +65,8 @@ async def deploy(c: Any, request: fpb.DeployRequest, release: str = "") -> Any:
     req = fpb.DeployRequest()
     req.CopyFrom(request)
     p = req.deploy
-    name = release or req.release or p.release or f"{p.model}-{p.version}"
-    await register_release(c, name, p.model, p.version, p.digest, p.risk_tier)
+    tier = f"-t{p.risk_tier}" if p.risk_tier else ""  # the risk tier is the release's: one per tier
+    name = release or req.release or p.release or f"{p.model}-{p.version}{tier}"
+    await register_release(c, name, p.model, p.version, p.digest, p.risk_tier or 1)
     p.release, p.risk_tier, req.release = "", 0, name
     return await c.call("Deploy", req)
