@@ -17,6 +17,7 @@ ALL = [
     "failover",
     "heartbeat_writes",
     "input_checks",
+    "directive_signing",
     "audit_log",
 ]
 

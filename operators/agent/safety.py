@@ -106,7 +106,13 @@ def directive_signing_bytes(d: tpb.Directive) -> bytes:
 def verify_directive(key: Ed25519PublicKey, d: tpb.Directive) -> bool:
     """Whether ``d``'s signature verifies under ``key``, remembering successes (``_VERIFIED``);
     failures are never remembered."""
-    seen = (key.public_bytes_raw(), d.SerializeToString(deterministic=True))
+    # Without the directive-key signature, which differs per site (operators/agent/directive_trust.py
+    # checks it): the safety signature is the same for every site in scope.
+    body = tpb.Directive()
+    body.CopyFrom(d)
+    body.ClearField("directive_key_id")
+    body.ClearField("directive_signature")
+    seen = (key.public_bytes_raw(), body.SerializeToString(deterministic=True))
     if seen in _VERIFIED:
         _VERIFIED.move_to_end(seen)
         return True
