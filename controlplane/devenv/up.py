@@ -15,6 +15,7 @@ from controlplane.client.config import ConfigFile
 from controlplane.client.enroll import Facts
 from controlplane.client.federation import FederationClient
 from controlplane.devenv import demo_release
+from controlplane.pki.directive_key import SITE_KEY_FILE
 from controlplane.pki.keys import load_certificate
 from controlplane.server.app import ControlPlane, ServerConfig
 from controlplane.server.bootstrap import InitOptions, init
@@ -93,8 +94,11 @@ class DevFederation:
         async with FederationClient(ctx, servers=[self.cp.address]) as admin:
             for facts in self.opts.sites:
                 site = SimulatedSite(facts, d / "sites" / facts.site_id, [self.cp.address])
-                if site.enrolled and _expires_within(site.directory / "site.crt", dt.timedelta(0)):
-                    shutil.rmtree(site.directory)  # offline past its certificate: enroll again
+                stale = site.enrolled and not (site.directory / SITE_KEY_FILE).exists()
+                if stale or (site.enrolled and _expires_within(site.directory / "site.crt", dt.timedelta(0))):
+                    # Offline past its certificate, or enrolled before directives were signed (it
+                    # would refuse them all): enroll again.
+                    shutil.rmtree(site.directory)
                     site = SimulatedSite(facts, d / "sites" / facts.site_id, [self.cp.address])
                 if not site.enrolled:
                     resp = await admin.call(
