@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import json
 import logging
 import math
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ from controlplane.services.checkpoints import Checkpoints
 from controlplane.services.directives import Directives
 from controlplane.services.enrollment import Enrollment
 from controlplane.services.links import LinkHub
-from controlplane.services.liveness import Liveness
+from controlplane.services.liveness import Liveness, parse_map
 from controlplane.services.refusals import Refusals
 from controlplane.services.registry import Registry
 from controlplane.services.releases import Releases
@@ -169,7 +168,6 @@ class Runtime:
                 lease = await keeper.start()
                 self._lease = keeper
                 await self.store.put(REPLICAS + self.replica_id, record.to_json(), lease=lease)
-                self.liveness._dirty = True  # republish the liveness map under the new lease
                 delay = 0.1
                 await keeper.lost.wait()
             except StargateError as e:
@@ -261,7 +259,8 @@ class Runtime:
                 for kv in (await self.store.range(LIVENESS)).items:
                     rid = kv.key[len(LIVENESS) :]
                     if rid != self.replica_id:
-                        counts[rid] = len(json.loads(kv.value))
+                        with contextlib.suppress(ValueError):
+                            counts[rid] = len(parse_map(kv.value)[1])
                 for kv in (await self.store.range(REPLICAS)).items:
                     rec = ReplicaRecord.from_json(kv.value)
                     replicas.append((rec, counts.get(rec.replica_id, 0)))
