@@ -123,12 +123,12 @@ class ControlPlane:
         mtls = grpc.ssl_server_credentials(pair, root_certificates=self.ca.cert_pem, require_client_auth=True)
         tls = grpc.ssl_server_credentials(pair)
         host, port = _host_port(self.config.listen)
-        self.port = server.add_secure_port(f"{host}:{port}", mtls)
+        self.port = _bind(server, "--listen", f"{host}:{port}", mtls)
         if self.config.enroll_listen:
             ehost, eport = _host_port(self.config.enroll_listen)
         else:
             ehost, eport = host, (self.port + 1 if port else 0)
-        self.enroll_port = server.add_secure_port(f"{ehost}:{eport}", tls)
+        self.enroll_port = _bind(server, "--enroll-listen (default: API port + 1)", f"{ehost}:{eport}", tls)
         rt = Runtime(
             store=self.store,
             ca=self.ca,
@@ -200,3 +200,14 @@ async def serve_until_signal(cp: ControlPlane) -> None:
     await stop.wait()
     log.info("signal received, stopping gracefully")
     await cp.stop()
+
+
+def _bind(server: grpc.aio.Server, flag: str, address: str, creds: grpc.ServerCredentials) -> int:
+    """Bind one port, or say which flag named an address that cannot be bound (grpc raises a bare
+    RuntimeError for a port in use, which ``serve`` would show as a traceback)."""
+    try:
+        return server.add_secure_port(address, creds)
+    except RuntimeError:
+        raise OSError(
+            f"{flag} {address}: cannot listen there (the port is in use or the address is not local)"
+        ) from None

@@ -24,7 +24,7 @@ from controlplane.domain.records import LIVENESS, SiteStatus
 from controlplane.errors import LeaseNotFound, StargateError
 from controlplane.services import clock
 from controlplane.services.audit import Entry
-from controlplane.services.registry import Registry
+from controlplane.services.registry import UNREADABLE_LABEL, Registry
 from controlplane.store import Compare, Store
 
 log = logging.getLogger(__name__)
@@ -116,6 +116,8 @@ class Liveness:
         latest, stale = await self._merged()
         changed = []
         for site in await self._registry.list():
+            if UNREADABLE_LABEL in site.labels:
+                continue  # a stand-in for a record that cannot be read: nothing to write to it
             heard = latest.get(site.site_id, 0.0)
             if site.status == SiteStatus.READY:
                 if (
