@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from controlplane.api.v1 import rollouts_pb2 as opb
-from controlplane.cli.commands import client
+from controlplane.cli.common import client
 from controlplane.cli.output import OBJECT_OUTPUT, age, emit, emit_objects, safe_text, table
 from controlplane.cli.rollout_view import EXIT_CODES, EXIT_TIMEOUT, change_key, render_status, rollout_view
 from controlplane.client import manifests

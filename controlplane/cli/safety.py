@@ -21,7 +21,7 @@ from typing import Any
 from controlplane.api.v1 import safety_pb2 as xpb
 from controlplane.api.v1 import site_pb2 as spb
 from controlplane.cli.args import limited
-from controlplane.cli.commands import _out, client, context_of
+from controlplane.cli.common import _out, client, context_of
 from controlplane.cli.output import emit, iso, table
 from controlplane.client.channel import check_client_certificate
 from controlplane.domain import limits

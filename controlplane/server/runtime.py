@@ -23,7 +23,6 @@ from controlplane.domain.records import LIVENESS, REPLICAS, ReplicaRecord
 from controlplane.domain.safety import is_frozen
 from controlplane.errors import StargateError
 from controlplane.pki.ca import SITE_TTL, CertificateAuthority
-from controlplane.pki.identity import Identity
 from controlplane.pki.log_key import LogKey
 from controlplane.pki.safety_key import SafetyKey
 from controlplane.server import convert
@@ -134,11 +133,6 @@ class Runtime:
         #: What this replica last stored of each site's reports (skip writes that change nothing).
         self._facts: dict[str, dict[str, Any]] = {}
         self.controller_actor = f"{CONTROLLER}@{replica_id}"
-
-    def link(self, caller: Identity) -> Any:
-        from controlplane.server.site_servicer import LinkStream  # the servicer module owns streams
-
-        return LinkStream(self, caller)
 
     # --- background ---------------------------------------------------------------------------
 

@@ -156,7 +156,7 @@ class SiteServicer(sgrpc.SiteServiceServicer):
                 await refuse(self.refusals, actor, "Connect", e)
             await abort(context, e)
             return
-        link = self.rt.link(caller)
+        link = LinkStream(self.rt, caller)
         async for response in link.serve(first.hello, request_iterator, context):
             yield response
 
