@@ -19,12 +19,13 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from controlplane.api.v1 import audit_pb2, federation_pb2, rollouts_pb2, safety_pb2, site_pb2
+from controlplane.api.v1 import audit_pb2, federation_pb2, rollouts_pb2, safety_pb2, site_pb2, watch_pb2
 from controlplane.api.v1 import audit_pb2_grpc as agrpc
 from controlplane.api.v1 import federation_pb2_grpc as fgrpc
 from controlplane.api.v1 import rollouts_pb2_grpc as ogrpc
 from controlplane.api.v1 import safety_pb2_grpc as xgrpc
 from controlplane.api.v1 import site_pb2_grpc as sgrpc
+from controlplane.api.v1 import watch_pb2_grpc as wgrpc
 from controlplane.domain.safety_rules import DEFAULT_RULES, IncidentRule
 from controlplane.pki.ca import SITE_TTL, CertificateAuthority
 from controlplane.pki.keys import load_certificate
@@ -37,6 +38,7 @@ from controlplane.server.release_servicer import ReleaseServicer
 from controlplane.server.runtime import Runtime
 from controlplane.server.safety_servicer import SafetyServicer
 from controlplane.server.site_servicer import SiteServicer
+from controlplane.server.watch_servicer import WatchServicer
 from controlplane.services.safety import SafetySettings
 from controlplane.store import Store
 
@@ -152,6 +154,7 @@ class ControlPlane:
         xgrpc.add_SafetyServiceServicer_to_server(SafetyServicer(rt), server)
         ogrpc.add_ReleaseServiceServicer_to_server(ReleaseServicer(rt), server)
         agrpc.add_AuditServiceServicer_to_server(AuditServicer(rt), server)
+        wgrpc.add_WatchServiceServicer_to_server(WatchServicer(rt), server)
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         names = (
@@ -160,6 +163,7 @@ class ControlPlane:
             safety_pb2.DESCRIPTOR.services_by_name["SafetyService"].full_name,
             rollouts_pb2.DESCRIPTOR.services_by_name["ReleaseService"].full_name,
             audit_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name,
+            watch_pb2.DESCRIPTOR.services_by_name["WatchService"].full_name,
             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
             reflection.SERVICE_NAME,
         )
