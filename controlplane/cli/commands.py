@@ -12,10 +12,10 @@ from cryptography.x509.oid import NameOID
 
 from controlplane.api.v1 import federation_pb2 as fpb
 from controlplane.api.v1 import types_pb2 as tpb
-from controlplane.cli import views
 from controlplane.cli.args import limited, pairs
 from controlplane.cli.common import _out, call, context_of, duration
 from controlplane.cli.output import age, emit, iso, table
+from controlplane.client import views
 from controlplane.client.config import write_config
 from controlplane.client.enroll import Facts, join
 from controlplane.client.federation import FederationClient

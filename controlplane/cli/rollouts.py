@@ -14,8 +14,8 @@ from controlplane.api.v1 import rollouts_pb2 as opb
 from controlplane.api.v1 import watch_pb2 as wpb
 from controlplane.cli.common import client
 from controlplane.cli.output import OBJECT_OUTPUT, age, emit, emit_objects, safe_text, table
-from controlplane.cli.rollout_view import EXIT_CODES, EXIT_TIMEOUT, change_key, render_status, rollout_view
 from controlplane.client import manifests
+from controlplane.client.rollout_view import EXIT_CODES, EXIT_TIMEOUT, change_key, render_status, rollout_view
 
 _ACTIONS = {
     "pause": opb.ROLLOUT_ACTION_PAUSE,
