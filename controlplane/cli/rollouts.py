@@ -124,7 +124,7 @@ async def rollouts_status(args: argparse.Namespace) -> int:
     line per change."""
     async with client(args) as c:  # one connection for the whole watch
         if not args.watch:
-            resp = await c.call("GetRollout", opb.GetRolloutRequest(name=args.name))
+            resp = await c.get_rollout(opb.GetRolloutRequest(name=args.name))
             emit_rollout(rollout_view(resp.rollout), args.output)
             return 0
         last: tuple[Any, ...] | None = None

@@ -15,6 +15,7 @@ from controlplane.api.v1 import rollouts_pb2_grpc as ogrpc
 from controlplane.api.v1 import safety_pb2_grpc as xgrpc
 from controlplane.api.v1 import site_pb2_grpc as sgrpc
 from controlplane.api.v1 import watch_pb2_grpc as wgrpc
+from controlplane.client.calls import TypedCalls
 from controlplane.client.channel import check_client_certificate, secure_channel
 from controlplane.client.config import Context
 from controlplane.client.retry import CLI, RetryPolicy, is_tls_failure, transient
@@ -44,7 +45,10 @@ for _stub, _service in _SERVICES:
         RPCS[_m.name] = _stub
 
 
-class FederationClient:
+class FederationClient(TypedCalls):
+    """``call(method, request)`` for any rpc by name, or the typed methods (``get_rollout`` ...,
+    client/calls.py, generated from the wire API); ``watch`` for WatchService."""
+
     def __init__(
         self,
         ctx: Context,
