@@ -76,8 +76,9 @@ def authenticated(
         async def wrapper(self: Servicer, request: Req, context: grpc.aio.ServicerContext) -> Resp:
             actor = anonymous(context)
             try:
-                caller = _admit(self, method, request, context)
-                actor = caller.spiffe_id
+                caller = peer_identity(context, self.trust_domain)
+                actor = caller.spiffe_id  # refusals from here on are the caller's, not anonymous
+                _admit(method, request, caller)
                 return await fn(self, request, context, caller)
             except grpc.aio.AbortError:
                 raise
@@ -109,8 +110,9 @@ def streaming(
         ) -> AsyncIterator[Resp]:
             actor = anonymous(context)
             try:
-                caller = _admit(self, method, request, context)
+                caller = peer_identity(context, self.trust_domain)
                 actor = caller.spiffe_id
+                _admit(method, request, caller)
                 async for response in fn(self, request, context, caller):
                     yield response
             except grpc.aio.AbortError:
@@ -123,13 +125,11 @@ def streaming(
     return deco
 
 
-def _admit(self: Servicer, method: str, request: Any, context: grpc.aio.ServicerContext) -> Identity:
-    caller = peer_identity(context, self.trust_domain)
+def _admit(method: str, request: Any, caller: Identity) -> None:
     authorize(caller, method)
     if request.ByteSize() > MAX_REQUEST_BYTES:
         raise ResourceExhausted(f"request larger than {MAX_REQUEST_BYTES} bytes")
     bounds.check(request)  # every number in range before anything is done or stored
-    return caller
 
 
 async def _fail(
