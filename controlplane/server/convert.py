@@ -15,13 +15,13 @@ from controlplane.services.directive_wire import KINDS, directive_to_pb, ts
 
 __all__ = ["KINDS", "directive_to_pb", "ts"]
 
-_STATUS = {
+_STATUS: dict[str, tpb.SiteStatus] = {
     SiteStatus.PENDING: tpb.SITE_STATUS_PENDING,
     SiteStatus.READY: tpb.SITE_STATUS_READY,
     SiteStatus.UNREACHABLE: tpb.SITE_STATUS_UNREACHABLE,
     SiteStatus.CORDONED: tpb.SITE_STATUS_CORDONED,
 }
-_DSTATE = {
+_DSTATE: dict[str, tpb.DirectiveState] = {
     DirectiveState.PENDING: tpb.DIRECTIVE_STATE_PENDING,
     DirectiveState.ACKED: tpb.DIRECTIVE_STATE_ACKED,
     DirectiveState.REJECTED: tpb.DIRECTIVE_STATE_REJECTED,
