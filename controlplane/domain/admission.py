@@ -55,6 +55,14 @@ class Workload:
         )
 
 
+#: Filters a low-level deploy skips: the admin names the site, so placement's own choices (status:
+#: delivery waits for the link; cordon: out of *placement*; countries, labels: placement
+#: constraints) do not apply, and capacity is the site's to check (an update of a running
+#: deployment reuses its accelerators, which the federation's free count cannot tell). Every other
+#: filter - export, security tier, site policy, and any rule registered later - applies.
+EXPLICIT_SITE = frozenset({"status", "cordon", "countries", "labels", "capacity"})
+
+
 Filter = Callable[[SiteRecord, Workload], "str | None"]
 Scorer = Callable[[SiteRecord, Workload], float]
 

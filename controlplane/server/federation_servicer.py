@@ -18,7 +18,7 @@ from controlplane.pki.identity import Identity, Role
 from controlplane.server import convert
 from controlplane.server.rpc import authenticated
 from controlplane.server.runtime import Runtime
-from controlplane.services.low_level_deploy import release_payload
+from controlplane.services.low_level_deploy import admit, release_payload
 from controlplane.services.validation import deploy_payload
 
 _ROLE_FROM_PB = {fpb.ROLE_ADMIN: Role.ADMIN, fpb.ROLE_STEWARD: Role.STEWARD, fpb.ROLE_AUDITOR: Role.AUDITOR}
@@ -92,6 +92,7 @@ class FederationServicer(fgrpc.FederationServiceServicer):
             request.deploy, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
         )
         payload = deploy_payload(await release_payload(self.rt.releases, request.release, given))
+        await admit(self.rt.registry, self.rt.releases, request.site_id, request.release)
         rec = await self.rt.directives.issue(
             request.site_id,
             "Deploy",

@@ -11,12 +11,25 @@ from __future__ import annotations
 
 from typing import Any
 
+from controlplane.domain import admission
 from controlplane.domain.validation import validate_dns_subdomain
-from controlplane.errors import InvalidArgument
+from controlplane.errors import FailedPrecondition, InvalidArgument
+from controlplane.services.registry import Registry
 from controlplane.services.releases import Releases, signed_to_dict
 
 #: Payload fields only the federation sets.
 FEDERATION_FIELDS = ("release", "rollout", "signed_release", "risk_tier")
+
+
+async def admit(registry: Registry, releases: Releases, site_id: str, release: str) -> None:
+    """The admission chain for a low-level Deploy (domain/admission.py, without the filters in
+    ``EXPLICIT_SITE``): the same export, security-tier and site-policy rules as a rollout's
+    placement, and every rule registered later, so no path to a site bypasses them."""
+    site = await registry.get(site_id)
+    signed, _ = await releases.get(release)
+    reasons = admission.reasons(site, admission.Workload.of(signed.release), skip=admission.EXPLICIT_SITE)
+    if reasons:
+        raise FailedPrecondition(f"site {site_id} may not run release {release}: " + "; ".join(reasons))
 
 
 async def release_payload(releases: Releases, release: str, deploy: dict[str, Any]) -> dict[str, Any]:
