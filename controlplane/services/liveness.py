@@ -4,11 +4,12 @@ Each replica keeps the last heartbeat of the sites it holds in memory and publis
 as one key under its own lease every ``interval`` (one write per replica per interval, whatever the
 number of sites or heartbeats), stamped with the time it was written: ``{"at": t, "sites": {...}}``.
 A map whose stamp is older than MISSED_HEARTBEATS intervals belongs to a replica that still holds
-its lease but cannot write (e.g. its etcd member was lost and its client has not failed over yet):
-its sites are *unknown*, not missed, so the sweeper leaves them as they are. A replica that dies
-loses its lease, its map goes with it, and its sites are missed as before.
-Registry status changes only on transitions: Ready when a Hello
-arrives, Unreachable when the leader's sweeper finds no heartbeat for ``missed`` intervals.
+its lease but cannot write (e.g. its etcd member was lost and its client has not failed over yet),
+and a map that vanished since the last sweep to one whose lease expired meanwhile: nobody knows
+which sites such a replica holds now, so the sweeper declares no site missed for up to STALE_GRACE
+intervals (sites of a replica that really died reconnect elsewhere and are heard there).
+Registry status changes only on transitions: Ready when a Hello arrives, Unreachable when the
+leader's sweeper finds no heartbeat for ``missed`` intervals.
 With 500 sites at a 5 s interval that is 100 heartbeats/s against 0.2 writes/s.
 """
 
@@ -57,6 +58,10 @@ class Liveness:
         self.interval = interval
         self._local: dict[str, float] = {}
         self.publishes = 0
+        #: The sweeper's memory (leader): the maps of the last sweep, and maps that vanished.
+        self._last_maps: dict[str, set[str]] = {}
+        self._vanished: dict[str, float] = {}
+        self._grace = STALE_GRACE * interval
 
     @property
     def connected(self) -> int:
@@ -84,24 +89,41 @@ class Liveness:
         """Latest heartbeat per site across all replicas (published maps plus this replica's own)."""
         return (await self._merged())[0]
 
-    async def _merged(self) -> tuple[dict[str, float], set[str]]:
-        """(latest heartbeat per site, sites held only in stale maps of replicas still leased)."""
+    async def _merged(self) -> tuple[dict[str, float], float, dict[str, set[str]]]:
+        """(latest heartbeat per site; until when the sweeper must not declare a site missed,
+        because a replica that still holds its lease cannot write its map; replica -> the sites
+        of its map)."""
         res = await self._store.range(LIVENESS)
         latest: dict[str, float] = {}
-        stale: set[str] = set()
+        hold = 0.0
+        maps: dict[str, set[str]] = {}
         fresh_after = clock.now() - MISSED_HEARTBEATS * self.interval
         for kv in res.items:
             with contextlib.suppress(ValueError):
                 at, sites = parse_map(kv.value)
                 if kv.key == LIVENESS + self.replica_id:
                     continue  # this replica's own map is read from memory below
+                maps[kv.key[len(LIVENESS) :]] = set(sites)
                 if at is not None and at < fresh_after:
-                    stale.update(sites)
+                    hold = max(hold, at + self._grace)
                 for site, ts in sites.items():
                     latest[site] = max(latest.get(site, 0.0), ts)
         for site, ts in self._local.items():
             latest[site] = max(latest.get(site, 0.0), ts)
-        return latest, stale
+        return latest, hold, maps
+
+    def _vanished_hold(self, maps: dict[str, set[str]], now: float) -> float:
+        """Until when maps that disappeared since the last sweep hold the sweeper back: a replica
+        whose lease expired during an etcd failover (its keepalives could not get through) loses
+        its map although it still holds its links, and republishes within seconds. A replica
+        that died has its sites reconnect elsewhere, where they are heard again."""
+        for rid in self._last_maps:
+            if rid not in maps:
+                self._vanished[rid] = now
+        for rid in [r for r, when in self._vanished.items() if r in maps or now - when > self._grace]:
+            del self._vanished[rid]
+        self._last_maps = maps
+        return max((when + self._grace for when in self._vanished.values()), default=0.0)
 
     async def sweep(self, actor: str, fence: Sequence[Compare] = (), since: float = 0.0) -> list[str]:
         """Mark Ready sites with no heartbeat for MISSED_HEARTBEATS intervals Unreachable, and
@@ -110,21 +132,21 @@ class Liveness:
 
         ``since``: when the caller's leadership term began; it counts as a heartbeat of every site,
         so a new leader gives the replicas MISSED_HEARTBEATS intervals to publish their maps
-        before it declares anything Unreachable on the strength of a stale map.
+        before it declares anything Unreachable on the strength of a stale map. While a replica
+        cannot write its map (stale, or vanished since the last sweep) nobody knows which sites it
+        holds, so no site is declared missed, for at most STALE_GRACE intervals.
         """
         now = clock.now()
-        latest, stale = await self._merged()
+        latest, hold, maps = await self._merged()
+        hold = max(hold, self._vanished_hold(maps, now))
         changed = []
         for site in await self._registry.list():
             if UNREADABLE_LABEL in site.labels:
                 continue  # a stand-in for a record that cannot be read: nothing to write to it
             heard = latest.get(site.site_id, 0.0)
             if site.status == SiteStatus.READY:
-                if (
-                    site.site_id in stale
-                    and now - latest.get(site.site_id, 0.0) <= STALE_GRACE * self.interval
-                ):
-                    continue  # its replica is alive but cannot write: unknown, not missed
+                if now <= hold:
+                    continue  # a replica is alive but cannot write: unknown, not missed
                 last = max(heard, site.last_heartbeat)
                 if now - max(last, since) > MISSED_HEARTBEATS * self.interval and (
                     await self._registry.mark_unreachable(site.site_id, actor, last, fence)

@@ -87,12 +87,15 @@ async def test_sweep_reads_stamps(stamp_age: float | None, heartbeat_age: float,
     assert registry.marked == (["fr-1"] if missed else [])
 
 
-async def test_a_site_absent_from_every_map_is_missed() -> None:
+@pytest.mark.parametrize(("stamp_age", "missed"), [(0.0, True), (4 * INTERVAL, False)])
+async def test_a_site_absent_from_every_map(stamp_age: float, missed: bool) -> None:
+    """Missed when every replica can write; unknown while one cannot (its map is stale): nobody
+    knows whether the site connected to it since its last write."""
     store = MemoryStore()
     registry = Registry("fr-1")
-    await put_map(store, "cp-b", {"at": NOW - 4 * INTERVAL, "sites": {}})
+    await put_map(store, "cp-b", {"at": NOW - stamp_age, "sites": {}})
     await lv.Liveness(store, registry, "cp-a", INTERVAL).sweep("x")  # type: ignore[arg-type]
-    assert registry.marked == ["fr-1"]
+    assert registry.marked == (["fr-1"] if missed else [])
 
 
 async def test_publish_restamps_every_interval_even_when_nothing_changed() -> None:
@@ -104,3 +107,22 @@ async def test_publish_restamps_every_interval_even_when_nothing_changed() -> No
     kv = await store.get(LIVENESS + "cp-a")
     assert kv is not None and lv.parse_map(kv.value) == (NOW, {"fr-1": NOW})
     assert sweeper.publishes == 2
+
+
+async def test_a_map_that_vanishes_keeps_its_sites_unknown_for_the_grace(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A replica whose lease expired during an etcd failover loses its map but still holds its
+    links: its sites are unknown, not missed, until it republishes (or the grace ends)."""
+    store = MemoryStore()
+    registry = Registry("fr-1")
+    await put_map(store, "cp-b", {"at": NOW, "sites": {"fr-1": NOW}})
+    sweeper = lv.Liveness(store, registry, "cp-a", INTERVAL)  # type: ignore[arg-type]
+    await sweeper.sweep("x")
+    await store.delete(LIVENESS + "cp-b")  # the lease expired
+    monkeypatch.setattr(clock, "now", lambda: NOW + 5 * INTERVAL)
+    await sweeper.sweep("x")
+    assert registry.marked == []  # unknown: within the grace of the vanished map
+    monkeypatch.setattr(clock, "now", lambda: NOW + 5 * INTERVAL + lv.STALE_GRACE * INTERVAL + 1)
+    await sweeper.sweep("x")
+    assert registry.marked == ["fr-1"]  # the grace is over: missed
