@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import logging
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,9 +19,12 @@ from controlplane.client.federation import FederationClient
 from controlplane.pki.keys import load_certificate
 from controlplane.server.app import ControlPlane, ServerConfig
 from controlplane.server.bootstrap import InitOptions, init
+from controlplane.server.metrics import install as install_metrics
 from controlplane.store import Store
 from controlplane.store.memory import MemoryStore
+from operators.agent import telemetry
 from operators.agent.backend import SimHealth
+from operators.agent.link import SiteAgent
 from operators.sim import SimulatedSite
 
 log = logging.getLogger(__name__)
@@ -35,6 +40,8 @@ class DevOptions:
     heartbeat_interval: float = 5.0
     #: site id -> release -> health model of the simulated site (the sites file's `health:`).
     health: dict[str, dict[str, SimHealth]] = field(default_factory=dict)
+    #: HOST:PORT of /metrics (the replica's and the simulated sites' series); "" for none.
+    metrics_listen: str = ""
 
 
 class DevFederation:
@@ -45,6 +52,8 @@ class DevFederation:
         self.etcd: object | None = None
         self.sites: list[SimulatedSite] = []
         self.store_note = ""
+        self.metrics_url = ""
+        self._stop_metrics: list[Callable[[], None]] = []
 
     @property
     def config_path(self) -> Path:
@@ -85,6 +94,10 @@ class DevFederation:
             self.store,
         )
         await self.cp.start()
+        if self.opts.metrics_listen:
+            stop = install_metrics(self.cp, d, self.opts.metrics_listen)
+            self.metrics_url = stop.url  # type: ignore[attr-defined]
+            self._stop_metrics.append(stop)
         ctx = ConfigFile.load(self.config_path).context()
         ca = ctx.ca_file.read_bytes()
         async with FederationClient(ctx, servers=[self.cp.address]) as admin:
@@ -101,10 +114,13 @@ class DevFederation:
                     await site.enroll(self.cp.enroll_address, ca, resp.token)
                 site.backend.health.update(self.opts.health.get(facts.site_id, {}))
                 site.start()
+                self._stop_metrics.append(telemetry.watch(functools.partial(_agent, site)))
                 self.sites.append(site)
         await asyncio.gather(*(s.wait_connected(30) for s in self.sites))
 
     async def stop(self) -> None:
+        for stop in self._stop_metrics:
+            stop()
         for s in self.sites:
             await s.stop()
         if self.cp is not None:
@@ -114,6 +130,10 @@ class DevFederation:
         if self.etcd is not None:
             with contextlib.suppress(Exception):
                 await self.etcd.stop()  # type: ignore[attr-defined]
+
+
+def _agent(site: SimulatedSite) -> SiteAgent | None:
+    return site.agent
 
 
 def _expires_within(cert_file: Path, margin: dt.timedelta) -> bool:

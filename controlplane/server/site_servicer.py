@@ -41,6 +41,7 @@ from controlplane.server.runtime import Runtime
 from controlplane.server.safety_servicer import SafetyLink, report_incident
 from controlplane.services import clock
 from controlplane.services.enrollment import SiteFactsIn
+from controlplane.telemetry import logs, metrics
 
 log = logging.getLogger(__name__)
 Ctx: TypeAlias = grpc.aio.ServicerContext
@@ -177,6 +178,7 @@ class LinkStream:
         self, hello: spb.Hello, requests: AsyncIterator[spb.ConnectRequest], context: Ctx
     ) -> AsyncIterator[spb.ConnectResponse]:
         rt = self.rt
+        logs.bind(site=self.site_id)  # this stream's task: every line it logs names the site
         session = rt.links.attach(self.site_id)
         rt.liveness.seen(self.site_id)
         try:
@@ -233,6 +235,7 @@ class LinkStream:
                             self.error = e  # the Failed mark was not stored: the site reconnects
                             break
                         if out is not None:
+                            metrics.count_directive(rec.kind, "sent")
                             yield out
                         last_sent = rec.sequence
                     if self.error is not None:
