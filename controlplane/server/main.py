@@ -17,7 +17,7 @@ from controlplane.pki.log_key import ensure_log_key
 from controlplane.server.app import ControlPlane, ServerConfig, serve_until_signal
 from controlplane.server.bootstrap import InitOptions, init
 from controlplane.server.metrics import install as install_metrics
-from controlplane.server.stores import MEMORY_WARNING, StoreOptions, open_store
+from controlplane.server.stores import StoreOptions, open_store
 from controlplane.store.instrumented import InstrumentedStore
 from controlplane.telemetry import logs
 from controlplane.telemetry.metrics import parse_listen
@@ -109,9 +109,8 @@ async def _serve(args: argparse.Namespace) -> None:
     if args.metrics_listen:
         parse_listen(args.metrics_listen)  # a bad address fails before the store is opened
     opened = await open_store(StoreOptions.from_args(args), args.dir)
+    # stores.open_store has logged the memory store's warning (through the logger: json too).
     store = InstrumentedStore(opened.store)
-    if not store.persistent:
-        log.warning("%s", MEMORY_WARNING)
     log.info("state store: %s", opened.note)
     config = ServerConfig(
         dir=args.dir,

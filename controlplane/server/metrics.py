@@ -5,6 +5,7 @@ are reissued at every start)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -26,10 +27,11 @@ def _certificates(directory: Path) -> Callable[[], dict[str, Path]]:
 
 
 def install(cp: ControlPlane, directory: Path, listen: str) -> Callable[[], None]:
-    """Serve ``/metrics`` for ``cp`` on ``listen``; returns the function that stops it."""
+    """Serve ``/metrics`` for ``cp`` on ``listen``; returns the function that stops it. Call on
+    the event loop that runs ``cp``."""
     server = metrics.MetricsServer(listen)
     drops = [
-        metrics.register(metrics.Gauges(lambda: _gauges(cp))),
+        metrics.register(metrics.Gauges(lambda: _gauges(cp), asyncio.get_running_loop())),
         metrics.register(metrics.CertificateExpiry(_certificates(directory))),
     ]
 

@@ -12,6 +12,7 @@ with 1,000 links takes ~1 ms).
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import ipaddress
 import logging
@@ -30,6 +31,8 @@ log = logging.getLogger(__name__)
 REGISTRY = CollectorRegistry()
 #: Loopback unless told otherwise: metrics name sites and countries.
 DEFAULT_HOST = "127.0.0.1"
+#: Longest a scrape waits for the event loop to read live state (a busy loop answers in ms).
+LOOP_READ_S = 2.0
 
 # --- control plane ------------------------------------------------------------------------------
 DIRECTIVES = Counter(
@@ -92,14 +95,27 @@ def count_directive(kind: Any, event: str) -> None:
 
 class Gauges(Collector):
     """Gauges read from live state at scrape time: ``read`` returns (name, help, value) triples.
-    A read that fails yields nothing (a scrape never raises because state is mid-change)."""
+    With ``loop``, ``read`` runs on that event loop (state owned by the loop, e.g. leases, is
+    only read there; the scrape waits up to 2 s). A read that fails yields nothing: a scrape never
+    raises because state is mid-change."""
 
-    def __init__(self, read: Callable[[], Iterable[tuple[str, str, float]]]) -> None:
+    def __init__(
+        self,
+        read: Callable[[], Iterable[tuple[str, str, float]]],
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
         self._read = read
+        self._loop = loop
+
+    async def _on_loop(self) -> list[tuple[str, str, float]]:
+        return list(self._read())
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         try:
-            rows = list(self._read())
+            if self._loop is not None:
+                rows = asyncio.run_coroutine_threadsafe(self._on_loop(), self._loop).result(LOOP_READ_S)
+            else:
+                rows = list(self._read())
         except Exception:
             log.debug("gauge read failed", exc_info=True)
             return
