@@ -83,8 +83,8 @@ LEADER_CHANGES = Counter(
 # --- site operator ------------------------------------------------------------------------------
 SITE_DIRECTIVES = Counter(
     "stargate_site_directives",
-    "Directives this site received, by kind and outcome (applied or rejected)",
-    ["kind", "outcome"],
+    "Directives a site received, by site, kind and outcome (applied or rejected)",
+    ["site", "kind", "outcome"],
     registry=REGISTRY,
 )
 

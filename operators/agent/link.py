@@ -338,7 +338,7 @@ class SiteAgent:
         if d.kind in (tpb.DIRECTIVE_KIND_HALT, tpb.DIRECTIVE_KIND_RESUME):
             # The safety lane: verified (signature, scope, expiry, replay, sequence) before acting.
             entry = await self.safety.handle(d)
-            telemetry.count(entry)
+            telemetry.count(self.facts.site_id, entry)
             self.record.add(entry)
             await self.record.flush()
             self._reply(d, entry)
@@ -349,7 +349,7 @@ class SiteAgent:
             self._reply(d, seen or Applied(d.sequence, d.id, "", "applied"))
             return
         entry = await self._apply(d)
-        telemetry.count(entry)
+        telemetry.count(self.facts.site_id, entry)
         self.record.add(entry)
         await self.record.flush()  # durable before the ack: a restart must not apply it again
         self.on_event(entry.outcome, {"sequence": d.sequence, "id": d.id, "reason": entry.reason})

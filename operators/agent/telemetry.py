@@ -22,9 +22,9 @@ if TYPE_CHECKING:
     from operators.agent.link import SiteAgent
 
 
-def count(entry: Applied) -> None:
+def count(site_id: str, entry: Applied) -> None:
     """One directive handled (not a re-delivery answered from the record)."""
-    metrics.SITE_DIRECTIVES.labels(kind=entry.kind or "unknown", outcome=entry.outcome).inc()
+    metrics.SITE_DIRECTIVES.labels(site=site_id, kind=entry.kind or "unknown", outcome=entry.outcome).inc()
 
 
 #: The agents this process runs (one in the kube operator; several under ``dev up``), each as a
