@@ -98,7 +98,7 @@ def test_values_schema_refuses_bad_values_naming_the_field(
 
 @pytest.mark.parametrize("chart", sorted(CHARTS))
 def test_example_alert_rules_are_valid_prometheus_rules(chart: str, tmp_path: Path) -> None:
-    rules = CHARTS[chart] / "examples" / "alerts.yaml"
+    rules = CHARTS[chart] / "monitoring" / "alerts.yaml"
     doc = yaml.safe_load(rules.read_text())
     names = [r["alert"] for g in doc["groups"] for r in g["rules"]]
     assert any("CertificateExpiresSoon" in n for n in names) and any(
