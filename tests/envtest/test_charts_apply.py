@@ -14,6 +14,7 @@ import urllib.error
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.support.charts import OVERRIDES, crds, render
 from tests.support.envtest import ApiServer
@@ -32,9 +33,7 @@ def served(api: ApiServer, api_version: str) -> bool:
 
 def test_the_site_charts_crds_apply_and_are_served(apiserver: ApiServer) -> None:
     docs = crds()
-    apiserver.kubectl(
-        "apply", "--validate=false", "-f", "-", stdin="\n---\n".join(json.dumps(d) for d in docs)
-    )
+    apiserver.kubectl("apply", "--validate=false", "-f", "-", stdin=yaml.safe_dump_all(docs))
     apiserver.kubectl("wait", "--for=condition=Established", "--timeout=30s", "crd", "--all")
     assert served(apiserver, "federation.stargate.io/v1alpha1")
 
@@ -45,6 +44,10 @@ def test_rendered_chart_applies_to_a_real_api_server(
 ) -> None:
     namespace = f"{chart.removeprefix('stargate-')}-{abs(hash(case)) % 10_000}"
     apiserver.kubectl("create", "namespace", namespace, check=False)
+    if chart == "stargate-site" and not values.get("createNamespaces"):
+        # The chart does not create them by default (values.yaml): the site's admin does.
+        for ns in values.get("federationNamespaces", ["ai-workloads"]):
+            apiserver.kubectl("create", "namespace", ns, check=False)
     objs = render(chart, values, namespace=namespace)
     downgraded = []
     for obj in objs:
@@ -52,7 +55,7 @@ def test_rendered_chart_applies_to_a_real_api_server(
             assert (obj["apiVersion"], obj["kind"]) == ("policy/v1", "PodDisruptionBudget"), obj
             obj["apiVersion"] = "policy/v1beta1"
             downgraded.append(obj["metadata"]["name"])
-    stdin = "\n---\n".join(json.dumps(o) for o in objs)
+    stdin = yaml.safe_dump_all(objs)
     out = apiserver.kubectl("apply", "-f", "-", stdin=stdin).stdout
     assert out.count("\n") == len(objs), out
     for obj in objs:

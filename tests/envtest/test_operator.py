@@ -231,9 +231,9 @@ async def test_operator_enrolls_deploys_vetoes_restores_and_exports_metrics(
                 def phase() -> str:
                     return str(((get(api, mdp) or {}).get("status") or {}).get("phase", ""))
 
-                await until(lambda: phase() == "Ready", 30, "atlas Ready")
+                await until(lambda: phase() == "Running", 30, "atlas Running")
                 table = api.kubectl("get", "md", "-n", WORKLOADS).stdout
-                assert any(line.split()[:1] == ["atlas"] and "Ready" in line for line in table.splitlines())
+                assert any(line.split()[:1] == ["atlas"] and "Running" in line for line in table.splitlines())
 
                 # Drift: a hand edit of a federation-owned ModelDeployment is undone ...
                 api.kubectl(
