@@ -269,6 +269,11 @@ async def test_operator_enrolls_deploys_vetoes_restores_and_exports_metrics(
             assert left is not None and 0 < left <= 24 * 3600
         finally:
             assert proc.terminate(20) == 0, proc.output()[-3000:]
+        # Stopping records the link as down (and no replica): what `kubectl get fl` then shows.
+        status = link()
+        assert status["connected"] is False and "replica" not in status, status
+        assert "housekeeping: 422" not in proc.output(), proc.output()
         lines = [json.loads(x) for x in proc.output().splitlines() if x.startswith("{")]
         assert lines and len(lines) == len([x for x in proc.output().splitlines() if x.strip()])
-        assert any(r.get("site") == SITE for r in lines), lines[-5:]
+        restored = [r for r in lines if r["message"].startswith("restored federation-owned ModelDeployment")]
+        assert restored and all(r.get("site") == SITE for r in restored), restored
