@@ -31,7 +31,7 @@ def crds(apiserver: ApiServer) -> ApiServer:
     # applied without it; the 1.20 server then drops the rules (so "siteId/source is immutable" is
     # not enforced here - a >= 1.25 cluster, e.g. kind in tests/e2e, enforces it).
     sitepolicy = CHART / "crds" / "sitepolicies.federation.stargate.io.yaml"
-    assert "created" in apiserver.kubectl("apply", "-f", str(sitepolicy)).stdout
+    apiserver.kubectl("apply", "-f", str(sitepolicy))  # validated by kubectl: no CEL in it
     for cel in ("federationlinks", "modeldeployments"):
         path = CHART / "crds" / f"{cel}.federation.stargate.io.yaml"
         r = apiserver.kubectl("apply", "-f", str(path), check=False)
