@@ -172,3 +172,7 @@ def test_dev_up_metrics_count_links_directives_and_halt_latency(tmp_path: Path) 
         code = proc.terminate()
     assert code == 0, proc.output()
     assert "Traceback" not in proc.output()
+    # --log-format json: whatever is logged is a JSON object, never a text log line.
+    assert not re.search(r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL) ", proc.output(), re.M), proc.output()
+    for rec in json_lines(proc.output()):
+        assert {"time", "level", "logger", "message"} <= set(rec), rec
