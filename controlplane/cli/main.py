@@ -13,6 +13,7 @@ from controlplane.cli.args import limited
 from controlplane.cli.output import safe_text
 from controlplane.domain.limits import Range
 from controlplane.errors import StargateError
+from controlplane.telemetry import logs
 
 EXIT_ERROR = 1
 
@@ -28,6 +29,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=10.0,
         help="seconds per call (default 10)",
     )
+    p.add_argument(
+        "--log-format",
+        choices=logs.FORMATS,
+        default="text",
+        help="format of log lines on stderr (dev up, witness run): text (default) or json, one object a line",
+    )
     sub = p.add_subparsers(dest="group", required=True, metavar="COMMAND")
     commands.register(sub)
     directives.register(sub)
@@ -42,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logs.setup(logging.WARNING, args.log_format, text_format="%(levelname)s %(name)s: %(message)s")
     try:
         result = args.handler(args)
         if asyncio.iscoroutine(result):

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import logging
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,9 +21,12 @@ from controlplane.pki.directive_key import SITE_KEY_FILE
 from controlplane.pki.keys import load_certificate
 from controlplane.server.app import ControlPlane, ServerConfig
 from controlplane.server.bootstrap import InitOptions, init
+from controlplane.server.metrics import install as install_metrics
 from controlplane.store import Store
 from controlplane.store.memory import MemoryStore
+from operators.agent import telemetry
 from operators.agent.backend import SimHealth
+from operators.agent.link import SiteAgent
 from operators.sim import SimulatedSite
 
 log = logging.getLogger(__name__)
@@ -37,6 +42,8 @@ class DevOptions:
     heartbeat_interval: float = 5.0
     #: site id -> release -> health model of the simulated site (the sites file's `health:`).
     health: dict[str, dict[str, SimHealth]] = field(default_factory=dict)
+    #: HOST:PORT of /metrics (the replica's and the simulated sites' series); "" for none.
+    metrics_listen: str = ""
 
 
 class DevFederation:
@@ -49,6 +56,8 @@ class DevFederation:
         self.store_note = ""
         #: The release registered for low-level deploys (devenv/demo_release.py).
         self.release = demo_release.RELEASE
+        self.metrics_url = ""
+        self._stop_metrics: list[Callable[[], None]] = []
 
     @property
     def config_path(self) -> Path:
@@ -89,6 +98,10 @@ class DevFederation:
             self.store,
         )
         await self.cp.start()
+        if self.opts.metrics_listen:
+            stop = install_metrics(self.cp, d, self.opts.metrics_listen)
+            self.metrics_url = stop.url  # type: ignore[attr-defined]
+            self._stop_metrics.append(stop)
         ctx = ConfigFile.load(self.config_path).context()
         ca = ctx.ca_file.read_bytes()
         async with FederationClient(ctx, servers=[self.cp.address]) as admin:
@@ -108,11 +121,14 @@ class DevFederation:
                     await site.enroll(self.cp.enroll_address, ca, resp.token)
                 site.backend.health.update(self.opts.health.get(facts.site_id, {}))
                 site.start()
+                self._stop_metrics.append(telemetry.watch(functools.partial(_agent, site)))
                 self.sites.append(site)
             await asyncio.gather(*(s.wait_connected(30) for s in self.sites))
             self.release = await demo_release.register(admin, d)
 
     async def stop(self) -> None:
+        for stop in self._stop_metrics:
+            stop()
         for s in self.sites:
             await s.stop()
         if self.cp is not None:
@@ -122,6 +138,10 @@ class DevFederation:
         if self.etcd is not None:
             with contextlib.suppress(Exception):
                 await self.etcd.stop()  # type: ignore[attr-defined]
+
+
+def _agent(site: SimulatedSite) -> SiteAgent | None:
+    return site.agent
 
 
 def _expires_within(cert_file: Path, margin: dt.timedelta) -> bool:

@@ -17,7 +17,11 @@ from controlplane.pki.directive_key import ensure_directive_key
 from controlplane.pki.log_key import ensure_log_key
 from controlplane.server.app import ControlPlane, ServerConfig, serve_until_signal
 from controlplane.server.bootstrap import InitOptions, init
-from controlplane.server.stores import MEMORY_WARNING, StoreOptions, open_store
+from controlplane.server.metrics import install as install_metrics
+from controlplane.server.stores import StoreOptions, open_store
+from controlplane.store.instrumented import InstrumentedStore
+from controlplane.telemetry import logs
+from controlplane.telemetry.metrics import parse_listen
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +91,14 @@ def parser() -> argparse.ArgumentParser:
         default=1.0,
         help="least seconds between two signed checkpoints of the audit log (default 1)",
     )
+    s.add_argument(
+        "--metrics-listen",
+        default="",
+        help="HOST:PORT (or PORT: loopback) to serve Prometheus /metrics on; default: none",
+    )
     StoreOptions.add_arguments(s)
     p.add_argument("--log-level", default="INFO")
+    p.add_argument("--log-format", choices=logs.FORMATS, default="text", help="text (default) or json lines")
     return p
 
 
@@ -101,10 +111,11 @@ def _rules(path: Path | None) -> tuple[IncidentRule, ...]:
 
 
 async def _serve(args: argparse.Namespace) -> None:
+    if args.metrics_listen:
+        parse_listen(args.metrics_listen)  # a bad address fails before the store is opened
     opened = await open_store(StoreOptions.from_args(args), args.dir)
-    store = opened.store
-    if not store.persistent:
-        print(f"warning: {MEMORY_WARNING}", file=sys.stderr, flush=True)
+    # stores.open_store has logged the memory store's warning (through the logger: json too).
+    store = InstrumentedStore(opened.store)
     log.info("state store: %s", opened.note)
     config = ServerConfig(
         dir=args.dir,
@@ -120,17 +131,23 @@ async def _serve(args: argparse.Namespace) -> None:
         beacon_interval=args.beacon_interval,
         checkpoint_interval=args.checkpoint_interval,
     )
+    cp = ControlPlane(config, store)
+    stop_metrics = install_metrics(cp, args.dir, args.metrics_listen) if args.metrics_listen else None
     try:
-        await serve_until_signal(ControlPlane(config, store))
+        await serve_until_signal(cp)
     finally:
+        if stop_metrics is not None:
+            stop_metrics()
         await opened.close()
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    try:
+        logs.setup(args.log_level, args.log_format)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     try:
         if args.command == "init":
             cfg = init(

@@ -29,6 +29,7 @@ from controlplane.server import convert
 from controlplane.server.rpc import authenticated
 from controlplane.server.runtime import Runtime
 from controlplane.services.safety_lane import LaneEntry
+from controlplane.telemetry import metrics
 
 log = logging.getLogger(__name__)
 Ctx: TypeAlias = grpc.aio.ServicerContext
@@ -232,6 +233,7 @@ class SafetyLink:
         for e in entries:
             try:
                 out.append(self._for_this_site(lane_message(e)))
+                metrics.count_directive(e.record.kind, "sent")
             except Exception:  # checked when read (domain/defects.py); never stop the link for one
                 log.exception("safety directive %s cannot be sent; skipped", e.record.safety_sequence)
         # Past everything looked at, sent or not in scope (after() stops at the cache's top).

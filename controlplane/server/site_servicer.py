@@ -43,6 +43,7 @@ from controlplane.server.safety_servicer import SafetyLink, report_incident
 from controlplane.services import clock
 from controlplane.services.enrollment import SiteFactsIn
 from controlplane.services.publisher_trust import publisher_set, raw_keys
+from controlplane.telemetry import logs, metrics
 
 log = logging.getLogger(__name__)
 Ctx: TypeAlias = grpc.aio.ServicerContext
@@ -186,6 +187,7 @@ class LinkStream:
         self, hello: spb.Hello, requests: AsyncIterator[spb.ConnectRequest], context: Ctx
     ) -> AsyncIterator[spb.ConnectResponse]:
         rt = self.rt
+        logs.bind(site=self.site_id)  # this stream's task: every line it logs names the site
         session = rt.links.attach(self.site_id)
         rt.liveness.seen(self.site_id)
         try:
@@ -242,6 +244,7 @@ class LinkStream:
                             self.error = e  # the Failed mark was not stored: the site reconnects
                             break
                         if out is not None:
+                            metrics.count_directive(rec.kind, "sent")
                             yield out
                         last_sent = rec.sequence
                     if self.error is not None:

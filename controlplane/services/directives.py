@@ -42,6 +42,7 @@ from controlplane.services import clock
 from controlplane.services.audit import AuditLog, Entry
 from controlplane.services.directive_wire import signed
 from controlplane.store import Compare, KeyValue, Put, Store
+from controlplane.telemetry import metrics
 
 log = logging.getLogger(__name__)
 DEFAULT_TTL_S = 24 * 3600.0
@@ -155,6 +156,7 @@ class Directives:
                 ],
             )
             if result.succeeded:
+                metrics.count_directive(kind, "queued")
                 return rec
             if fence and not await self._store.holds(fence):
                 raise NotLeader()  # a failed fence is final: this replica is no longer the leader
@@ -277,5 +279,6 @@ class Directives:
                 {"id": directive_id, "sequence": str(sequence)},
             )
             if await self._final(kv, new, entry):
+                metrics.count_directive(rec.kind, "rejected" if rejected else "acked")
                 return True
         raise Conflict()

@@ -28,6 +28,7 @@ from controlplane.services.registry import Registry
 from controlplane.services.releases import signed_from_dict, signed_to_dict
 from controlplane.services.rollouts import Rollouts
 from controlplane.store import Compare, KeyValue, Put, Store
+from controlplane.telemetry import logs, metrics
 
 log = logging.getLogger(__name__)
 #: Returns why a rollout may not move now (a safety freeze), or None. Called with the rollout's
@@ -94,7 +95,8 @@ class RolloutEngine:
         sites = self._site_views(await self._registry.list())
         for kv, rec in active:
             try:
-                await self._step(kv, rec, sites, fence)
+                with logs.context(rollout=rec.name):
+                    await self._step(kv, rec, sites, fence)
             except (Conflict, NotLeader):
                 raise
             except StargateError as e:
@@ -127,6 +129,7 @@ class RolloutEngine:
                 for a in out.audits
             ]
             await self._save(kv, new, fence, entries)
+            _count(rec.phase, new.phase, [a.action for a in out.audits])
 
     async def _outcomes(self, rec: RolloutRecord) -> dict[str, DirectiveOutcome]:
         """The delivery state of every directive the next step may look at (those in flight)."""
@@ -254,3 +257,12 @@ class RolloutEngine:
             "signed_release": signed_to_dict(signed_from_dict(rec.release)),
             "rollout": rec.name,
         }
+
+
+def _count(before: str, after: str, actions: list[str]) -> None:
+    """Metrics of one saved step: a phase entered, gate decisions (``rollout.gate.<outcome>``)."""
+    if after != before:
+        metrics.ROLLOUT_PHASES.labels(phase=str(after)).inc()
+    for a in actions:
+        if a.startswith("rollout.gate."):
+            metrics.GATES.labels(outcome=a.removeprefix("rollout.gate.")).inc()

@@ -34,6 +34,7 @@ from controlplane.pki.safety_key import SafetyKey
 from controlplane.services import clock
 from controlplane.services.audit import AuditLog, Entry
 from controlplane.store import Compare, EventType, KeyValue, Op, Put, Store
+from controlplane.telemetry import metrics
 
 log = logging.getLogger(__name__)
 
@@ -317,8 +318,12 @@ class SafetyLane:
         if not valid:
             await self._audit.record(audit("" if rejected else "no such safety directive for this site"))
             return False
+        assert entry is not None  # valid
+        metrics.count_directive(entry.record.kind, "rejected" if rejected else "acked")
         if not rejected:
             await self._record_ack(directive_id, site_id, sequence, lost)
+            if entry.record.kind == "Halt":  # the ack is queued or stored: the site has halted
+                metrics.HALT_LATENCY.observe(max(0.0, clock.now() - entry.record.issued_at))
             return True
         if (d := (await self.deliveries(directive_id)).get(site_id)) is not None and d.state == "Acked":
             await self._audit.record(audit())  # an ack is final; a later reject changes nothing

@@ -23,6 +23,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_never, wait_ex
 from controlplane.errors import NotLeader, StoreError
 from controlplane.store.base import Compare, EventType, Put, Store
 from controlplane.store.lease import LeaseKeeper
+from controlplane.telemetry import metrics
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +120,7 @@ class LeaderElection:
     def _become_leader(self, term: int) -> None:
         self._leading, self._term, self._leader = True, term, self.candidate_id
         self.elected.set()
+        metrics.LEADER_CHANGES.labels(event="elected").inc()
         log.info("%s leads %s (term %d)", self.candidate_id, self.key, term)
         if self._on_elected is not None:
             self._on_elected()
@@ -128,6 +130,7 @@ class LeaderElection:
             return
         self._leading, self._term, self._leader = False, 0, None
         self.elected.clear()
+        metrics.LEADER_CHANGES.labels(event="deposed").inc()
         log.warning("%s no longer leads %s: %s", self.candidate_id, self.key, reason)
         if self._on_deposed is not None:
             self._on_deposed(reason)

@@ -29,6 +29,8 @@ from controlplane.client.channel import secure_channel
 from controlplane.client.enroll import Facts, site_csr
 from controlplane.client.retry import LINK, RetryPolicy
 from controlplane.pki.keys import load_certificate, write_atomic, write_private_key
+from controlplane.telemetry import logs
+from operators.agent import telemetry
 from operators.agent.backend import Refused, WorkloadBackend
 from operators.agent.directive_trust import DirectiveTrust
 from operators.agent.policy import LocalPolicy
@@ -125,6 +127,7 @@ class SiteAgent:
 
     async def run(self) -> None:
         """Stay connected for ever (cancel to stop)."""
+        logs.bind(site=self.facts.site_id)  # this task's log lines (and its children's) name the site
         watchdog = asyncio.create_task(self.safety.watchdog(), name=f"fail-closed-{self.facts.site_id}")
         try:
             while True:
@@ -205,7 +208,8 @@ class SiteAgent:
                     heartbeats = asyncio.create_task(self._heartbeats())
                     self._replay_outcomes()
                 elif which == "directive":
-                    await self._handle(msg.directive)
+                    with logs.context(directive=msg.directive.id):
+                        await self._handle(msg.directive)
                 elif which == "beacon":
                     for report in self.safety.on_beacon(msg.beacon):
                         self._outbox.put_nowait(report)
@@ -348,6 +352,7 @@ class SiteAgent:
         if d.kind in (tpb.DIRECTIVE_KIND_HALT, tpb.DIRECTIVE_KIND_RESUME):
             # The safety lane: verified (signature, scope, expiry, replay, sequence) before acting.
             entry = await self.safety.handle(d)
+            telemetry.count(self.facts.site_id, entry)
             self.record.add(entry)
             await self.record.flush()
             self._reply(d, entry)
@@ -358,6 +363,7 @@ class SiteAgent:
             self._reply(d, seen or Applied(d.sequence, d.id, "", "applied"))
             return
         entry = await self._apply(d)
+        telemetry.count(self.facts.site_id, entry)
         self.record.add(entry)
         await self.record.flush()  # durable before the ack: a restart must not apply it again
         self.on_event(entry.outcome, {"sequence": d.sequence, "id": d.id, "reason": entry.reason})

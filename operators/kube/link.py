@@ -21,6 +21,7 @@ import kopf
 
 from controlplane.client.enroll import Facts
 from controlplane.errors import StargateError, Unavailable
+from controlplane.telemetry import logs
 from operators.agent.link import SiteAgent
 from operators.kube.identity import IdentityMismatch
 from operators.kube.kubeapi import FEDERATIONLINKS, SECRETS, KubeError, secret_value
@@ -180,6 +181,7 @@ class LinkDaemon:
         except IdentityMismatch as e:
             raise _fail(str(e), "IdentityMismatch")
         rt.active_link = self.name
+        logs.bind(site=cfg.facts.site_id)  # this daemon's task: housekeeping lines name the site
         agent = SiteAgent(
             facts=cfg.facts,
             servers=[cfg.server],
@@ -238,7 +240,9 @@ class LinkDaemon:
             "enrolled": True,
             "connected": up,
             "lastAppliedSequence": agent.record.last_sequence,
-            "replica": agent.replica if up else "",
+            # None removes the field (merge patch). Not "": json-patch 4.9 (kube-apiserver <= 1.20)
+            # merges "" as null, which the CRD refuses, so a link going down was never recorded.
+            "replica": agent.replica if up else None,
             "certificateNotAfter": self.runtime.identity.not_after(),
         }
         loop = asyncio.get_running_loop()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -17,6 +17,8 @@ from typing import Any
 import kopf
 
 from controlplane.process import tune_gc
+from controlplane.telemetry import logs
+from operators.agent import telemetry
 from operators.kube.registry import build_registry
 from operators.kube.runtime import Runtime
 from operators.kube.settings import Settings
@@ -38,13 +40,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument(
         "--liveness", default="", help="serve kopf's health endpoint, e.g. http://0.0.0.0:8080/healthz"
     )
+    p.add_argument(
+        "--metrics-listen",
+        default=os.environ.get("STARGATE_METRICS_LISTEN", ""),
+        help="HOST:PORT (or PORT: loopback) to serve Prometheus /metrics on; default: none",
+    )
+    p.add_argument(
+        "--log-format",
+        choices=logs.FORMATS,
+        default=os.environ.get("STARGATE_LOG_FORMAT", "text"),
+        help="text (default) or json lines",
+    )
     args = p.parse_args(argv)
     settings = Settings.from_env()
-    logging.basicConfig(
-        level=getattr(logging, settings.log_level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    runtime = Runtime(settings)
+    try:
+        logs.setup(settings.log_level, args.log_format)
+        runtime = Runtime(settings)
+        server = (
+            telemetry.install(lambda: runtime.agent, args.metrics_listen) if args.metrics_listen else None
+        )
+    except (ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     registry = build_registry(runtime)
     login_handler(runtime, registry)
     tune_gc()
@@ -59,6 +76,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except KeyboardInterrupt:
         return 130
+    finally:
+        if server is not None:
+            server.close()
     return 0
 
 

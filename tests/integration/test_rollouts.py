@@ -26,6 +26,7 @@ from controlplane.errors import StargateError
 from controlplane.pki.ca import CertificateAuthority
 from controlplane.pki.identity import Identity, Kind, Role
 from controlplane.pki.keys import certificate_pem, write_atomic, write_private_key
+from controlplane.telemetry import metrics
 from operators.agent.backend import SimHealth
 from operators.agent.policy import LocalPolicy
 from tests.support.federation import FAST, TD, Federation
@@ -194,7 +195,20 @@ async def test_waves_with_a_country_withholding_approval(rig: Rig) -> None:
     assert len(denied) == 2
 
 
+def _series() -> dict[str, float]:
+    """The rollout series of this process's /metrics registry (counters are process-wide)."""
+    out = {}
+    for name, label, values in (
+        ("stargate_rollout_phase_transitions_total", "phase", ("Completed", "RolledBack")),
+        ("stargate_gate_outcomes_total", "outcome", ("pass", "fail")),
+    ):
+        for v in values:
+            out[v] = metrics.REGISTRY.get_sample_value(name, {label: v}) or 0.0
+    return out
+
+
 async def test_failing_gate_in_wave_two_rolls_back_to_the_previous_release(rig: Rig) -> None:
+    before = _series()
     await rig.sites()
     await rig.publish(release("atlas-1-1-0", "1.1.0"))
     await rig.publish(release("atlas-1-2-0", "1.2.0"))
@@ -218,6 +232,10 @@ async def test_failing_gate_in_wave_two_rolls_back_to_the_previous_release(rig: 
         events = (await admin.call("ListAuditEvents", fpb.ListAuditEventsRequest(limit=10000))).events
     assert any(e.action == "rollout.gate.fail" and e.outcome == "failed" for e in events)
     assert any(e.action == "rollout.rolledback" for e in events)
+    # ... and /metrics counted it: v1 completed (its gates passed), v2's gate failed, it rolled back.
+    delta = {k: v - before[k] for k, v in _series().items()}
+    assert delta["Completed"] == 1 and delta["RolledBack"] == 1 and delta["fail"] == 1, delta
+    assert delta["pass"] >= 2, delta  # v1's waves, and v2's first
 
 
 async def test_export_rule_and_capacity_exclusions_name_their_reasons(rig: Rig) -> None:

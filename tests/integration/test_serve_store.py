@@ -75,7 +75,7 @@ def test_serve_on_memory_warns_and_status_says_not_persistent(tmp_path: Path) ->
     proc = _serve(pki, port, tmp_path / "serve.log", "--store", "memory")
     try:
         wait_port(port, 60)
-        proc.wait_for("warning: --store memory: nothing is persisted")
+        proc.wait_for("--store memory: nothing is persisted")
         status = _status(pki, proc)
         assert status["persistent"] is False and status["store"]["kind"] == "memory"
         r = run("status", config=pki / "stargatectl.yaml")

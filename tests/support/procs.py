@@ -85,10 +85,10 @@ def wait_port(port: int, timeout: float = 20) -> None:
 class Proc:
     """A long-running process, stopped with SIGTERM (then SIGKILL) at the end."""
 
-    def __init__(self, cmd: list[str], log: Path) -> None:
+    def __init__(self, cmd: list[str], log: Path, env: dict[str, str] | None = None) -> None:
         self.log = log
         self._f = log.open("wb")
-        self.p = subprocess.Popen(cmd, stdout=self._f, stderr=subprocess.STDOUT)
+        self.p = subprocess.Popen(cmd, stdout=self._f, stderr=subprocess.STDOUT, env=env)
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
