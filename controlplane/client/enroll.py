@@ -87,4 +87,6 @@ async def join(
     write_atomic(out / "ca.crt", resp.ca_bundle_pem.encode(), 0o644)
     if resp.safety_keys:  # the federation's safety key ring: verifies signed halts and beacons
         write_site_ring(out, {k.key_id: k.public_key_pem for k in resp.safety_keys})
+    if resp.log_vkey:  # the audit log's verifier key: checks the checkpoints and proofs it is shown
+        write_atomic(out / "log.vkey", resp.log_vkey.encode() + b"\n", 0o644)
     return out

@@ -59,7 +59,9 @@ def check_hello(hello: Any) -> None:
     limits.check("Hello.min_witnesses", "hello.min_witnesses", hello.min_witnesses)
     limits.check("Hello.checkpoint_size", "hello.checkpoint_size", hello.checkpoint_size)
     if len(hello.witnesses) > MAX_WITNESS_NAMES or any(len(w) > 256 for w in hello.witnesses):
-        raise InvalidArgument("hello.witnesses", f"at most {MAX_WITNESS_NAMES} names of at most 256 characters")
+        raise InvalidArgument(
+            "hello.witnesses", f"at most {MAX_WITNESS_NAMES} names of at most 256 characters"
+        )
 
 
 #: A directive id as the federation writes it (``str(uuid.UUID)``); a regex is ~5x cheaper than
@@ -101,7 +103,7 @@ def check_message(which: str, body: Any) -> None:
                 for d in body.deployments
             ],
         )
-    elif which in ("ack", "reject"):
+    elif which in ("ack", "reject", "log_proof_request"):
         _directive_id(f"{which}.directive_id", body.directive_id)
     elif which == "local_halt" and len(body.releases) > MAX_RELEASES:
         raise InvalidArgument("local_halt.releases", f"at most {MAX_RELEASES} releases")

@@ -31,6 +31,7 @@ from controlplane.domain.records import (
 from controlplane.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound, NotLeader
 from controlplane.services import clock
 from controlplane.services.audit import AuditLog, Entry
+from controlplane.services.log_proofs import deploy_details, index_directive
 from controlplane.store import Compare, KeyValue, Put, Store
 
 log = logging.getLogger(__name__)
@@ -97,7 +98,7 @@ class Directives:
                 issuer=issuer,
             )
             seq_cmp = Compare.absent(DIRECTIVE_SEQ + site_id) if seq_kv is None else Compare.unchanged(seq_kv)
-            result = await self._audit.commit(
+            result, events = await self._audit.commit_sequenced(
                 [
                     *fence,
                     Compare.absent(directive_id_key(site_id, new_id)),
@@ -114,11 +115,13 @@ class Directives:
                         issuer,
                         "directive.issue",
                         f"site/{site_id}",
-                        details={"id": rec.id, "kind": kind, "sequence": str(rec.sequence)},
+                        details={"id": rec.id, "kind": kind, "sequence": str(rec.sequence)}
+                        | deploy_details(kind, payload),
                     )
                 ],
             )
             if result.succeeded:
+                await index_directive(self._store, site_id, rec.sequence, events)  # for its site's proof
                 return rec
             if fence and not await self._store.holds(fence):
                 raise NotLeader()  # a failed fence is final: this replica is no longer the leader

@@ -33,6 +33,7 @@ from operators.agent.backend import Refused, WorkloadBackend
 from operators.agent.policy import LocalPolicy
 from operators.agent.records import ApplicationRecord, Applied
 from operators.agent.safety import SiteSafety
+from operators.agent.site_log import SiteLog
 from operators.agent.verify import check_release
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,10 @@ class SiteAgent:
             on_event=self.on_event,
             persist=type(self.record) is not ApplicationRecord,  # durable iff the record is
         )
+        #: The site as a witness of its own history (operators/agent/site_log.py).
+        self.log = SiteLog(
+            facts.site_id, cred_dir, self.policy, persist=self.safety.persist, on_event=self.on_event
+        )
 
     # --- credentials --------------------------------------------------------------------------
 
@@ -123,6 +128,7 @@ class SiteAgent:
     async def run(self) -> None:
         """Stay connected for ever (cancel to stop)."""
         watchdog = asyncio.create_task(self.safety.watchdog(), name=f"fail-closed-{self.facts.site_id}")
+        log_watch = asyncio.create_task(self.log.watch(self._send, self.connected), name="log-proofs")
         try:
             while True:
                 async for attempt in self.retry.retrying():
@@ -131,6 +137,7 @@ class SiteAgent:
                 # A stream that ended cleanly (server shutdown) also means: reconnect, with a new backoff.
         finally:
             watchdog.cancel()
+            log_watch.cancel()
 
     async def _session(self) -> None:
         target = self.servers[self._server_index % len(self.servers)]
@@ -167,6 +174,7 @@ class SiteAgent:
                 facts=self.facts.to_pb(await self._free()),
                 last_applied_sequence=self.record.last_sequence,
                 last_safety_sequence=self.safety.last_sequence,
+                **self.log.hello(),
             )
         )
         call = sgrpc.SiteServiceStub(channel).Connect(self._requests(hello, outbox))
@@ -203,7 +211,10 @@ class SiteAgent:
                     self._replay_outcomes()
                 elif which == "directive":
                     await self._handle(msg.directive)
+                elif which == "log_proof":
+                    self.log.on_proof(msg.log_proof)
                 elif which == "beacon":
+                    self.log.on_beacon(msg.beacon)
                     for report in self.safety.on_beacon(msg.beacon):
                         self._outbox.put_nowait(report)
         finally:
@@ -268,6 +279,9 @@ class SiteAgent:
                 last_applied_sequence=self.record.last_sequence,
             )
         )
+
+    def _send(self, msg: spb.ConnectRequest) -> None:
+        self._outbox.put_nowait(msg)
 
     def report_incident(self, release: str, severity: int, category: str, count: int = 1) -> None:
         """Report incidents over the link (metadata and a count only). Without a link they wait,
@@ -334,6 +348,8 @@ class SiteAgent:
         if d.kind in (tpb.DIRECTIVE_KIND_HALT, tpb.DIRECTIVE_KIND_RESUME):
             # The safety lane: verified (signature, scope, expiry, replay, sequence) before acting.
             entry = await self.safety.handle(d)
+            if entry.outcome == "applied" and d.kind == tpb.DIRECTIVE_KIND_HALT:
+                self.log.halt_applied(d)  # applied at once; its record is checked within a bound
             self.record.add(entry)
             await self.record.flush()
             self._reply(d, entry)
@@ -376,6 +392,9 @@ class SiteAgent:
                 if reason:
                     raise Refused(reason)
                 reason = self.safety.check_deploy(payload)  # a halted release or tier stays halted
+                if reason:
+                    raise Refused(reason)
+                reason = self.log.check_deploy(d)  # its audit event, proven in the log
                 if reason:
                     raise Refused(reason)
                 # Which directive made the change, for the backend to show at the site (the

@@ -29,6 +29,10 @@ class LocalPolicy:
     trusted_publisher_keys: set[bytes] = field(default_factory=set)
     #: Refuse deploys that carry no signed release (low-level deploys).
     require_signed_releases: bool = False
+    #: Witness verifier keys (C2SP vkeys) the site trusts to cosign the log's checkpoints.
+    witnesses: list[str] = field(default_factory=list)
+    #: Cosignatures of those witnesses a Deploy's checkpoint needs (0: the log's signature alone).
+    min_witnesses: int = 0
 
     def check_deploy(
         self,
