@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from controlplane.api.v1 import logproof_pb2 as lpb
@@ -37,7 +38,9 @@ MAX_REPLIES = 16
 
 
 class LogLink:
-    def __init__(self, proofs: LogProofs, site_id: str, hello: spb.Hello, session: Any, wait: float) -> None:
+    def __init__(
+        self, proofs: LogProofs, site_id: str, hello: spb.Hello, session: Any, wait: Callable[[], float]
+    ) -> None:
         self.proofs = proofs
         self.site_id = site_id
         self.min_witnesses = hello.min_witnesses
@@ -45,6 +48,7 @@ class LogLink:
         #: The size of the site's checkpoint, as far as this link knows (it takes what it is sent).
         self.site_size = hello.checkpoint_size
         self.sent_size = -1
+        #: How long a Deploy may wait for its checkpoint (read each time: an operational setting).
         self.wait = wait
         self._session = session
         self._waiting: dict[int, float] = {}
@@ -94,14 +98,14 @@ class LogLink:
         proof, why = await self.proofs.prove(event, self.witnesses, self.min_witnesses)
         if proof is None:
             first = self._waiting.setdefault(rec.sequence, time.monotonic())
-            if time.monotonic() - first < self.wait:
+            if time.monotonic() - first < self.wait():
                 asyncio.get_running_loop().call_later(RETRY_S, self._session.wake.set)
                 return False
             log.warning(
                 "deploy %d to %s sent without a log proof after %gs: %s",
                 rec.sequence,
                 self.site_id,
-                self.wait,
+                self.wait(),
                 why,
             )
             self._waiting.pop(rec.sequence, None)

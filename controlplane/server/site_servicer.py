@@ -209,7 +209,7 @@ class LinkStream:
             safety = self.safety = SafetyLink(
                 rt, self.caller, hello, session, lambda e: self._lost(session, e)
             )
-            self.log = LogLink(rt.log_proofs, self.site_id, hello, session, rt.deploy_proof_wait)
+            self.log = LogLink(rt.log_proofs, self.site_id, hello, session, lambda: rt.deploy_proof_wait)
             reader = asyncio.create_task(self._read(requests, context, session))
             last_sent = hello.last_applied_sequence
             try:

@@ -76,6 +76,8 @@ class SiteLog:
         self.clock = clock
         self.view = self._load()
         self._warned = False
+        self._send: Callable[[spb.ConnectRequest], None] | None = None
+        self._connected: asyncio.Event | None = None
 
     # --- state ----------------------------------------------------------------------------------
 
@@ -167,6 +169,7 @@ class SiteLog:
         self.view = lv.halt_applied(self.view, d.id, self.clock())
         self._halts[d.id] = d.halt.release
         self._save()
+        self._ask(d.id)  # at once: a checkpoint covering it is usually there within a second
 
     def on_proof(self, resp: lpb.LogProofResponse) -> None:
         trust = self.trust()
@@ -186,16 +189,20 @@ class SiteLog:
         else:
             log.warning("halt %s: proof not taken: %s", hid, verdict.reason)
 
+    def _ask(self, halt_id: str) -> None:
+        if self._send is not None and self._connected is not None and self._connected.is_set():
+            self._send(
+                spb.ConnectRequest(
+                    log_proof_request=lpb.LogProofRequest(site_id=self.site_id, directive_id=halt_id)
+                )
+            )
+
     async def watch(self, send: Callable[[spb.ConnectRequest], None], connected: asyncio.Event) -> None:
         """Ask for the proofs of applied halts and alarm on those overdue, for ever."""
+        self._send, self._connected = send, connected
         while True:
             await asyncio.sleep(min(ASK_EVERY_S, self.halt_bound / 4))
+            for hid in list(self.view.pending_halts):
+                self._ask(hid)
             if self.view.pending_halts:
                 self._take(lv.overdue_halts(self.view, self.clock(), self.halt_bound))
-            if connected.is_set():
-                for hid in list(self.view.pending_halts):
-                    send(
-                        spb.ConnectRequest(
-                            log_proof_request=lpb.LogProofRequest(site_id=self.site_id, directive_id=hid)
-                        )
-                    )

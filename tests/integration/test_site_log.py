@@ -116,22 +116,35 @@ async def test_min_witnesses_refuses_an_uncosigned_deploy_and_applies_a_cosigned
     )
     assert "one" not in site.backend.items
     # The country runs its witness (a real process); the federation waits for its cosignature.
-    assert (await asyncio.to_thread(run, "witness", "add", "--vkey", vkey, config=cfg)).code == 0
+    add = await asyncio.to_thread(run, "--server", fed.address, "witness", "add", "--vkey", vkey, config=cfg)
+    assert add.code == 0, add.err
     args = ["witness", "run", "--name", "witness.fr/w1", "--key", str(wkey), "--state", str(tmp_path / "ws")]
     proc = await asyncio.create_subprocess_exec(
-        *[*CLI, "--config", str(cfg), *args, "--log-key", str(fed.dir / "log.vkey"), "--interval", "0.3"],
+        *[
+            *CLI,
+            "--config",
+            str(cfg),
+            "--server",
+            fed.address,
+            *args,
+            "--log-key",
+            str(fed.dir / "log.vkey"),
+            "--interval",
+            "1s",
+        ],
         stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
     )
     try:
         fed.cp.runtime.deploy_proof_wait = 30.0  # type: ignore[union-attr]
         async with fed.client() as c:
             d = (await c.call("Deploy", _deploy("fr-par-1", "two"))).directive
         rec = await _outcome(fed, "fr-par-1", d.id, timeout=40)
-        assert rec.state == tpb.DIRECTIVE_STATE_ACKED, rec.reason
+        assert rec.state == tpb.DIRECTIVE_STATE_ACKED, (rec.reason, proc.returncode)
         assert "two" in site.backend.items and site.agent.log.alarm == ""
     finally:
-        proc.send_signal(signal.SIGTERM)
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
         await proc.wait()
 
 
