@@ -20,6 +20,7 @@ from controlplane.server.bootstrap import InitOptions, init
 from controlplane.store import Store
 from controlplane.store.memory import MemoryStore
 from operators.agent.backend import SimHealth
+from operators.agent.policy import LocalPolicy
 from operators.sim import SimulatedSite
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,9 @@ class DevOptions:
     heartbeat_interval: float = 5.0
     #: site id -> release -> health model of the simulated site (the sites file's `health:`).
     health: dict[str, dict[str, SimHealth]] = field(default_factory=dict)
+    #: What every simulated site requires of the log (SitePolicy.witnesses / minWitnesses).
+    witnesses: list[str] = field(default_factory=list)
+    min_witnesses: int = 0
 
 
 class DevFederation:
@@ -66,6 +70,9 @@ class DevFederation:
         self.store_note = f"embedded etcd at {etcd.client_urls[0]} (data in {self.opts.dir / 'etcd'})"
         return EtcdStore(etcd.client_urls)
 
+    def _policy(self) -> LocalPolicy:
+        return LocalPolicy(witnesses=list(self.opts.witnesses), min_witnesses=self.opts.min_witnesses)
+
     async def start(self) -> None:
         d = self.opts.dir
         admin_crt = d / "admin.crt"
@@ -89,10 +96,14 @@ class DevFederation:
         ca = ctx.ca_file.read_bytes()
         async with FederationClient(ctx, servers=[self.cp.address]) as admin:
             for facts in self.opts.sites:
-                site = SimulatedSite(facts, d / "sites" / facts.site_id, [self.cp.address])
+                site = SimulatedSite(
+                    facts, d / "sites" / facts.site_id, [self.cp.address], policy=self._policy()
+                )
                 if site.enrolled and _expires_within(site.directory / "site.crt", dt.timedelta(0)):
                     shutil.rmtree(site.directory)  # offline past its certificate: enroll again
-                    site = SimulatedSite(facts, d / "sites" / facts.site_id, [self.cp.address])
+                    site = SimulatedSite(
+                        facts, d / "sites" / facts.site_id, [self.cp.address], policy=self._policy()
+                    )
                 if not site.enrolled:
                     resp = await admin.call(
                         "CreateJoinToken",
