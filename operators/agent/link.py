@@ -97,7 +97,7 @@ class SiteAgent:
         )
         #: The site as a witness of its own history (operators/agent/site_log.py).
         self.log = SiteLog(
-            facts.site_id, cred_dir, self.policy, persist=self.safety.persist, on_event=self.on_event
+            facts.site_id, cred_dir, lambda: self.policy, persist=self.safety.persist, on_event=self.on_event
         )
 
     # --- credentials --------------------------------------------------------------------------

@@ -58,7 +58,7 @@ class SiteLog:
         self,
         site_id: str,
         state_dir: Path,
-        policy: LocalPolicy,
+        policy: LocalPolicy | Callable[[], LocalPolicy],
         *,
         persist: bool = True,
         on_event: Callable[[str, dict[str, Any]], None] | None = None,
@@ -69,7 +69,9 @@ class SiteLog:
         self.state_dir = state_dir
         #: Release of each halt applied in this process (its event names it).
         self._halts: dict[str, str] = {}
-        self.policy = policy
+        #: The policy in force (a callable: the Kubernetes operator replaces the agent's on reload).
+        self._policy = policy if callable(policy) else (lambda: policy)
+        self._trust: tuple[tuple[str, tuple[str, ...], int], lv.Trust] | None = None
         self.persist = persist
         self.on_event = on_event or (lambda kind, data: None)
         self.halt_bound = halt_bound
@@ -95,9 +97,17 @@ class SiteLog:
     def alarm(self) -> str:
         return self.view.alarm
 
+    @property
+    def policy(self) -> LocalPolicy:
+        return self._policy()
+
     def trust(self) -> lv.Trust | None:
         """The log key and the trusted witnesses; None before the site has a log key."""
         path = self.state_dir / VKEY_FILE
+        policy = self.policy
+        key = (str(path), tuple(policy.witnesses), policy.min_witnesses)
+        if self._trust is not None and self._trust[0] == key:
+            return self._trust[1]  # the key file is written once, at enrollment
         if not path.exists():
             if not self._warned:
                 log.warning(
@@ -106,14 +116,15 @@ class SiteLog:
                 self._warned = True
             return None
         witnesses = []
-        for vkey in self.policy.witnesses:
+        for vkey in policy.witnesses:
             try:
                 witnesses.append(parse_vkey(vkey, "policy witness"))
             except NoteError as e:
                 log.error("site policy: %s (ignored)", e)
-        return lv.Trust(
-            parse_vkey(path.read_text().strip(), "log key"), tuple(witnesses), self.policy.min_witnesses
-        )
+        log_key = parse_vkey(path.read_text().strip(), "log key")
+        trust = lv.Trust(log_key, tuple(witnesses), policy.min_witnesses)
+        self._trust = (key, trust)
+        return trust
 
     def _take(self, verdict: lv.Verdict) -> lv.Verdict:
         raised = verdict.view.alarm and not self.view.alarm
