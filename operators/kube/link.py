@@ -195,6 +195,7 @@ class LinkDaemon:
             on_event=self._on_event,
         )
         agent.heartbeat_interval = cfg.heartbeat
+        agent.log.halt_bound = rt.settings.halt_proof_seconds
         rt.agent = agent
         task = asyncio.create_task(agent.run(), name=f"link-{self.name}")
         try:
