@@ -18,6 +18,7 @@ ALL = [
     "heartbeat_writes",
     "input_checks",
     "audit_log",
+    "deploy_proofs",
 ]
 
 

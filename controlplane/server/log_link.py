@@ -53,6 +53,7 @@ class LogLink:
         self._session = session
         self._waiting: dict[int, float] = {}
         self.replies: list[spb.ConnectResponse] = []
+        self._answering: set[asyncio.Task[None]] = set()
 
     async def _consistency(self, size: int) -> lpb.LogConsistency | None:
         first, second = sorted((self.site_size, size))
@@ -114,10 +115,27 @@ class LogLink:
         self._waiting.pop(rec.sequence, None)
         return True
 
+    def request(self, request: lpb.LogProofRequest) -> None:
+        """Answer a proof request beside the link's reader (acks behind it are not held up); at
+        most ``MAX_REPLIES`` at a time, more are dropped (the site asks again)."""
+        if len(self._answering) + len(self.replies) >= MAX_REPLIES:
+            return
+        task = asyncio.create_task(self._answer_logged(request))
+        self._answering.add(task)
+        task.add_done_callback(self._answering.discard)
+
+    async def _answer_logged(self, request: lpb.LogProofRequest) -> None:
+        try:
+            await self.answer(request)
+        except Exception as e:  # the site asks again; never take the link down for it
+            log.warning("log proof for %s not answered: %s", self.site_id, e)
+
+    def close(self) -> None:
+        for task in list(self._answering):
+            task.cancel()
+
     async def answer(self, request: lpb.LogProofRequest) -> None:
         """Queue the proof of a halt's audit event (or why there is none yet)."""
-        if len(self.replies) >= MAX_REPLIES:
-            return
         reply = lpb.LogProofResponse(directive_id=request.directive_id)
         event = await self.proofs.halt_event(request.directive_id)
         proof, why = await self.proofs.prove(event, self.witnesses, self.min_witnesses)

@@ -250,6 +250,7 @@ class LinkStream:
                     if not session.wake.is_set() and not safety.urgent.is_set():
                         await session.wake.wait()
             finally:
+                self.log.close()
                 await safety.close()
                 reader.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -319,7 +320,7 @@ class LinkStream:
         rt = self.rt
         rt.liveness.seen(self.site_id)
         if which == "log_proof_request" and self.log is not None:
-            await self.log.answer(body)
+            self.log.request(body)
             return
         if self.safety is not None and await self.safety.handle(which, body):
             return  # safety acks/rejects, incidents, local halts

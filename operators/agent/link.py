@@ -353,6 +353,7 @@ class SiteAgent:
             self.record.add(entry)
             await self.record.flush()
             self._reply(d, entry)
+            self.log.ask(d.id)
             return
         seen = self.record.get(d.id)
         if seen is not None or d.sequence <= self.record.last_sequence:

@@ -180,7 +180,12 @@ class SiteLog:
         self.view = lv.halt_applied(self.view, d.id, self.clock())
         self._halts[d.id] = d.halt.release
         self._save()
-        self._ask(d.id)  # at once: a checkpoint covering it is usually there within a second
+
+    def ask(self, halt_id: str) -> None:
+        """Ask for the proof of an applied halt now (the link calls it after the halt's ack, so the
+        ask never delays the ack a halt's propagation waits for)."""
+        if halt_id in self.view.pending_halts:
+            self._ask(halt_id)
 
     def on_proof(self, resp: lpb.LogProofResponse) -> None:
         trust = self.trust()
