@@ -88,8 +88,7 @@ class LogLink:
         consistency = await self._consistency(proof.tree_size)
         if consistency is not None:
             out.consistency.CopyFrom(consistency)
-        self.site_size = max(self.site_size, proof.tree_size)
-        return out
+        return out  # the site checks it against its checkpoint, which only beacons move
 
     async def attach(self, rec: DirectiveRecord, msg: spb.ConnectResponse) -> bool:
         """Attach a Deploy's proof to ``msg``; False to hold it back (retry soon)."""

@@ -182,9 +182,12 @@ def _with_event(
     except NoteError as e:
         return Verdict(Outcome.REFUSE, f"log: {e}", view)
     del signed
+    # Checked against the site's checkpoint, never adopted: the site's checkpoint moves only with
+    # beacons, so that the federation's link always knows the size its proofs must start from.
     step = _against_view(view, verified, proof.consistency)
     if step.outcome != Outcome.ACCEPT:
         return step
+    step = replace(step, view=view)
     try:
         verify_leaf(proof.leaf, proof.leaf_index, proof.path, verified.checkpoint)
     except ProofError as e:

@@ -132,6 +132,7 @@ def test_check_deploy(held: int, p: lv.EventProof | None, trust: lv.Trust, outco
     before = view(held, alarm="log: earlier" if why == "alarmed" else "")
     v = lv.check_deploy(before, p, trust, EXPECT)
     assert v.outcome == outcome and why in v.reason, v.reason
+    assert v.view.size == held  # only beacons move the site's checkpoint
 
 
 def test_leaf_must_match_every_field_of_the_directive() -> None:
