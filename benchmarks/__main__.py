@@ -19,6 +19,7 @@ ALL = [
     "input_checks",
     "directive_signing",
     "audit_log",
+    "deploy_proofs",
 ]
 
 

@@ -11,6 +11,8 @@ from typing import Any
 
 from controlplane.cli.args import limited
 from controlplane.domain import limits
+from controlplane.domain.notes import NoteError, parse_vkey
+from controlplane.errors import InvalidArgument
 
 
 async def dev_up(args: argparse.Namespace) -> int:
@@ -18,6 +20,13 @@ async def dev_up(args: argparse.Namespace) -> int:
     from controlplane.devenv.topology import Topology, default_sites, load_topology
     from controlplane.devenv.up import DevFederation, DevOptions
 
+    for vkey in args.witness or []:
+        try:
+            parse_vkey(vkey, "verifier key")
+        except NoteError as e:
+            raise InvalidArgument("--witness", str(e)) from e
+    if args.min_witnesses > len(args.witness or []):
+        raise InvalidArgument("--min-witnesses", "more than the --witness keys given")
     topo = load_topology(Path(args.sites_file)) if args.sites_file else Topology(default_sites(args.sites))
     fed = DevFederation(
         DevOptions(
@@ -28,6 +37,8 @@ async def dev_up(args: argparse.Namespace) -> int:
             args.heartbeat_interval,
             health=topo.health,
             metrics_listen=args.metrics_listen,
+            witnesses=list(args.witness or []),
+            min_witnesses=args.min_witnesses,
         )
     )
     stop = asyncio.Event()
@@ -93,6 +104,19 @@ def register(sub: Any) -> None:
         type=_listen,
         default="127.0.0.1:0",
         help="HOST:PORT of Prometheus /metrics (default: a free loopback port, printed; '' for none)",
+    )
+    p.add_argument(
+        "--witness",
+        action="append",
+        metavar="VKEY",
+        help="a witness verifier key every simulated site trusts (repeatable; SitePolicy.witnesses)",
+    )
+    p.add_argument(
+        "--min-witnesses",
+        type=limited(limits.Range(0, 32, "witnesses")),
+        default=0,
+        help="cosignatures of those witnesses a Deploy's checkpoint needs at each site (default 0: "
+        "the log key's signature alone; SitePolicy.minWitnesses)",
     )
     p.set_defaults(handler=dev_up)
 

@@ -91,4 +91,6 @@ async def join(
     if resp.HasField("directive_key"):  # every directive must verify with it
         write_site_key(out, resp.directive_key.public_key_pem)
     write_publishers(out, list(resp.publishers))  # whose signed releases the site deploys
+    if resp.log_vkey:  # the audit log's verifier key: checks the checkpoints and proofs it is shown
+        write_atomic(out / "log.vkey", resp.log_vkey.encode() + b"\n", 0o644)
     return out

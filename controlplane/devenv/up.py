@@ -27,6 +27,7 @@ from controlplane.store.memory import MemoryStore
 from operators.agent import telemetry
 from operators.agent.backend import SimHealth
 from operators.agent.link import SiteAgent
+from operators.agent.policy import LocalPolicy
 from operators.sim import SimulatedSite
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,9 @@ class DevOptions:
     health: dict[str, dict[str, SimHealth]] = field(default_factory=dict)
     #: HOST:PORT of /metrics (the replica's and the simulated sites' series); "" for none.
     metrics_listen: str = ""
+    #: What every simulated site requires of the log (SitePolicy.witnesses / minWitnesses).
+    witnesses: list[str] = field(default_factory=list)
+    min_witnesses: int = 0
 
 
 class DevFederation:
@@ -79,6 +83,9 @@ class DevFederation:
         self.store_note = f"embedded etcd at {etcd.client_urls[0]} (data in {self.opts.dir / 'etcd'})"
         return EtcdStore(etcd.client_urls)
 
+    def _policy(self) -> LocalPolicy:
+        return LocalPolicy(witnesses=list(self.opts.witnesses), min_witnesses=self.opts.min_witnesses)
+
     async def start(self) -> None:
         d = self.opts.dir
         admin_crt = d / "admin.crt"
@@ -106,13 +113,17 @@ class DevFederation:
         ca = ctx.ca_file.read_bytes()
         async with FederationClient(ctx, servers=[self.cp.address]) as admin:
             for facts in self.opts.sites:
-                site = SimulatedSite(facts, d / "sites" / facts.site_id, [self.cp.address])
+                site = SimulatedSite(
+                    facts, d / "sites" / facts.site_id, [self.cp.address], policy=self._policy()
+                )
                 stale = site.enrolled and not (site.directory / SITE_KEY_FILE).exists()
                 if stale or (site.enrolled and _expires_within(site.directory / "site.crt", dt.timedelta(0))):
                     # Offline past its certificate, or enrolled before directives were signed (it
                     # would refuse them all): enroll again.
                     shutil.rmtree(site.directory)
-                    site = SimulatedSite(facts, d / "sites" / facts.site_id, [self.cp.address])
+                    site = SimulatedSite(
+                        facts, d / "sites" / facts.site_id, [self.cp.address], policy=self._policy()
+                    )
                 if not site.enrolled:
                     resp = await admin.call(
                         "CreateJoinToken",

@@ -138,6 +138,8 @@ LIMITS: dict[str, Range] = {
     "PolicySummary.federation_capacity_share": RATIO,
     "Hello.last_applied_sequence": SEQUENCE,
     "Hello.last_safety_sequence": SEQUENCE,
+    "Hello.min_witnesses": WITNESS_COUNT,
+    "Hello.checkpoint_size": SEQUENCE,
     "Heartbeat.last_applied_sequence": SEQUENCE,
     "DeploymentStatus.replicas": REPLICAS,
     "DeploymentStatus.ready_replicas": REPLICAS,

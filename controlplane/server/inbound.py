@@ -19,6 +19,8 @@ from controlplane.errors import InvalidArgument, ResourceExhausted
 
 #: Releases a site may name in one local-halt report.
 MAX_RELEASES = 256
+#: Witness names a site may say it trusts (a country picks a few; the federation lists at most 1,000).
+MAX_WITNESS_NAMES = 32
 #: One reported deployment on the wire (~300 bytes with every field at its longest today; fields
 #: added later are bounded by this too).
 MAX_DEPLOYMENT_BYTES = 2048
@@ -54,6 +56,12 @@ def check_hello(hello: Any) -> None:
     link, without being stored)."""
     limits.check("Hello.last_applied_sequence", "hello.last_applied_sequence", hello.last_applied_sequence)
     limits.check("Hello.last_safety_sequence", "hello.last_safety_sequence", hello.last_safety_sequence)
+    limits.check("Hello.min_witnesses", "hello.min_witnesses", hello.min_witnesses)
+    limits.check("Hello.checkpoint_size", "hello.checkpoint_size", hello.checkpoint_size)
+    if len(hello.witnesses) > MAX_WITNESS_NAMES or any(len(w) > 256 for w in hello.witnesses):
+        raise InvalidArgument(
+            "hello.witnesses", f"at most {MAX_WITNESS_NAMES} names of at most 256 characters"
+        )
 
 
 #: A directive id as the federation writes it (``str(uuid.UUID)``); a regex is ~5x cheaper than
@@ -95,7 +103,7 @@ def check_message(which: str, body: Any) -> None:
                 for d in body.deployments
             ],
         )
-    elif which in ("ack", "reject"):
+    elif which in ("ack", "reject", "log_proof_request"):
         _directive_id(f"{which}.directive_id", body.directive_id)
     elif which == "local_halt" and len(body.releases) > MAX_RELEASES:
         raise InvalidArgument("local_halt.releases", f"at most {MAX_RELEASES} releases")

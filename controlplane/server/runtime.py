@@ -27,6 +27,7 @@ from controlplane.pki.directive_key import DirectiveKey
 from controlplane.pki.log_key import LogKey
 from controlplane.pki.safety_key import SafetyKey
 from controlplane.server import convert
+from controlplane.server.log_link import DEPLOY_PROOF_WAIT_S
 from controlplane.services import clock
 from controlplane.services.audit import AuditLog
 from controlplane.services.checkpoints import Checkpoints
@@ -41,6 +42,7 @@ from controlplane.services.directives import Directives
 from controlplane.services.enrollment import Enrollment
 from controlplane.services.links import LinkHub
 from controlplane.services.liveness import Liveness, parse_map
+from controlplane.services.log_proofs import LogProofs
 from controlplane.services.refusals import Refusals
 from controlplane.services.registry import Registry
 from controlplane.services.releases import Releases
@@ -110,6 +112,9 @@ class Runtime:
             interval=checkpoint_interval,
         )
         self.audit.subscribe(self.checkpoints.notify)
+        #: What links show sites of the log (services/log_proofs.py, server/log_link.py).
+        self.log_proofs = LogProofs(store, self.checkpoints, self.audit.tree)
+        self.deploy_proof_wait = DEPLOY_PROOF_WAIT_S
         self.registry = Registry(store, self.audit)
         self.enrollment = Enrollment(store, self.audit, ca, site_cert_ttl, self.refusals)
         #: Signs every directive (controlplane/pki/directive_key.py); on this replica's disk only.

@@ -37,6 +37,7 @@ from controlplane.errors import (
 from controlplane.pki.identity import Identity
 from controlplane.server import convert, inbound
 from controlplane.server.auth import authorize, peer_address, peer_identity
+from controlplane.server.log_link import LogLink
 from controlplane.server.rpc import MAX_REQUEST_BYTES, abort, anonymous, authenticated, refuse
 from controlplane.server.runtime import Runtime
 from controlplane.server.safety_servicer import SafetyLink, report_incident
@@ -118,6 +119,7 @@ class SiteServicer(sgrpc.SiteServiceServicer):
                 tpb.TrustedPublisher(name=name, public_key=key)
                 for name, key in raw_keys(await publisher_set(self.rt.releases))
             ],
+            log_vkey=self.rt.log_proofs.vkey,
         )
 
     @authenticated("ReportIncident")
@@ -182,6 +184,8 @@ class LinkStream:
         self.error: StargateError | None = None
         #: The safety lane and beacons of this link (controlplane/server/safety_servicer.py).
         self.safety: SafetyLink | None = None
+        #: The transparency-log half of this link (controlplane/server/log_link.py).
+        self.log: LogLink | None = None
 
     async def serve(
         self, hello: spb.Hello, requests: AsyncIterator[spb.ConnectRequest], context: Ctx
@@ -216,6 +220,7 @@ class LinkStream:
             safety = self.safety = SafetyLink(
                 rt, self.caller, hello, session, lambda e: self._lost(session, e)
             )
+            self.log = LogLink(rt.log_proofs, self.site_id, hello, session, lambda: rt.deploy_proof_wait)
             reader = asyncio.create_task(self._read(requests, context, session))
             last_sent = hello.last_applied_sequence
             try:
@@ -232,7 +237,9 @@ class LinkStream:
                     except StargateError as e:
                         self.error = e  # store unavailable: end the link; the site reconnects
                         break
-                    for msg in ahead:
+                    for msg in [*ahead, *self.log.take_replies()]:
+                        if msg.HasField("beacon"):
+                            await self.log.on_beacon(msg.beacon)  # the newest checkpoint
                         yield msg
                     for rec in recs:
                         if safety.urgent.is_set():
@@ -240,6 +247,9 @@ class LinkStream:
                             break  # a halt was queued meanwhile: send it before the rest
                         try:
                             out = await self._sendable(rec)
+                            if out is not None and not await self.log.attach(rec, out):
+                                session.directives_due = True  # held for its proof's checkpoint
+                                break
                         except StargateError as e:
                             self.error = e  # the Failed mark was not stored: the site reconnects
                             break
@@ -252,6 +262,7 @@ class LinkStream:
                     if not session.wake.is_set() and not safety.urgent.is_set():
                         await session.wake.wait()
             finally:
+                self.log.close()
                 await safety.close()
                 reader.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -320,6 +331,9 @@ class LinkStream:
         inbound.check_message(which, body)
         rt = self.rt
         rt.liveness.seen(self.site_id)
+        if which == "log_proof_request" and self.log is not None:
+            self.log.request(body)
+            return
         if self.safety is not None and await self.safety.handle(which, body):
             return  # safety acks/rejects, incidents, local halts
         if which == "heartbeat":

@@ -41,6 +41,7 @@ from controlplane.pki.directive_key import DirectiveKey
 from controlplane.services import clock
 from controlplane.services.audit import AuditLog, Entry
 from controlplane.services.directive_wire import signed
+from controlplane.services.log_proofs import deploy_details, index_directive
 from controlplane.store import Compare, KeyValue, Put, Store
 from controlplane.telemetry import metrics
 
@@ -133,7 +134,7 @@ class Directives:
             )
             rec = signed(rec, self._key)  # ~60 us: over the site id and the sequence just allocated
             seq_cmp = Compare.absent(DIRECTIVE_SEQ + site_id) if seq_kv is None else Compare.unchanged(seq_kv)
-            result = await self._audit.commit(
+            result, events = await self._audit.commit_sequenced(
                 [
                     *fence,
                     Compare.absent(directive_id_key(site_id, new_id)),
@@ -151,12 +152,14 @@ class Directives:
                         issuer,
                         "directive.issue",
                         f"site/{site_id}",
-                        details={"id": rec.id, "kind": kind, "sequence": str(rec.sequence)},
+                        details={"id": rec.id, "kind": kind, "sequence": str(rec.sequence)}
+                        | deploy_details(kind, payload),
                     )
                 ],
             )
             if result.succeeded:
                 metrics.count_directive(kind, "queued")
+                await index_directive(self._store, site_id, rec.sequence, events)  # for its site's proof
                 return rec
             if fence and not await self._store.holds(fence):
                 raise NotLeader()  # a failed fence is final: this replica is no longer the leader

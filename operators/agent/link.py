@@ -36,6 +36,7 @@ from operators.agent.directive_trust import DirectiveTrust
 from operators.agent.policy import LocalPolicy
 from operators.agent.records import ApplicationRecord, Applied
 from operators.agent.safety import SiteSafety
+from operators.agent.site_log import SiteLog
 from operators.agent.verify import check_release
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,10 @@ class SiteAgent:
         )
         #: The directive key and the publishers this site trusts (operators/agent/directive_trust.py).
         self.trust = DirectiveTrust(facts.site_id, cred_dir)
+        #: The site as a witness of its own history (operators/agent/site_log.py).
+        self.log = SiteLog(
+            facts.site_id, cred_dir, lambda: self.policy, persist=self.safety.persist, on_event=self.on_event
+        )
 
     # --- credentials --------------------------------------------------------------------------
 
@@ -129,6 +134,7 @@ class SiteAgent:
         """Stay connected for ever (cancel to stop)."""
         logs.bind(site=self.facts.site_id)  # this task's log lines (and its children's) name the site
         watchdog = asyncio.create_task(self.safety.watchdog(), name=f"fail-closed-{self.facts.site_id}")
+        log_watch = asyncio.create_task(self.log.watch(self._send, self.connected), name="log-proofs")
         try:
             while True:
                 async for attempt in self.retry.retrying():
@@ -137,6 +143,7 @@ class SiteAgent:
                 # A stream that ended cleanly (server shutdown) also means: reconnect, with a new backoff.
         finally:
             watchdog.cancel()
+            log_watch.cancel()
 
     async def _session(self) -> None:
         target = self.servers[self._server_index % len(self.servers)]
@@ -173,6 +180,7 @@ class SiteAgent:
                 facts=self.facts.to_pb(await self._free()),
                 last_applied_sequence=self.record.last_sequence,
                 last_safety_sequence=self.safety.last_sequence,
+                **self.log.hello(),
             )
         )
         call = sgrpc.SiteServiceStub(channel).Connect(self._requests(hello, outbox))
@@ -210,7 +218,10 @@ class SiteAgent:
                 elif which == "directive":
                     with logs.context(directive=msg.directive.id):
                         await self._handle(msg.directive)
+                elif which == "log_proof":
+                    self.log.on_proof(msg.log_proof)
                 elif which == "beacon":
+                    self.log.on_beacon(msg.beacon)
                     for report in self.safety.on_beacon(msg.beacon):
                         self._outbox.put_nowait(report)
         finally:
@@ -275,6 +286,9 @@ class SiteAgent:
                 last_applied_sequence=self.record.last_sequence,
             )
         )
+
+    def _send(self, msg: spb.ConnectRequest) -> None:
+        self._outbox.put_nowait(msg)
 
     def report_incident(self, release: str, severity: int, category: str, count: int = 1) -> None:
         """Report incidents over the link (metadata and a count only). Without a link they wait,
@@ -353,9 +367,12 @@ class SiteAgent:
             # The safety lane: verified (signature, scope, expiry, replay, sequence) before acting.
             entry = await self.safety.handle(d)
             telemetry.count(self.facts.site_id, entry)
+            if entry.outcome == "applied" and d.kind == tpb.DIRECTIVE_KIND_HALT:
+                self.log.halt_applied(d)  # applied at once; its record is checked within a bound
             self.record.add(entry)
             await self.record.flush()
             self._reply(d, entry)
+            self.log.ask(d.id)
             return
         seen = self.record.get(d.id)
         if seen is not None or d.sequence <= self.record.last_sequence:
@@ -397,6 +414,9 @@ class SiteAgent:
                 if reason:
                     raise Refused(reason)
                 reason = self.safety.check_deploy(payload)  # a halted release or tier stays halted
+                if reason:
+                    raise Refused(reason)
+                reason = self.log.check_deploy(d)  # its audit event, proven in the log
                 if reason:
                     raise Refused(reason)
                 # Which directive made the change, for the backend to show at the site (the

@@ -29,6 +29,10 @@ class LocalPolicy:
     #: federation registered, as received at enrollment and in signed Publishers directives.
     #: Either way a Deploy must carry a release signed by a trusted publisher.
     trusted_publisher_keys: set[bytes] = field(default_factory=set)
+    #: Witness verifier keys (C2SP vkeys) the site trusts to cosign the log's checkpoints.
+    witnesses: list[str] = field(default_factory=list)
+    #: Cosignatures of those witnesses a Deploy's checkpoint needs (0: the log's signature alone).
+    min_witnesses: int = 0
 
     def check_deploy(
         self,

@@ -29,6 +29,8 @@ from operators.kube.runtime import Runtime, announce
 from operators.kube.workloads import condition, now
 
 log = logging.getLogger(__name__)
+#: Annotation on a FederationLink that clears the site's transparency-log alarm (operators/agent/site_log.py).
+CLEAR_LOG_ALARM = "federation.stargate.io/clear-log-alarm"
 VERSION = "0.1.0"
 
 
@@ -164,6 +166,8 @@ class LinkDaemon:
             announce(self.body, "DirectiveRejected", message, warning=True)
         elif kind == "applied":
             announce(self.body, "DirectiveApplied", f"directive {data['sequence']} ({data['id']}) applied")
+        elif kind == "log_alarm":
+            announce(self.body, "LogAlarm", f"transparency log: {data['reason']}", warning=True)
 
     async def run(self, stopped: kopf.DaemonStopped) -> None:
         rt = self.runtime
@@ -193,6 +197,7 @@ class LinkDaemon:
             on_event=self._on_event,
         )
         agent.heartbeat_interval = cfg.heartbeat
+        agent.log.halt_bound = rt.settings.halt_proof_seconds
         rt.agent = agent
         task = asyncio.create_task(agent.run(), name=f"link-{self.name}")
         try:
@@ -225,10 +230,24 @@ class LinkDaemon:
             if loop.time() - getattr(self, "_restored_at", 0.0) >= rt.settings.resync_seconds:
                 self._restored_at = loop.time()
                 await rt.backend.restore()
+            await self._clear_log_alarm(agent)
             await self._write_status(agent)
             await rt.health.refresh_due()  # never raises: what cannot be measured is unmeasured
         except KubeError as e:
             log.warning("FederationLink %s housekeeping: %s", self.name, e)
+
+    async def _clear_log_alarm(self, agent: SiteAgent) -> None:
+        """An operator who looked into a log alarm clears it with the annotation CLEAR_LOG_ALARM
+        (removed once done): the site starts again from the next checkpoint it is shown."""
+        annotations = (self.body.get("metadata") or {}).get("annotations") or {}
+        if CLEAR_LOG_ALARM not in annotations:
+            return
+        if agent.log.alarm:
+            log.warning("FederationLink %s: log alarm cleared by an operator: %s", self.name, agent.log.alarm)
+            agent.log.clear_alarm()
+            announce(self.body, "LogAlarmCleared", "the transparency-log alarm was cleared by an operator")
+        patch = {"metadata": {"annotations": {CLEAR_LOG_ALARM: None}}}
+        await self.runtime.api.patch(FEDERATIONLINKS, None, self.name, patch)
 
     async def _write_status(
         self, agent: SiteAgent, *, force: bool = False, connected: bool | None = None
@@ -244,6 +263,8 @@ class LinkDaemon:
             # merges "" as null, which the CRD refuses, so a link going down was never recorded.
             "replica": agent.replica if up else None,
             "certificateNotAfter": self.runtime.identity.not_after(),
+            "logAlarm": agent.log.alarm[:1024],
+            "logCheckpointSize": agent.log.view.size,
         }
         loop = asyncio.get_running_loop()
         stale = loop.time() - self.last_write >= agent.heartbeat_interval
@@ -251,10 +272,19 @@ class LinkDaemon:
             return
         if up:
             status["lastHeartbeat"] = now()
-        others = [c for c in previous if c.get("type") != "Connected"]
+        others = [c for c in previous if c.get("type") not in ("Connected", "LogConsistent")]
+        alarm = agent.log.alarm
         status["conditions"] = [
             *others,
             condition("Connected", up, "Connected" if up else "Disconnected", detail, previous),
+            # The site as a witness of its own history (operators/agent/site_log.py): persistent.
+            condition(
+                "LogConsistent",
+                not alarm,
+                "Alarm" if alarm else "Consistent",
+                alarm[:1024] or f"checkpoints verified up to size {agent.log.view.size}",
+                previous,
+            ),
         ]
         await self.runtime.api.patch(FEDERATIONLINKS, None, self.name, {"status": status}, status=True)
         self.written = {k: v for k, v in status.items() if k not in ("lastHeartbeat", "conditions")}

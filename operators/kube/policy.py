@@ -17,6 +17,7 @@ import base64
 import binascii
 from typing import Any
 
+from controlplane.domain.notes import NoteError, parse_vkey
 from operators.agent.policy import LocalPolicy
 from operators.kube.health import HealthPolicy
 from operators.kube.metrics import MetricsPolicy, check_template
@@ -60,6 +61,7 @@ def from_spec(spec: dict[str, Any]) -> LocalPolicy:
                 f"spec.trustedPublisherKeys: {(item or {}).get('name')!r} is not a raw Ed25519 key"
             )
         keys.add(raw)
+    witnesses, min_witnesses = _witnesses(spec)
     health_from_spec(spec)  # a SitePolicy whose measuring part is wrong is invalid as a whole
     return LocalPolicy(
         accepted_risk_tiers=set(tiers),
@@ -68,7 +70,27 @@ def from_spec(spec: dict[str, Any]) -> LocalPolicy:
         require_local_approval=approval,
         link_loss_tolerance=tolerance,
         trusted_publisher_keys=keys,
+        witnesses=witnesses,
+        min_witnesses=min_witnesses,
     )
+
+
+def _witnesses(spec: dict[str, Any]) -> tuple[list[str], int]:
+    """spec.witnesses (vkeys) and spec.minWitnesses, checked as the agent will use them."""
+    vkeys = spec.get("witnesses") or []
+    if not isinstance(vkeys, list):
+        raise PolicyError("spec.witnesses: must be a list of witness verifier keys")
+    for i, vkey in enumerate(vkeys):
+        try:
+            parse_vkey(str(vkey), f"spec.witnesses[{i}]")
+        except NoteError as e:
+            raise PolicyError(str(e)) from e
+    need = spec.get("minWitnesses", 0)
+    if isinstance(need, bool) or not isinstance(need, int) or not 0 <= need <= max(len(vkeys), 0):
+        raise PolicyError(
+            f"spec.minWitnesses: must be an integer from 0 to the {len(vkeys)} witnesses listed"
+        )
+    return [str(v) for v in vkeys], need
 
 
 def _text(value: object, where: str, *, required: bool = False) -> str:

@@ -42,6 +42,9 @@ class Settings:
     #: How often the operator measures its federation-owned deployments (error rate, p95 latency,
     #: safety evaluation; operators/kube/health.py). Heartbeats report the latest measurement.
     metrics_seconds: float = 10.0
+    #: Seconds within which an applied halt's audit event must be proven in the federation's log
+    #: before the site alarms (operators/agent/site_log.py).
+    halt_proof_seconds: float = 60.0
     link_retry: RetryPolicy = field(default=LINK)
 
     @classmethod
@@ -64,4 +67,5 @@ class Settings:
             state_configmap=env.get("STARGATE_STATE_CONFIGMAP", d.state_configmap),
             resync_seconds=float(env.get("STARGATE_RESYNC_SECONDS", d.resync_seconds)),
             metrics_seconds=float(env.get("STARGATE_METRICS_SECONDS", d.metrics_seconds)),
+            halt_proof_seconds=float(env.get("STARGATE_HALT_PROOF_SECONDS", d.halt_proof_seconds)),
         )

@@ -22,11 +22,12 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from controlplane.api.v1 import logproof_pb2 as controlplane_dot_api_dot_v1_dot_logproof__pb2
 from controlplane.api.v1 import options_pb2 as controlplane_dot_api_dot_v1_dot_options__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n controlplane/api/v1/safety.proto\x12\x16stargate.federation.v1\x1a!controlplane/api/v1/options.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"A\n\x0fSafetySiteState\x12\x0f\n\x07site_id\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\xde\x03\n\x0cSafetyAction\x12\n\n\x02id\x18\x01 \x01(\t\x12\x36\n\x04kind\x18\x02 \x01(\x0e\x32(.stargate.federation.v1.SafetyActionKind\x12\r\n\x05state\x18\x03 \x01(\t\x12\x0f\n\x07release\x18\x04 \x01(\t\x12\r\n\x05scope\x18\x05 \x01(\t\x12\x0e\n\x06reason\x18\x06 \x01(\t\x12\x14\n\x0crequested_by\x18\x07 \x01(\t\x12\x11\n\tapprovals\x18\x08 \x03(\t\x12\x1a\n\x12\x61pprovals_required\x18\t \x01(\x05\x12.\n\ncreated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0c\x65\x66\x66\x65\x63tive_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nrelated_id\x18\x0c \x01(\t\x12\r\n\x05\x61\x63ked\x18\r \x01(\x05\x12\x0f\n\x07pending\x18\x0e \x01(\x05\x12\x13\n\x0bunreachable\x18\x0f \x01(\x05\x12\x10\n\x08rejected\x18\x10 \x01(\x05\x12\x36\n\x05sites\x18\x11 \x03(\x0b\x32\'.stargate.federation.v1.SafetySiteState\x12\x11\n\tautomatic\x18\x12 \x01(\x08\"R\n\x0bHaltRequest\x12\x0f\n\x07release\x18\x01 \x01(\t\x12\r\n\x05scope\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x13\n\x0bttl_seconds\x18\x04 \x01(\x03\"D\n\x0cHaltResponse\x12\x34\n\x06\x61\x63tion\x18\x01 \x01(\x0b\x32$.stargate.federation.v1.SafetyAction\"0\n\rResumeRequest\x12\x0f\n\x07halt_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"F\n\x0eResumeResponse\x12\x34\n\x06\x61\x63tion\x18\x01 \x01(\x0b\x32$.stargate.federation.v1.SafetyAction\".\n\rFreezeRequest\x12\r\n\x05scope\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"F\n\x0e\x46reezeResponse\x12\x34\n\x06\x61\x63tion\x18\x01 \x01(\x0b\x32$.stargate.federation.v1.SafetyAction\"0\n\x0fUnfreezeRequest\x12\r\n\x05scope\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"H\n\x10UnfreezeResponse\x12\x34\n\x06\x61\x63tion\x18\x01 \x01(\x0b\x32$.stargate.federation.v1.SafetyAction\"(\n\x1a\x41pproveSafetyActionRequest\x12\n\n\x02id\x18\x01 \x01(\t\"S\n\x1b\x41pproveSafetyActionResponse\x12\x34\n\x06\x61\x63tion\x18\x01 \x01(\x0b\x32$.stargate.federation.v1.SafetyAction\"$\n\x16GetSafetyActionRequest\x12\n\n\x02id\x18\x01 \x01(\t\"O\n\x17GetSafetyActionResponse\x12\x34\n\x06\x61\x63tion\x18\x01 \x01(\x0b\x32$.stargate.federation.v1.SafetyAction\")\n\x18ListSafetyActionsRequest\x12\r\n\x05limit\x18\x01 \x01(\x05\"R\n\x19ListSafetyActionsResponse\x12\x35\n\x07\x61\x63tions\x18\x01 \x03(\x0b\x32$.stargate.federation.v1.SafetyAction\"E\n\x0fSafetyPublicKey\x12\x14\n\x06key_id\x18\x01 \x01(\tB\x04\xe8\xe0\x18\x04\x12\x1c\n\x0epublic_key_pem\x18\x02 \x01(\tB\x04\xe8\xe0\x18\x04\"\xc3\x01\n\x0bHaltPayload\x12\x15\n\x07halt_id\x18\x01 \x01(\tB\x04\xe8\xe0\x18\x03\x12\x15\n\x07release\x18\x02 \x01(\tB\x04\xe8\xe0\x18\x03\x12\x13\n\x05scope\x18\x03 \x01(\tB\x04\xe8\xe0\x18\x03\x12\x14\n\x06reason\x18\x04 \x01(\tB\x04\xe8\xe0\x18\x03\x12\x17\n\x07site_id\x18\x05 \x01(\tB\x06\x18\x01\xe8\xe0\x18\x03\x12\x17\n\tapprovers\x18\x06 \x03(\tB\x04\xe8\xe0\x18\x03\x12\x13\n\x05model\x18\x14 \x01(\tB\x04\xe8\xe0\x18\x03\x12\x14\n\x06\x64igest\x18\x15 \x01(\tB\x04\xe8\xe0\x18\x03\"\xde\x01\n\rResumePayload\x12\x15\n\x07halt_id\x18\x01 \x01(\tB\x04\xe8\xe0\x18\x03\x12\x15\n\x07release\x18\x02 \x01(\tB\x04\xe8\xe0\x18\x03\x12\x14\n\x06reason\x18\x03 \x01(\tB\x04\xe8\xe0\x18\x03\x12\x17\n\x07site_id\x18\x04 \x01(\tB\x06\x18\x01\xe8\xe0\x18\x03\x12\x17\n\tapprovers\x18\x05 \x03(\tB\x04\xe8\xe0\x18\x03\x12\x17\n\tresume_id\x18\x06 \x01(\tB\x04\xe8\xe0\x18\x03\x12\x13\n\x05scope\x18\x07 \x01(\tB\x04\xe8\xe0\x18\x03\x12\x13\n\x05model\x18\x14 \x01(\tB\x04\xe8\xe0\x18\x03\x12\x14\n\x06\x64igest\x18\x15 \x01(\tB\x04\xe8\xe0\x18\x03\"\x96\x01\n\x06\x42\x65\x61\x63on\x12\x15\n\x07site_id\x18\x01 \x01(\tB\x04\xe8\xe0\x18\x03\x12\x16\n\x08sequence\x18\x02 \x01(\x04\x42\x04\xe8\xe0\x18\x03\x12.\n\x04time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe8\xe0\x18\x03\x12\x14\n\x06key_id\x18\x04 \x01(\tB\x04\xe8\xe0\x18\x03\x12\x17\n\tsignature\x18\x05 \x01(\x0c\x42\x04\xe8\xe0\x18\x03\"\xe4\x01\n\x0eIncidentReport\x12\x15\n\x07site_id\x18\x01 \x01(\tB\x04\xe8\xe0\x18\x01\x12\x15\n\x07release\x18\x02 \x01(\tB\x04\xe8\xe0\x18\x01\x12@\n\x08severity\x18\x03 \x01(\x0e\x32(.stargate.federation.v1.IncidentSeverityB\x04\xe8\xe0\x18\x01\x12\x16\n\x08\x63\x61tegory\x18\x04 \x01(\tB\x04\xe8\xe0\x18\x01\x12\x13\n\x05\x63ount\x18\x05 \x01(\rB\x04\xe8\xe0\x18\x02\x12\x35\n\x0bobserved_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe8\xe0\x18\x01\"\xaf\x01\n\x0fLocalHaltReport\x12\x15\n\x07site_id\x18\x01 \x01(\tB\x04\xe8\xe0\x18\x01\x12\x17\n\trisk_tier\x18\x02 \x01(\x05\x42\x04\xe8\xe0\x18\x01\x12\x16\n\x08releases\x18\x03 \x03(\tB\x04\xe8\xe0\x18\x01\x12\x33\n\thalted_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe8\xe0\x18\x01\x12\x1f\n\x11tolerance_seconds\x18\x05 \x01(\x01\x42\x04\xe8\xe0\x18\x01*\xd5\x01\n\x10SafetyActionKind\x12\"\n\x1eSAFETY_ACTION_KIND_UNSPECIFIED\x10\x00\x12\x1b\n\x17SAFETY_ACTION_KIND_HALT\x10\x01\x12\x1d\n\x19SAFETY_ACTION_KIND_RESUME\x10\x02\x12\x1d\n\x19SAFETY_ACTION_KIND_FREEZE\x10\x03\x12\x1f\n\x1bSAFETY_ACTION_KIND_UNFREEZE\x10\x04\x12!\n\x1dSAFETY_ACTION_KIND_LOCAL_HALT\x10\x05*\x99\x01\n\x10IncidentSeverity\x12!\n\x1dINCIDENT_SEVERITY_UNSPECIFIED\x10\x00\x12\x17\n\x13INCIDENT_SEVERITY_1\x10\x01\x12\x17\n\x13INCIDENT_SEVERITY_2\x10\x02\x12\x17\n\x13INCIDENT_SEVERITY_3\x10\x03\x12\x17\n\x13INCIDENT_SEVERITY_4\x10\x04\x32\xe1\x05\n\rSafetyService\x12Q\n\x04Halt\x12#.stargate.federation.v1.HaltRequest\x1a$.stargate.federation.v1.HaltResponse\x12W\n\x06Resume\x12%.stargate.federation.v1.ResumeRequest\x1a&.stargate.federation.v1.ResumeResponse\x12W\n\x06\x46reeze\x12%.stargate.federation.v1.FreezeRequest\x1a&.stargate.federation.v1.FreezeResponse\x12]\n\x08Unfreeze\x12\'.stargate.federation.v1.UnfreezeRequest\x1a(.stargate.federation.v1.UnfreezeResponse\x12~\n\x13\x41pproveSafetyAction\x12\x32.stargate.federation.v1.ApproveSafetyActionRequest\x1a\x33.stargate.federation.v1.ApproveSafetyActionResponse\x12r\n\x0fGetSafetyAction\x12..stargate.federation.v1.GetSafetyActionRequest\x1a/.stargate.federation.v1.GetSafetyActionResponse\x12x\n\x11ListSafetyActions\x12\x30.stargate.federation.v1.ListSafetyActionsRequest\x1a\x31.stargate.federation.v1.ListSafetyActionsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n controlplane/api/v1/safety.proto\x12\x16stargate.federation.v1\x1a\"controlplane/api/v1/logproof.proto\x1a!controlplane/api/v1/options.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"A\n\x0fSafetySiteState\x12\x0f\n\x07site_id\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\xde\x03\n\x0cSafetyAction\x12\n\n\x02id\x18\x01 \x01(\t\x12\x36\n\x04kind\x18\x02 \x01(\x0e\x32(.stargate.federation.v1.SafetyActionKind\x12\r\n\x05state\x18\x03 \x01(\t\x12\x0f\n\x07release\x18\x04 \x01(\t\x12\r\n\x05scope\x18\x05 \x01(\t\x12\x0e\n\x06reason\x18\x06 \x01(\t\x12\x14\n\x0crequested_by\x18\x07 \x01(\t\x12\x11\n\tapprovals\x18\x08 \x03(\t\x12\x1a\n\x12\x61pprovals_required\x18\t \x01(\x05\x12.\n\ncreated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0c\x65\x66\x66\x65\x63tive_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nrelated_id\x18\x0c \x01(\t\x12\r\n\x05\x61\x63ked\x18\r \x01(\x05\x12\x0f\n\x07pending\x18\x0e \x01(\x05\x12\x13\n\x0bunreachable\x18\x0f \x01(\x05\x12\x10\n\x08rejected\x18\x10 \x01(\x05\x12\x36\n\x05sites\x18\x11 \x03(\x0b\x32\'.stargate.federation.v1.SafetySiteState\x12\x11\n\tautomatic\x18\x12 \x01(\x08\"R\n\x0bHaltRequest\x12\x0f\n\x07release\x18\x01 \x01(\t\x12\r\n\x05scope\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x13\n\x0bttl_seconds\x18\x04 \x01(\x03\"D\n\x0cHaltResponse\x12\x34\n\x06\x61\x63tion\x18\x01 \x01(\x0b\x32$.stargate.federation.v1.SafetyAction\"0\n\rResumeRequest\x12\x0f\n\x07halt_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"F\n\x0eResumeResponse\x12\x34\n\x06\x61\x63tion\x18\x01 \x01(\x0b\x32$.stargate.federation.v1.SafetyAction\".\n\rFreezeRequest\x12\r\n\x05scope\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"F\n\x0e\x46reezeResponse\x12\x34\n\x06\x61\x63tion\x18\x01 \x01(\x0b\x32$.stargate.federation.v1.SafetyAction\"0\n\x0fUnfreezeRequest\x12\r\n\x05scope\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"H\n\x10UnfreezeResponse\x12\x34\n\x06\x61\x63tion\x18\x01 \x01(\x0b\x32$.stargate.federation.v1.SafetyAction\"(\n\x1a\x41pproveSafetyActionRequest\x12\n\n\x02id\x18\x01 \x01(\t\"S\n\x1b\x41pproveSafetyActionResponse\x12\x34\n\x06\x61\x63tion\x18\x01 \x01(\x0b\x32$.stargate.federation.v1.SafetyAction\"$\n\x16GetSafetyActionRequest\x12\n\n\x02id\x18\x01 \x01(\t\"O\n\x17GetSafetyActionResponse\x12\x34\n\x06\x61\x63tion\x18\x01 \x01(\x0b\x32$.stargate.federation.v1.SafetyAction\")\n\x18ListSafetyActionsRequest\x12\r\n\x05limit\x18\x01 \x01(\x05\"R\n\x19ListSafetyActionsResponse\x12\x35\n\x07\x61\x63tions\x18\x01 \x03(\x0b\x32$.stargate.federation.v1.SafetyAction\"E\n\x0fSafetyPublicKey\x12\x14\n\x06key_id\x18\x01 \x01(\tB\x04\xe8\xe0\x18\x04\x12\x1c\n\x0epublic_key_pem\x18\x02 \x01(\tB\x04\xe8\xe0\x18\x04\"\xc3\x01\n\x0bHaltPayload\x12\x15\n\x07halt_id\x18\x01 \x01(\tB\x04\xe8\xe0\x18\x03\x12\x15\n\x07release\x18\x02 \x01(\tB\x04\xe8\xe0\x18\x03\x12\x13\n\x05scope\x18\x03 \x01(\tB\x04\xe8\xe0\x18\x03\x12\x14\n\x06reason\x18\x04 \x01(\tB\x04\xe8\xe0\x18\x03\x12\x17\n\x07site_id\x18\x05 \x01(\tB\x06\x18\x01\xe8\xe0\x18\x03\x12\x17\n\tapprovers\x18\x06 \x03(\tB\x04\xe8\xe0\x18\x03\x12\x13\n\x05model\x18\x14 \x01(\tB\x04\xe8\xe0\x18\x03\x12\x14\n\x06\x64igest\x18\x15 \x01(\tB\x04\xe8\xe0\x18\x03\"\xde\x01\n\rResumePayload\x12\x15\n\x07halt_id\x18\x01 \x01(\tB\x04\xe8\xe0\x18\x03\x12\x15\n\x07release\x18\x02 \x01(\tB\x04\xe8\xe0\x18\x03\x12\x14\n\x06reason\x18\x03 \x01(\tB\x04\xe8\xe0\x18\x03\x12\x17\n\x07site_id\x18\x04 \x01(\tB\x06\x18\x01\xe8\xe0\x18\x03\x12\x17\n\tapprovers\x18\x05 \x03(\tB\x04\xe8\xe0\x18\x03\x12\x17\n\tresume_id\x18\x06 \x01(\tB\x04\xe8\xe0\x18\x03\x12\x13\n\x05scope\x18\x07 \x01(\tB\x04\xe8\xe0\x18\x03\x12\x13\n\x05model\x18\x14 \x01(\tB\x04\xe8\xe0\x18\x03\x12\x14\n\x06\x64igest\x18\x15 \x01(\tB\x04\xe8\xe0\x18\x03\"\xf3\x01\n\x06\x42\x65\x61\x63on\x12\x15\n\x07site_id\x18\x01 \x01(\tB\x04\xe8\xe0\x18\x03\x12\x16\n\x08sequence\x18\x02 \x01(\x04\x42\x04\xe8\xe0\x18\x03\x12.\n\x04time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe8\xe0\x18\x03\x12\x14\n\x06key_id\x18\x04 \x01(\tB\x04\xe8\xe0\x18\x03\x12\x17\n\tsignature\x18\x05 \x01(\x0c\x42\x04\xe8\xe0\x18\x03\x12\x18\n\ncheckpoint\x18\x1e \x01(\tB\x04\xe8\xe0\x18\x03\x12\x41\n\x0b\x63onsistency\x18\x1f \x01(\x0b\x32&.stargate.federation.v1.LogConsistencyB\x04\xe8\xe0\x18\x03\"\xe4\x01\n\x0eIncidentReport\x12\x15\n\x07site_id\x18\x01 \x01(\tB\x04\xe8\xe0\x18\x01\x12\x15\n\x07release\x18\x02 \x01(\tB\x04\xe8\xe0\x18\x01\x12@\n\x08severity\x18\x03 \x01(\x0e\x32(.stargate.federation.v1.IncidentSeverityB\x04\xe8\xe0\x18\x01\x12\x16\n\x08\x63\x61tegory\x18\x04 \x01(\tB\x04\xe8\xe0\x18\x01\x12\x13\n\x05\x63ount\x18\x05 \x01(\rB\x04\xe8\xe0\x18\x02\x12\x35\n\x0bobserved_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe8\xe0\x18\x01\"\xaf\x01\n\x0fLocalHaltReport\x12\x15\n\x07site_id\x18\x01 \x01(\tB\x04\xe8\xe0\x18\x01\x12\x17\n\trisk_tier\x18\x02 \x01(\x05\x42\x04\xe8\xe0\x18\x01\x12\x16\n\x08releases\x18\x03 \x03(\tB\x04\xe8\xe0\x18\x01\x12\x33\n\thalted_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe8\xe0\x18\x01\x12\x1f\n\x11tolerance_seconds\x18\x05 \x01(\x01\x42\x04\xe8\xe0\x18\x01*\xd5\x01\n\x10SafetyActionKind\x12\"\n\x1eSAFETY_ACTION_KIND_UNSPECIFIED\x10\x00\x12\x1b\n\x17SAFETY_ACTION_KIND_HALT\x10\x01\x12\x1d\n\x19SAFETY_ACTION_KIND_RESUME\x10\x02\x12\x1d\n\x19SAFETY_ACTION_KIND_FREEZE\x10\x03\x12\x1f\n\x1bSAFETY_ACTION_KIND_UNFREEZE\x10\x04\x12!\n\x1dSAFETY_ACTION_KIND_LOCAL_HALT\x10\x05*\x99\x01\n\x10IncidentSeverity\x12!\n\x1dINCIDENT_SEVERITY_UNSPECIFIED\x10\x00\x12\x17\n\x13INCIDENT_SEVERITY_1\x10\x01\x12\x17\n\x13INCIDENT_SEVERITY_2\x10\x02\x12\x17\n\x13INCIDENT_SEVERITY_3\x10\x03\x12\x17\n\x13INCIDENT_SEVERITY_4\x10\x04\x32\xe1\x05\n\rSafetyService\x12Q\n\x04Halt\x12#.stargate.federation.v1.HaltRequest\x1a$.stargate.federation.v1.HaltResponse\x12W\n\x06Resume\x12%.stargate.federation.v1.ResumeRequest\x1a&.stargate.federation.v1.ResumeResponse\x12W\n\x06\x46reeze\x12%.stargate.federation.v1.FreezeRequest\x1a&.stargate.federation.v1.FreezeResponse\x12]\n\x08Unfreeze\x12\'.stargate.federation.v1.UnfreezeRequest\x1a(.stargate.federation.v1.UnfreezeResponse\x12~\n\x13\x41pproveSafetyAction\x12\x32.stargate.federation.v1.ApproveSafetyActionRequest\x1a\x33.stargate.federation.v1.ApproveSafetyActionResponse\x12r\n\x0fGetSafetyAction\x12..stargate.federation.v1.GetSafetyActionRequest\x1a/.stargate.federation.v1.GetSafetyActionResponse\x12x\n\x11ListSafetyActions\x12\x30.stargate.federation.v1.ListSafetyActionsRequest\x1a\x31.stargate.federation.v1.ListSafetyActionsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -81,6 +82,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_BEACON'].fields_by_name['key_id']._serialized_options = b'\350\340\030\003'
   _globals['_BEACON'].fields_by_name['signature']._loaded_options = None
   _globals['_BEACON'].fields_by_name['signature']._serialized_options = b'\350\340\030\003'
+  _globals['_BEACON'].fields_by_name['checkpoint']._loaded_options = None
+  _globals['_BEACON'].fields_by_name['checkpoint']._serialized_options = b'\350\340\030\003'
+  _globals['_BEACON'].fields_by_name['consistency']._loaded_options = None
+  _globals['_BEACON'].fields_by_name['consistency']._serialized_options = b'\350\340\030\003'
   _globals['_INCIDENTREPORT'].fields_by_name['site_id']._loaded_options = None
   _globals['_INCIDENTREPORT'].fields_by_name['site_id']._serialized_options = b'\350\340\030\001'
   _globals['_INCIDENTREPORT'].fields_by_name['release']._loaded_options = None
@@ -103,54 +108,54 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LOCALHALTREPORT'].fields_by_name['halted_at']._serialized_options = b'\350\340\030\001'
   _globals['_LOCALHALTREPORT'].fields_by_name['tolerance_seconds']._loaded_options = None
   _globals['_LOCALHALTREPORT'].fields_by_name['tolerance_seconds']._serialized_options = b'\350\340\030\001'
-  _globals['_SAFETYACTIONKIND']._serialized_start=2626
-  _globals['_SAFETYACTIONKIND']._serialized_end=2839
-  _globals['_INCIDENTSEVERITY']._serialized_start=2842
-  _globals['_INCIDENTSEVERITY']._serialized_end=2995
-  _globals['_SAFETYSITESTATE']._serialized_start=128
-  _globals['_SAFETYSITESTATE']._serialized_end=193
-  _globals['_SAFETYACTION']._serialized_start=196
-  _globals['_SAFETYACTION']._serialized_end=674
-  _globals['_HALTREQUEST']._serialized_start=676
-  _globals['_HALTREQUEST']._serialized_end=758
-  _globals['_HALTRESPONSE']._serialized_start=760
-  _globals['_HALTRESPONSE']._serialized_end=828
-  _globals['_RESUMEREQUEST']._serialized_start=830
-  _globals['_RESUMEREQUEST']._serialized_end=878
-  _globals['_RESUMERESPONSE']._serialized_start=880
-  _globals['_RESUMERESPONSE']._serialized_end=950
-  _globals['_FREEZEREQUEST']._serialized_start=952
-  _globals['_FREEZEREQUEST']._serialized_end=998
-  _globals['_FREEZERESPONSE']._serialized_start=1000
-  _globals['_FREEZERESPONSE']._serialized_end=1070
-  _globals['_UNFREEZEREQUEST']._serialized_start=1072
-  _globals['_UNFREEZEREQUEST']._serialized_end=1120
-  _globals['_UNFREEZERESPONSE']._serialized_start=1122
-  _globals['_UNFREEZERESPONSE']._serialized_end=1194
-  _globals['_APPROVESAFETYACTIONREQUEST']._serialized_start=1196
-  _globals['_APPROVESAFETYACTIONREQUEST']._serialized_end=1236
-  _globals['_APPROVESAFETYACTIONRESPONSE']._serialized_start=1238
-  _globals['_APPROVESAFETYACTIONRESPONSE']._serialized_end=1321
-  _globals['_GETSAFETYACTIONREQUEST']._serialized_start=1323
-  _globals['_GETSAFETYACTIONREQUEST']._serialized_end=1359
-  _globals['_GETSAFETYACTIONRESPONSE']._serialized_start=1361
-  _globals['_GETSAFETYACTIONRESPONSE']._serialized_end=1440
-  _globals['_LISTSAFETYACTIONSREQUEST']._serialized_start=1442
-  _globals['_LISTSAFETYACTIONSREQUEST']._serialized_end=1483
-  _globals['_LISTSAFETYACTIONSRESPONSE']._serialized_start=1485
-  _globals['_LISTSAFETYACTIONSRESPONSE']._serialized_end=1567
-  _globals['_SAFETYPUBLICKEY']._serialized_start=1569
-  _globals['_SAFETYPUBLICKEY']._serialized_end=1638
-  _globals['_HALTPAYLOAD']._serialized_start=1641
-  _globals['_HALTPAYLOAD']._serialized_end=1836
-  _globals['_RESUMEPAYLOAD']._serialized_start=1839
-  _globals['_RESUMEPAYLOAD']._serialized_end=2061
-  _globals['_BEACON']._serialized_start=2064
-  _globals['_BEACON']._serialized_end=2214
-  _globals['_INCIDENTREPORT']._serialized_start=2217
-  _globals['_INCIDENTREPORT']._serialized_end=2445
-  _globals['_LOCALHALTREPORT']._serialized_start=2448
-  _globals['_LOCALHALTREPORT']._serialized_end=2623
-  _globals['_SAFETYSERVICE']._serialized_start=2998
-  _globals['_SAFETYSERVICE']._serialized_end=3735
+  _globals['_SAFETYACTIONKIND']._serialized_start=2755
+  _globals['_SAFETYACTIONKIND']._serialized_end=2968
+  _globals['_INCIDENTSEVERITY']._serialized_start=2971
+  _globals['_INCIDENTSEVERITY']._serialized_end=3124
+  _globals['_SAFETYSITESTATE']._serialized_start=164
+  _globals['_SAFETYSITESTATE']._serialized_end=229
+  _globals['_SAFETYACTION']._serialized_start=232
+  _globals['_SAFETYACTION']._serialized_end=710
+  _globals['_HALTREQUEST']._serialized_start=712
+  _globals['_HALTREQUEST']._serialized_end=794
+  _globals['_HALTRESPONSE']._serialized_start=796
+  _globals['_HALTRESPONSE']._serialized_end=864
+  _globals['_RESUMEREQUEST']._serialized_start=866
+  _globals['_RESUMEREQUEST']._serialized_end=914
+  _globals['_RESUMERESPONSE']._serialized_start=916
+  _globals['_RESUMERESPONSE']._serialized_end=986
+  _globals['_FREEZEREQUEST']._serialized_start=988
+  _globals['_FREEZEREQUEST']._serialized_end=1034
+  _globals['_FREEZERESPONSE']._serialized_start=1036
+  _globals['_FREEZERESPONSE']._serialized_end=1106
+  _globals['_UNFREEZEREQUEST']._serialized_start=1108
+  _globals['_UNFREEZEREQUEST']._serialized_end=1156
+  _globals['_UNFREEZERESPONSE']._serialized_start=1158
+  _globals['_UNFREEZERESPONSE']._serialized_end=1230
+  _globals['_APPROVESAFETYACTIONREQUEST']._serialized_start=1232
+  _globals['_APPROVESAFETYACTIONREQUEST']._serialized_end=1272
+  _globals['_APPROVESAFETYACTIONRESPONSE']._serialized_start=1274
+  _globals['_APPROVESAFETYACTIONRESPONSE']._serialized_end=1357
+  _globals['_GETSAFETYACTIONREQUEST']._serialized_start=1359
+  _globals['_GETSAFETYACTIONREQUEST']._serialized_end=1395
+  _globals['_GETSAFETYACTIONRESPONSE']._serialized_start=1397
+  _globals['_GETSAFETYACTIONRESPONSE']._serialized_end=1476
+  _globals['_LISTSAFETYACTIONSREQUEST']._serialized_start=1478
+  _globals['_LISTSAFETYACTIONSREQUEST']._serialized_end=1519
+  _globals['_LISTSAFETYACTIONSRESPONSE']._serialized_start=1521
+  _globals['_LISTSAFETYACTIONSRESPONSE']._serialized_end=1603
+  _globals['_SAFETYPUBLICKEY']._serialized_start=1605
+  _globals['_SAFETYPUBLICKEY']._serialized_end=1674
+  _globals['_HALTPAYLOAD']._serialized_start=1677
+  _globals['_HALTPAYLOAD']._serialized_end=1872
+  _globals['_RESUMEPAYLOAD']._serialized_start=1875
+  _globals['_RESUMEPAYLOAD']._serialized_end=2097
+  _globals['_BEACON']._serialized_start=2100
+  _globals['_BEACON']._serialized_end=2343
+  _globals['_INCIDENTREPORT']._serialized_start=2346
+  _globals['_INCIDENTREPORT']._serialized_end=2574
+  _globals['_LOCALHALTREPORT']._serialized_start=2577
+  _globals['_LOCALHALTREPORT']._serialized_end=2752
+  _globals['_SAFETYSERVICE']._serialized_start=3127
+  _globals['_SAFETYSERVICE']._serialized_end=3864
 # @@protoc_insertion_point(module_scope)

@@ -1,5 +1,6 @@
 import datetime
 
+from controlplane.api.v1 import logproof_pb2 as _logproof_pb2
 from controlplane.api.v1 import options_pb2 as _options_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
@@ -236,18 +237,22 @@ class ResumePayload(_message.Message):
     def __init__(self, halt_id: _Optional[str] = ..., release: _Optional[str] = ..., reason: _Optional[str] = ..., site_id: _Optional[str] = ..., approvers: _Optional[_Iterable[str]] = ..., resume_id: _Optional[str] = ..., scope: _Optional[str] = ..., model: _Optional[str] = ..., digest: _Optional[str] = ...) -> None: ...
 
 class Beacon(_message.Message):
-    __slots__ = ("site_id", "sequence", "time", "key_id", "signature")
+    __slots__ = ("site_id", "sequence", "time", "key_id", "signature", "checkpoint", "consistency")
     SITE_ID_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     TIME_FIELD_NUMBER: _ClassVar[int]
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
     SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    CONSISTENCY_FIELD_NUMBER: _ClassVar[int]
     site_id: str
     sequence: int
     time: _timestamp_pb2.Timestamp
     key_id: str
     signature: bytes
-    def __init__(self, site_id: _Optional[str] = ..., sequence: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., key_id: _Optional[str] = ..., signature: _Optional[bytes] = ...) -> None: ...
+    checkpoint: str
+    consistency: _logproof_pb2.LogConsistency
+    def __init__(self, site_id: _Optional[str] = ..., sequence: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., key_id: _Optional[str] = ..., signature: _Optional[bytes] = ..., checkpoint: _Optional[str] = ..., consistency: _Optional[_Union[_logproof_pb2.LogConsistency, _Mapping]] = ...) -> None: ...
 
 class IncidentReport(_message.Message):
     __slots__ = ("site_id", "release", "severity", "category", "count", "observed_at")

@@ -1,5 +1,6 @@
 import datetime
 
+from controlplane.api.v1 import logproof_pb2 as _logproof_pb2
 from controlplane.api.v1 import options_pb2 as _options_pb2
 from controlplane.api.v1 import safety_pb2 as _safety_pb2
 from controlplane.api.v1 import types_pb2 as _types_pb2
@@ -23,48 +24,58 @@ class EnrollRequest(_message.Message):
     def __init__(self, token: _Optional[str] = ..., csr_pem: _Optional[str] = ..., facts: _Optional[_Union[_types_pb2.SiteFacts, _Mapping]] = ...) -> None: ...
 
 class EnrollResponse(_message.Message):
-    __slots__ = ("certificate_pem", "ca_bundle_pem", "not_after", "safety_keys", "directive_key", "publishers")
+    __slots__ = ("certificate_pem", "ca_bundle_pem", "not_after", "safety_keys", "directive_key", "publishers", "log_vkey")
     CERTIFICATE_PEM_FIELD_NUMBER: _ClassVar[int]
     CA_BUNDLE_PEM_FIELD_NUMBER: _ClassVar[int]
     NOT_AFTER_FIELD_NUMBER: _ClassVar[int]
     SAFETY_KEYS_FIELD_NUMBER: _ClassVar[int]
     DIRECTIVE_KEY_FIELD_NUMBER: _ClassVar[int]
     PUBLISHERS_FIELD_NUMBER: _ClassVar[int]
+    LOG_VKEY_FIELD_NUMBER: _ClassVar[int]
     certificate_pem: str
     ca_bundle_pem: str
     not_after: _timestamp_pb2.Timestamp
     safety_keys: _containers.RepeatedCompositeFieldContainer[_safety_pb2.SafetyPublicKey]
     directive_key: _safety_pb2.SafetyPublicKey
     publishers: _containers.RepeatedCompositeFieldContainer[_types_pb2.TrustedPublisher]
-    def __init__(self, certificate_pem: _Optional[str] = ..., ca_bundle_pem: _Optional[str] = ..., not_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., safety_keys: _Optional[_Iterable[_Union[_safety_pb2.SafetyPublicKey, _Mapping]]] = ..., directive_key: _Optional[_Union[_safety_pb2.SafetyPublicKey, _Mapping]] = ..., publishers: _Optional[_Iterable[_Union[_types_pb2.TrustedPublisher, _Mapping]]] = ...) -> None: ...
+    log_vkey: str
+    def __init__(self, certificate_pem: _Optional[str] = ..., ca_bundle_pem: _Optional[str] = ..., not_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., safety_keys: _Optional[_Iterable[_Union[_safety_pb2.SafetyPublicKey, _Mapping]]] = ..., directive_key: _Optional[_Union[_safety_pb2.SafetyPublicKey, _Mapping]] = ..., publishers: _Optional[_Iterable[_Union[_types_pb2.TrustedPublisher, _Mapping]]] = ..., log_vkey: _Optional[str] = ...) -> None: ...
 
 class ConnectRequest(_message.Message):
-    __slots__ = ("hello", "heartbeat", "ack", "reject", "incident", "local_halt")
+    __slots__ = ("hello", "heartbeat", "ack", "reject", "incident", "local_halt", "log_proof_request")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     ACK_FIELD_NUMBER: _ClassVar[int]
     REJECT_FIELD_NUMBER: _ClassVar[int]
     INCIDENT_FIELD_NUMBER: _ClassVar[int]
     LOCAL_HALT_FIELD_NUMBER: _ClassVar[int]
+    LOG_PROOF_REQUEST_FIELD_NUMBER: _ClassVar[int]
     hello: Hello
     heartbeat: Heartbeat
     ack: Ack
     reject: Reject
     incident: _safety_pb2.IncidentReport
     local_halt: _safety_pb2.LocalHaltReport
-    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., ack: _Optional[_Union[Ack, _Mapping]] = ..., reject: _Optional[_Union[Reject, _Mapping]] = ..., incident: _Optional[_Union[_safety_pb2.IncidentReport, _Mapping]] = ..., local_halt: _Optional[_Union[_safety_pb2.LocalHaltReport, _Mapping]] = ...) -> None: ...
+    log_proof_request: _logproof_pb2.LogProofRequest
+    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., ack: _Optional[_Union[Ack, _Mapping]] = ..., reject: _Optional[_Union[Reject, _Mapping]] = ..., incident: _Optional[_Union[_safety_pb2.IncidentReport, _Mapping]] = ..., local_halt: _Optional[_Union[_safety_pb2.LocalHaltReport, _Mapping]] = ..., log_proof_request: _Optional[_Union[_logproof_pb2.LogProofRequest, _Mapping]] = ...) -> None: ...
 
 class Hello(_message.Message):
-    __slots__ = ("site_id", "facts", "last_applied_sequence", "last_safety_sequence")
+    __slots__ = ("site_id", "facts", "last_applied_sequence", "last_safety_sequence", "min_witnesses", "witnesses", "checkpoint_size")
     SITE_ID_FIELD_NUMBER: _ClassVar[int]
     FACTS_FIELD_NUMBER: _ClassVar[int]
     LAST_APPLIED_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     LAST_SAFETY_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    MIN_WITNESSES_FIELD_NUMBER: _ClassVar[int]
+    WITNESSES_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_SIZE_FIELD_NUMBER: _ClassVar[int]
     site_id: str
     facts: _types_pb2.SiteFacts
     last_applied_sequence: int
     last_safety_sequence: int
-    def __init__(self, site_id: _Optional[str] = ..., facts: _Optional[_Union[_types_pb2.SiteFacts, _Mapping]] = ..., last_applied_sequence: _Optional[int] = ..., last_safety_sequence: _Optional[int] = ...) -> None: ...
+    min_witnesses: int
+    witnesses: _containers.RepeatedScalarFieldContainer[str]
+    checkpoint_size: int
+    def __init__(self, site_id: _Optional[str] = ..., facts: _Optional[_Union[_types_pb2.SiteFacts, _Mapping]] = ..., last_applied_sequence: _Optional[int] = ..., last_safety_sequence: _Optional[int] = ..., min_witnesses: _Optional[int] = ..., witnesses: _Optional[_Iterable[str]] = ..., checkpoint_size: _Optional[int] = ...) -> None: ...
 
 class Heartbeat(_message.Message):
     __slots__ = ("site_id", "capacity", "health", "deployments", "last_applied_sequence")
@@ -114,14 +125,16 @@ class Reject(_message.Message):
     def __init__(self, site_id: _Optional[str] = ..., directive_id: _Optional[str] = ..., sequence: _Optional[int] = ..., reason: _Optional[str] = ..., safety_sequence: _Optional[int] = ...) -> None: ...
 
 class ConnectResponse(_message.Message):
-    __slots__ = ("welcome", "directive", "beacon")
+    __slots__ = ("welcome", "directive", "beacon", "log_proof")
     WELCOME_FIELD_NUMBER: _ClassVar[int]
     DIRECTIVE_FIELD_NUMBER: _ClassVar[int]
     BEACON_FIELD_NUMBER: _ClassVar[int]
+    LOG_PROOF_FIELD_NUMBER: _ClassVar[int]
     welcome: Welcome
     directive: _types_pb2.Directive
     beacon: _safety_pb2.Beacon
-    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., directive: _Optional[_Union[_types_pb2.Directive, _Mapping]] = ..., beacon: _Optional[_Union[_safety_pb2.Beacon, _Mapping]] = ...) -> None: ...
+    log_proof: _logproof_pb2.LogProofResponse
+    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., directive: _Optional[_Union[_types_pb2.Directive, _Mapping]] = ..., beacon: _Optional[_Union[_safety_pb2.Beacon, _Mapping]] = ..., log_proof: _Optional[_Union[_logproof_pb2.LogProofResponse, _Mapping]] = ...) -> None: ...
 
 class Welcome(_message.Message):
     __slots__ = ("replica_id", "heartbeat_interval_seconds", "server_time")
