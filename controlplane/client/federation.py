@@ -42,6 +42,7 @@ class FederationClient:
         retry: RetryPolicy = CLI,
         timeout: float = 10.0,
     ) -> None:
+        self.ctx = ctx
         self._servers = list(servers or ctx.servers)
         self._ca, self._key, self._cert = ctx.read_tls()
         check_client_certificate(self._cert, self._ca)

@@ -157,6 +157,11 @@ class SafetyActionRecord(Record):
     #: Set on a halt once a resume took effect.
     resumed_at: float = 0.0
     details: dict[str, str] = field(default_factory=dict)
+    #: Resume: the persons' signatures ({"person", "signature" hex}) over its approval statement.
+    signed_approvals: list[dict[str, str]] = field(default_factory=list)
+    #: The roster version approvals_required came from, and whether it listed a single admin.
+    roster_version: int = 0
+    single_admin: bool = False
 
 
 @dataclass(frozen=True)
@@ -173,6 +178,8 @@ class SafetyDirectiveRecord(Record):
     issuer: str
     key_id: str
     signature: str  # hex
+    #: Resume: the persons' signed approvals, which each site verifies against its roster.
+    approvals: list[dict[str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from controlplane.api.v1 import federation_pb2_grpc as fgrpc
 from controlplane.api.v1 import rollouts_pb2_grpc as ogrpc
 from controlplane.api.v1 import safety_pb2_grpc as xgrpc
 from controlplane.api.v1 import site_pb2_grpc as sgrpc
+from controlplane.domain.roster import ROSTER_FILE, SignedRoster
 from controlplane.domain.safety_rules import DEFAULT_RULES, IncidentRule
 from controlplane.pki.ca import SITE_TTL, CertificateAuthority
 from controlplane.pki.keys import load_certificate
@@ -102,6 +103,9 @@ class ControlPlane:
         self.safety_key = ensure_safety_key(d)
         # Likewise the log key (docs/security.md): created on first start when init predates it.
         self.log_key = ensure_log_key(d, self.ca.trust_domain)
+        # Roster v1 (init's roster.json) seeds the store on first start; later versions chain.
+        roster = d / ROSTER_FILE
+        self.roster_seed = SignedRoster.from_json(roster.read_bytes()) if roster.exists() else None
         self.server: grpc.aio.Server | None = None
         self.port = 0
         self.enroll_port = 0
@@ -146,6 +150,7 @@ class ControlPlane:
             ),
             log_key=self.log_key,
             checkpoint_interval=self.config.checkpoint_interval,
+            roster_seed=self.roster_seed,
         )
         fgrpc.add_FederationServiceServicer_to_server(FederationServicer(rt), server)
         sgrpc.add_SiteServiceServicer_to_server(SiteServicer(rt), server)

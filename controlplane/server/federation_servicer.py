@@ -175,6 +175,7 @@ class FederationServicer(fgrpc.FederationServiceServicer):
         self, request: fpb.GetStatusRequest, context: Ctx, caller: Identity
     ) -> fpb.GetStatusResponse:
         status = await self.rt.status()
+        roster = await self.rt.roster.current()
         return fpb.GetStatusResponse(
             leader=status.leader,
             replicas=[
@@ -193,6 +194,9 @@ class FederationServicer(fgrpc.FederationServiceServicer):
             version=__version__,
             enroll_address=self.rt.enroll_address,
             persistent=self.rt.store.persistent,
+            roster_version=roster.version,
+            roster_hash=roster.hash(),
+            single_admin=roster.single_admin,
         )
 
     @authenticated("WhoAmI")

@@ -10,12 +10,13 @@ import logging
 import sys
 from pathlib import Path
 
+from controlplane.domain.roster import ROSTER_FILE, SignedRoster
 from controlplane.domain.safety_rules import DEFAULT_RULES, IncidentRule, parse_rules
 from controlplane.errors import StargateError
 from controlplane.pki.ca import CertificateAuthority
 from controlplane.pki.log_key import ensure_log_key
 from controlplane.server.app import ControlPlane, ServerConfig, serve_until_signal
-from controlplane.server.bootstrap import InitOptions, init
+from controlplane.server.bootstrap import InitOptions, init, parse_admin_key
 from controlplane.server.stores import MEMORY_WARNING, StoreOptions, open_store
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,15 @@ def parser() -> argparse.ArgumentParser:
     i.add_argument(
         "--force", action="store_true", help="replace an existing CA (invalidates every certificate)"
     )
+    i.add_argument(
+        "--admin-key",
+        action="append",
+        default=[],
+        metavar="[NAME=]PUB",
+        help="an admin's approval public key (stargatectl keys create); repeat for each first admin; "
+        "the first is --admin's. Without it: one lab key here, a single-admin federation",
+    )
+    i.add_argument("--admin", default="admin", help="name of the admin whose config init writes")
     k = sub.add_parser(
         "log-key", help="create log.key/log.vkey in a PKI directory made before the log existed"
     )
@@ -135,10 +145,17 @@ def main(argv: list[str] | None = None) -> int:
                     args.server_address,
                     args.enroll_address,
                     args.hostname,
+                    admin=args.admin,
                     force=args.force,
+                    admin_keys=[parse_admin_key(k) for k in args.admin_key],
                 )
             )
             print(f"federation initialised in {args.dir}; admin config: {cfg}")
+            roster = SignedRoster.from_json((args.dir / ROSTER_FILE).read_bytes()).roster
+            admins = ", ".join(p.id for p in roster.admins())
+            print(f"roster v1 (admins: {admins}); give sites its hash: --roster-hash {roster.hash()}")
+            if roster.single_admin:
+                print("warning: a single-admin federation: the two-person rule cannot hold", file=sys.stderr)
             # Countries verify the audit log with this key alone: hand it out, out of band.
             vkey = (args.dir / "log.vkey").read_text().strip()
             print(f"audit log verifier key (also in {args.dir / 'log.vkey'}): {vkey}")

@@ -22,6 +22,7 @@ from controlplane.api.v1 import safety_pb2 as xpb
 from controlplane.api.v1 import safety_pb2_grpc as xgrpc
 from controlplane.api.v1 import site_pb2 as spb
 from controlplane.api.v1 import types_pb2 as tpb
+from controlplane.domain.roster import Signature
 from controlplane.domain.safety import ActionKind, SafetyActionRecord, SafetyDirectiveRecord
 from controlplane.errors import InvalidArgument, PermissionDenied
 from controlplane.pki.identity import Identity
@@ -53,6 +54,7 @@ def safety_directive_to_pb(rec: SafetyDirectiveRecord) -> tpb.Directive:
         issuer=rec.issuer,
         key_id=rec.key_id,
         signature=bytes.fromhex(rec.signature),
+        approvals=_approvals_pb(rec.approvals),
     )
     p = rec.payload
     common = {
@@ -99,7 +101,20 @@ async def action_to_pb(rt: Runtime, action: SafetyActionRecord, *, sites: bool =
         if sites
         else [],
         automatic=action.automatic,
+        signed_approvals=_approvals_pb(action.signed_approvals),
+        roster_version=action.roster_version,
+        single_admin=action.single_admin,
     )
+
+
+def _approvals_pb(items: list[dict[str, str]]) -> list[xpb.PersonApproval]:
+    return [xpb.PersonApproval(person=a["person"], signature=bytes.fromhex(a["signature"])) for a in items]
+
+
+def _approval(request: xpb.ResumeRequest | xpb.ApproveSafetyActionRequest) -> Signature | None:
+    if not request.HasField("approval"):
+        return None
+    return Signature(request.approval.person, bytes(request.approval.signature))
 
 
 async def _links_first() -> None:
@@ -128,7 +143,9 @@ class SafetyServicer(xgrpc.SafetyServiceServicer):
 
     @authenticated("Resume")
     async def Resume(self, request: xpb.ResumeRequest, context: Ctx, caller: Identity) -> xpb.ResumeResponse:
-        action = await self.rt.safety.resume(caller, request.halt_id, request.reason)
+        approval = _approval(request)
+        action = await self.rt.safety.resume(caller, request.halt_id, request.reason, approval)
+        await _links_first()  # a single-admin roster's resume takes effect at once
         return xpb.ResumeResponse(action=await action_to_pb(self.rt, action))
 
     @authenticated("Freeze")
@@ -147,7 +164,7 @@ class SafetyServicer(xgrpc.SafetyServiceServicer):
     async def ApproveSafetyAction(
         self, request: xpb.ApproveSafetyActionRequest, context: Ctx, caller: Identity
     ) -> xpb.ApproveSafetyActionResponse:
-        action = await self.rt.safety.approve(caller, request.id)
+        action = await self.rt.safety.approve(caller, request.id, _approval(request))
         await _links_first()  # the approval may have made a resume effective
         return xpb.ApproveSafetyActionResponse(action=await action_to_pb(self.rt, action))
 

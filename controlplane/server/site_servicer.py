@@ -108,6 +108,7 @@ class SiteServicer(sgrpc.SiteServiceServicer):
                     key_id=self.rt.safety.key.key_id, public_key_pem=self.rt.safety.key.public_pem
                 )
             ],
+            roster_chain=[r.to_json() for r in await rt.roster.chain()],
         )
 
     @authenticated("ReportIncident")

@@ -24,7 +24,8 @@ from controlplane.pki.keys import certificate_pem, private_key_pem
 from controlplane.pki.safety_key import SafetyKey
 from controlplane.services.safety import Safety
 from operators.agent.policy import LocalPolicy
-from tests.support.federation import FAST, TD, Federation
+from tests.support.federation import FAST, TD, Federation, approve
+from tests.support.federation import resume as signed_resume
 
 DIGEST = "sha256:" + "cd" * 32
 ADMIN = f"spiffe://{TD}/user/admin"
@@ -43,7 +44,16 @@ def person(fed: Federation, tmp: Path, name: str, role: Role, country: str = "")
     key, cert = ca.issue(Identity(TD, Kind.USER, name, role, country), ttl=dt.timedelta(hours=1))
     (tmp / f"{name}.key").write_bytes(private_key_pem(key))
     (tmp / f"{name}.crt").write_bytes(certificate_pem(cert))
-    ctx = Context(name, (fed.address,), "", fed.dir / "ca.crt", tmp / f"{name}.crt", tmp / f"{name}.key")
+    key = fed.dir / f"{name}.approval.key"  # the roster's admins have one (tests/support/federation.py)
+    ctx = Context(
+        name,
+        (fed.address,),
+        "",
+        fed.dir / "ca.crt",
+        tmp / f"{name}.crt",
+        tmp / f"{name}.key",
+        approval_key=key if key.exists() else None,
+    )
     return FederationClient(ctx, servers=[fed.address], retry=FAST)
 
 
@@ -158,15 +168,15 @@ async def test_two_person_rule_for_resume_freeze_and_global_halts(fed: Federatio
         await until(lambda: "atlas" in site.backend.items)
         halt = (await alice.call("Halt", xpb.HaltRequest(release="atlas-r1", scope="site:fr-par-1"))).action
         await until(lambda: site.backend.items["atlas"].halted)
-        resume = (await alice.call("Resume", xpb.ResumeRequest(halt_id=halt.id, reason="fixed"))).action
+        resume = await signed_resume(alice, halt.id, "fixed")
         assert resume.state == "PendingApproval" and resume.approvals_required == 2
         with pytest.raises(FailedPrecondition, match="second, distinct admin"):
-            await alice.call("ApproveSafetyAction", xpb.ApproveSafetyActionRequest(id=resume.id))
+            await approve(alice, resume.id)
         with pytest.raises(PermissionDenied):
             await claire.call("ApproveSafetyAction", xpb.ApproveSafetyActionRequest(id=resume.id))
         await asyncio.sleep(0.3)
         assert site.backend.items["atlas"].halted and (await action(alice, halt.id)).state == "Halted"
-        done = (await bob.call("ApproveSafetyAction", xpb.ApproveSafetyActionRequest(id=resume.id))).action
+        done = await approve(bob, resume.id)
         assert done.approvals == [ADMIN, f"spiffe://{TD}/user/bob"]
         await until(lambda: not site.backend.items["atlas"].halted, what="resumed at the site")
         assert (await action(alice, halt.id)).state == "Resumed"

@@ -314,7 +314,7 @@ class StoreStatus(_message.Message):
     def __init__(self, kind: _Optional[str] = ..., endpoints: _Optional[_Iterable[str]] = ..., healthy: _Optional[bool] = ...) -> None: ...
 
 class GetStatusResponse(_message.Message):
-    __slots__ = ("leader", "replicas", "store", "replica_id", "version", "enroll_address", "persistent")
+    __slots__ = ("leader", "replicas", "store", "replica_id", "version", "enroll_address", "persistent", "roster_version", "roster_hash", "single_admin")
     LEADER_FIELD_NUMBER: _ClassVar[int]
     REPLICAS_FIELD_NUMBER: _ClassVar[int]
     STORE_FIELD_NUMBER: _ClassVar[int]
@@ -322,6 +322,9 @@ class GetStatusResponse(_message.Message):
     VERSION_FIELD_NUMBER: _ClassVar[int]
     ENROLL_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     PERSISTENT_FIELD_NUMBER: _ClassVar[int]
+    ROSTER_VERSION_FIELD_NUMBER: _ClassVar[int]
+    ROSTER_HASH_FIELD_NUMBER: _ClassVar[int]
+    SINGLE_ADMIN_FIELD_NUMBER: _ClassVar[int]
     leader: str
     replicas: _containers.RepeatedCompositeFieldContainer[Replica]
     store: StoreStatus
@@ -329,7 +332,10 @@ class GetStatusResponse(_message.Message):
     version: str
     enroll_address: str
     persistent: bool
-    def __init__(self, leader: _Optional[str] = ..., replicas: _Optional[_Iterable[_Union[Replica, _Mapping]]] = ..., store: _Optional[_Union[StoreStatus, _Mapping]] = ..., replica_id: _Optional[str] = ..., version: _Optional[str] = ..., enroll_address: _Optional[str] = ..., persistent: _Optional[bool] = ...) -> None: ...
+    roster_version: int
+    roster_hash: str
+    single_admin: bool
+    def __init__(self, leader: _Optional[str] = ..., replicas: _Optional[_Iterable[_Union[Replica, _Mapping]]] = ..., store: _Optional[_Union[StoreStatus, _Mapping]] = ..., replica_id: _Optional[str] = ..., version: _Optional[str] = ..., enroll_address: _Optional[str] = ..., persistent: _Optional[bool] = ..., roster_version: _Optional[int] = ..., roster_hash: _Optional[str] = ..., single_admin: _Optional[bool] = ...) -> None: ...
 
 class WhoAmIRequest(_message.Message):
     __slots__ = ()

@@ -28,7 +28,7 @@ from controlplane.api.v1 import types_pb2 as controlplane_dot_api_dot_v1_dot_typ
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x63ontrolplane/api/v1/site.proto\x12\x16stargate.federation.v1\x1a!controlplane/api/v1/options.proto\x1a controlplane/api/v1/safety.proto\x1a\x1f\x63ontrolplane/api/v1/types.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"s\n\rEnrollRequest\x12\x13\n\x05token\x18\x01 \x01(\tB\x04\xe8\xe0\x18\x01\x12\x15\n\x07\x63sr_pem\x18\x02 \x01(\tB\x04\xe8\xe0\x18\x01\x12\x36\n\x05\x66\x61\x63ts\x18\x03 \x01(\x0b\x32!.stargate.federation.v1.SiteFactsB\x04\xe8\xe0\x18\x01\"\xc5\x01\n\x0e\x45nrollResponse\x12\x1d\n\x0f\x63\x65rtificate_pem\x18\x01 \x01(\tB\x04\xe8\xe0\x18\x04\x12\x1b\n\rca_bundle_pem\x18\x02 \x01(\tB\x04\xe8\xe0\x18\x04\x12\x33\n\tnot_after\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe8\xe0\x18\x01\x12\x42\n\x0bsafety_keys\x18\x04 \x03(\x0b\x32\'.stargate.federation.v1.SafetyPublicKeyB\x04\xe8\xe0\x18\x04\"\x80\x03\n\x0e\x43onnectRequest\x12\x34\n\x05hello\x18\x01 \x01(\x0b\x32\x1d.stargate.federation.v1.HelloB\x04\xe8\xe0\x18\x01H\x00\x12<\n\theartbeat\x18\x02 \x01(\x0b\x32!.stargate.federation.v1.HeartbeatB\x04\xe8\xe0\x18\x02H\x00\x12\x30\n\x03\x61\x63k\x18\x03 \x01(\x0b\x32\x1b.stargate.federation.v1.AckB\x04\xe8\xe0\x18\x01H\x00\x12\x36\n\x06reject\x18\x04 \x01(\x0b\x32\x1e.stargate.federation.v1.RejectB\x04\xe8\xe0\x18\x01H\x00\x12@\n\x08incident\x18\x05 \x01(\x0b\x32&.stargate.federation.v1.IncidentReportB\x04\xe8\xe0\x18\x01H\x00\x12\x43\n\nlocal_halt\x18\x06 \x01(\x0b\x32\'.stargate.federation.v1.LocalHaltReportB\x04\xe8\xe0\x18\x01H\x00\x42\t\n\x07message\"\x9f\x01\n\x05Hello\x12\x15\n\x07site_id\x18\x01 \x01(\tB\x04\xe8\xe0\x18\x01\x12\x36\n\x05\x66\x61\x63ts\x18\x02 \x01(\x0b\x32!.stargate.federation.v1.SiteFactsB\x04\xe8\xe0\x18\x01\x12#\n\x15last_applied_sequence\x18\x03 \x01(\x04\x42\x04\xe8\xe0\x18\x01\x12\"\n\x14last_safety_sequence\x18\x04 \x01(\x04\x42\x04\xe8\xe0\x18\x01\"\xed\x02\n\tHeartbeat\x12\x15\n\x07site_id\x18\x01 \x01(\tB\x04\xe8\xe0\x18\x01\x12G\n\x08\x63\x61pacity\x18\x02 \x03(\x0b\x32/.stargate.federation.v1.Heartbeat.CapacityEntryB\x04\xe8\xe0\x18\x02\x12\x38\n\x06health\x18\x03 \x01(\x0e\x32\".stargate.federation.v1.SiteHealthB\x04\xe8\xe0\x18\x01\x12\x43\n\x0b\x64\x65ployments\x18\x04 \x03(\x0b\x32(.stargate.federation.v1.DeploymentStatusB\x04\xe8\xe0\x18\x02\x12#\n\x15last_applied_sequence\x18\x05 \x01(\x04\x42\x04\xe8\xe0\x18\x01\x1a\\\n\rCapacityEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12:\n\x05value\x18\x02 \x01(\x0b\x32+.stargate.federation.v1.AcceleratorCapacity:\x02\x38\x01\"o\n\x03\x41\x63k\x12\x15\n\x07site_id\x18\x01 \x01(\tB\x04\xe8\xe0\x18\x01\x12\x1a\n\x0c\x64irective_id\x18\x02 \x01(\tB\x04\xe8\xe0\x18\x01\x12\x16\n\x08sequence\x18\x03 \x01(\x04\x42\x04\xe8\xe0\x18\x01\x12\x1d\n\x0fsafety_sequence\x18\x04 \x01(\x04\x42\x04\xe8\xe0\x18\x01\"\x88\x01\n\x06Reject\x12\x15\n\x07site_id\x18\x01 \x01(\tB\x04\xe8\xe0\x18\x01\x12\x1a\n\x0c\x64irective_id\x18\x02 \x01(\tB\x04\xe8\xe0\x18\x01\x12\x16\n\x08sequence\x18\x03 \x01(\x04\x42\x04\xe8\xe0\x18\x01\x12\x14\n\x06reason\x18\x04 \x01(\tB\x04\xe8\xe0\x18\x01\x12\x1d\n\x0fsafety_sequence\x18\x05 \x01(\x04\x42\x04\xe8\xe0\x18\x01\"\xcc\x01\n\x0f\x43onnectResponse\x12\x38\n\x07welcome\x18\x01 \x01(\x0b\x32\x1f.stargate.federation.v1.WelcomeB\x04\xe8\xe0\x18\x03H\x00\x12<\n\tdirective\x18\x02 \x01(\x0b\x32!.stargate.federation.v1.DirectiveB\x04\xe8\xe0\x18\x03H\x00\x12\x36\n\x06\x62\x65\x61\x63on\x18\x03 \x01(\x0b\x32\x1e.stargate.federation.v1.BeaconB\x04\xe8\xe0\x18\x03H\x00\x42\t\n\x07message\"\x84\x01\n\x07Welcome\x12\x18\n\nreplica_id\x18\x01 \x01(\tB\x04\xe8\xe0\x18\x03\x12(\n\x1aheartbeat_interval_seconds\x18\x02 \x01(\x01\x42\x04\xe8\xe0\x18\x03\x12\x35\n\x0bserver_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe8\xe0\x18\x03\"G\n\x17RenewCertificateRequest\x12\x15\n\x07site_id\x18\x01 \x01(\tB\x04\xe8\xe0\x18\x01\x12\x15\n\x07\x63sr_pem\x18\x02 \x01(\tB\x04\xe8\xe0\x18\x01\"\x8b\x01\n\x18RenewCertificateResponse\x12\x1d\n\x0f\x63\x65rtificate_pem\x18\x01 \x01(\tB\x04\xe8\xe0\x18\x04\x12\x1b\n\rca_bundle_pem\x18\x02 \x01(\tB\x04\xe8\xe0\x18\x04\x12\x33\n\tnot_after\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe8\xe0\x18\x01\"W\n\x15ReportIncidentRequest\x12>\n\x08incident\x18\x01 \x01(\x0b\x32&.stargate.federation.v1.IncidentReportB\x04\xe8\xe0\x18\x01\"*\n\x16ReportIncidentResponse\x12\x10\n\x08recorded\x18\x01 \x01(\x08\x32\xae\x03\n\x0bSiteService\x12W\n\x06\x45nroll\x12%.stargate.federation.v1.EnrollRequest\x1a&.stargate.federation.v1.EnrollResponse\x12^\n\x07\x43onnect\x12&.stargate.federation.v1.ConnectRequest\x1a\'.stargate.federation.v1.ConnectResponse(\x01\x30\x01\x12u\n\x10RenewCertificate\x12/.stargate.federation.v1.RenewCertificateRequest\x1a\x30.stargate.federation.v1.RenewCertificateResponse\x12o\n\x0eReportIncident\x12-.stargate.federation.v1.ReportIncidentRequest\x1a..stargate.federation.v1.ReportIncidentResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x63ontrolplane/api/v1/site.proto\x12\x16stargate.federation.v1\x1a!controlplane/api/v1/options.proto\x1a controlplane/api/v1/safety.proto\x1a\x1f\x63ontrolplane/api/v1/types.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"s\n\rEnrollRequest\x12\x13\n\x05token\x18\x01 \x01(\tB\x04\xe8\xe0\x18\x01\x12\x15\n\x07\x63sr_pem\x18\x02 \x01(\tB\x04\xe8\xe0\x18\x01\x12\x36\n\x05\x66\x61\x63ts\x18\x03 \x01(\x0b\x32!.stargate.federation.v1.SiteFactsB\x04\xe8\xe0\x18\x01\"\xe1\x01\n\x0e\x45nrollResponse\x12\x1d\n\x0f\x63\x65rtificate_pem\x18\x01 \x01(\tB\x04\xe8\xe0\x18\x04\x12\x1b\n\rca_bundle_pem\x18\x02 \x01(\tB\x04\xe8\xe0\x18\x04\x12\x33\n\tnot_after\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe8\xe0\x18\x01\x12\x42\n\x0bsafety_keys\x18\x04 \x03(\x0b\x32\'.stargate.federation.v1.SafetyPublicKeyB\x04\xe8\xe0\x18\x04\x12\x1a\n\x0croster_chain\x18\x19 \x03(\x0c\x42\x04\xe8\xe0\x18\x03\"\x80\x03\n\x0e\x43onnectRequest\x12\x34\n\x05hello\x18\x01 \x01(\x0b\x32\x1d.stargate.federation.v1.HelloB\x04\xe8\xe0\x18\x01H\x00\x12<\n\theartbeat\x18\x02 \x01(\x0b\x32!.stargate.federation.v1.HeartbeatB\x04\xe8\xe0\x18\x02H\x00\x12\x30\n\x03\x61\x63k\x18\x03 \x01(\x0b\x32\x1b.stargate.federation.v1.AckB\x04\xe8\xe0\x18\x01H\x00\x12\x36\n\x06reject\x18\x04 \x01(\x0b\x32\x1e.stargate.federation.v1.RejectB\x04\xe8\xe0\x18\x01H\x00\x12@\n\x08incident\x18\x05 \x01(\x0b\x32&.stargate.federation.v1.IncidentReportB\x04\xe8\xe0\x18\x01H\x00\x12\x43\n\nlocal_halt\x18\x06 \x01(\x0b\x32\'.stargate.federation.v1.LocalHaltReportB\x04\xe8\xe0\x18\x01H\x00\x42\t\n\x07message\"\x9f\x01\n\x05Hello\x12\x15\n\x07site_id\x18\x01 \x01(\tB\x04\xe8\xe0\x18\x01\x12\x36\n\x05\x66\x61\x63ts\x18\x02 \x01(\x0b\x32!.stargate.federation.v1.SiteFactsB\x04\xe8\xe0\x18\x01\x12#\n\x15last_applied_sequence\x18\x03 \x01(\x04\x42\x04\xe8\xe0\x18\x01\x12\"\n\x14last_safety_sequence\x18\x04 \x01(\x04\x42\x04\xe8\xe0\x18\x01\"\xed\x02\n\tHeartbeat\x12\x15\n\x07site_id\x18\x01 \x01(\tB\x04\xe8\xe0\x18\x01\x12G\n\x08\x63\x61pacity\x18\x02 \x03(\x0b\x32/.stargate.federation.v1.Heartbeat.CapacityEntryB\x04\xe8\xe0\x18\x02\x12\x38\n\x06health\x18\x03 \x01(\x0e\x32\".stargate.federation.v1.SiteHealthB\x04\xe8\xe0\x18\x01\x12\x43\n\x0b\x64\x65ployments\x18\x04 \x03(\x0b\x32(.stargate.federation.v1.DeploymentStatusB\x04\xe8\xe0\x18\x02\x12#\n\x15last_applied_sequence\x18\x05 \x01(\x04\x42\x04\xe8\xe0\x18\x01\x1a\\\n\rCapacityEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12:\n\x05value\x18\x02 \x01(\x0b\x32+.stargate.federation.v1.AcceleratorCapacity:\x02\x38\x01\"o\n\x03\x41\x63k\x12\x15\n\x07site_id\x18\x01 \x01(\tB\x04\xe8\xe0\x18\x01\x12\x1a\n\x0c\x64irective_id\x18\x02 \x01(\tB\x04\xe8\xe0\x18\x01\x12\x16\n\x08sequence\x18\x03 \x01(\x04\x42\x04\xe8\xe0\x18\x01\x12\x1d\n\x0fsafety_sequence\x18\x04 \x01(\x04\x42\x04\xe8\xe0\x18\x01\"\x88\x01\n\x06Reject\x12\x15\n\x07site_id\x18\x01 \x01(\tB\x04\xe8\xe0\x18\x01\x12\x1a\n\x0c\x64irective_id\x18\x02 \x01(\tB\x04\xe8\xe0\x18\x01\x12\x16\n\x08sequence\x18\x03 \x01(\x04\x42\x04\xe8\xe0\x18\x01\x12\x14\n\x06reason\x18\x04 \x01(\tB\x04\xe8\xe0\x18\x01\x12\x1d\n\x0fsafety_sequence\x18\x05 \x01(\x04\x42\x04\xe8\xe0\x18\x01\"\xcc\x01\n\x0f\x43onnectResponse\x12\x38\n\x07welcome\x18\x01 \x01(\x0b\x32\x1f.stargate.federation.v1.WelcomeB\x04\xe8\xe0\x18\x03H\x00\x12<\n\tdirective\x18\x02 \x01(\x0b\x32!.stargate.federation.v1.DirectiveB\x04\xe8\xe0\x18\x03H\x00\x12\x36\n\x06\x62\x65\x61\x63on\x18\x03 \x01(\x0b\x32\x1e.stargate.federation.v1.BeaconB\x04\xe8\xe0\x18\x03H\x00\x42\t\n\x07message\"\x84\x01\n\x07Welcome\x12\x18\n\nreplica_id\x18\x01 \x01(\tB\x04\xe8\xe0\x18\x03\x12(\n\x1aheartbeat_interval_seconds\x18\x02 \x01(\x01\x42\x04\xe8\xe0\x18\x03\x12\x35\n\x0bserver_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe8\xe0\x18\x03\"G\n\x17RenewCertificateRequest\x12\x15\n\x07site_id\x18\x01 \x01(\tB\x04\xe8\xe0\x18\x01\x12\x15\n\x07\x63sr_pem\x18\x02 \x01(\tB\x04\xe8\xe0\x18\x01\"\x8b\x01\n\x18RenewCertificateResponse\x12\x1d\n\x0f\x63\x65rtificate_pem\x18\x01 \x01(\tB\x04\xe8\xe0\x18\x04\x12\x1b\n\rca_bundle_pem\x18\x02 \x01(\tB\x04\xe8\xe0\x18\x04\x12\x33\n\tnot_after\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe8\xe0\x18\x01\"W\n\x15ReportIncidentRequest\x12>\n\x08incident\x18\x01 \x01(\x0b\x32&.stargate.federation.v1.IncidentReportB\x04\xe8\xe0\x18\x01\"*\n\x16ReportIncidentResponse\x12\x10\n\x08recorded\x18\x01 \x01(\x08\x32\xae\x03\n\x0bSiteService\x12W\n\x06\x45nroll\x12%.stargate.federation.v1.EnrollRequest\x1a&.stargate.federation.v1.EnrollResponse\x12^\n\x07\x43onnect\x12&.stargate.federation.v1.ConnectRequest\x1a\'.stargate.federation.v1.ConnectResponse(\x01\x30\x01\x12u\n\x10RenewCertificate\x12/.stargate.federation.v1.RenewCertificateRequest\x1a\x30.stargate.federation.v1.RenewCertificateResponse\x12o\n\x0eReportIncident\x12-.stargate.federation.v1.ReportIncidentRequest\x1a..stargate.federation.v1.ReportIncidentResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -49,6 +49,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ENROLLRESPONSE'].fields_by_name['not_after']._serialized_options = b'\350\340\030\001'
   _globals['_ENROLLRESPONSE'].fields_by_name['safety_keys']._loaded_options = None
   _globals['_ENROLLRESPONSE'].fields_by_name['safety_keys']._serialized_options = b'\350\340\030\004'
+  _globals['_ENROLLRESPONSE'].fields_by_name['roster_chain']._loaded_options = None
+  _globals['_ENROLLRESPONSE'].fields_by_name['roster_chain']._serialized_options = b'\350\340\030\003'
   _globals['_CONNECTREQUEST'].fields_by_name['hello']._loaded_options = None
   _globals['_CONNECTREQUEST'].fields_by_name['hello']._serialized_options = b'\350\340\030\001'
   _globals['_CONNECTREQUEST'].fields_by_name['heartbeat']._loaded_options = None
@@ -126,31 +128,31 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ENROLLREQUEST']._serialized_start=193
   _globals['_ENROLLREQUEST']._serialized_end=308
   _globals['_ENROLLRESPONSE']._serialized_start=311
-  _globals['_ENROLLRESPONSE']._serialized_end=508
-  _globals['_CONNECTREQUEST']._serialized_start=511
-  _globals['_CONNECTREQUEST']._serialized_end=895
-  _globals['_HELLO']._serialized_start=898
-  _globals['_HELLO']._serialized_end=1057
-  _globals['_HEARTBEAT']._serialized_start=1060
-  _globals['_HEARTBEAT']._serialized_end=1425
-  _globals['_HEARTBEAT_CAPACITYENTRY']._serialized_start=1333
-  _globals['_HEARTBEAT_CAPACITYENTRY']._serialized_end=1425
-  _globals['_ACK']._serialized_start=1427
-  _globals['_ACK']._serialized_end=1538
-  _globals['_REJECT']._serialized_start=1541
-  _globals['_REJECT']._serialized_end=1677
-  _globals['_CONNECTRESPONSE']._serialized_start=1680
-  _globals['_CONNECTRESPONSE']._serialized_end=1884
-  _globals['_WELCOME']._serialized_start=1887
-  _globals['_WELCOME']._serialized_end=2019
-  _globals['_RENEWCERTIFICATEREQUEST']._serialized_start=2021
-  _globals['_RENEWCERTIFICATEREQUEST']._serialized_end=2092
-  _globals['_RENEWCERTIFICATERESPONSE']._serialized_start=2095
-  _globals['_RENEWCERTIFICATERESPONSE']._serialized_end=2234
-  _globals['_REPORTINCIDENTREQUEST']._serialized_start=2236
-  _globals['_REPORTINCIDENTREQUEST']._serialized_end=2323
-  _globals['_REPORTINCIDENTRESPONSE']._serialized_start=2325
-  _globals['_REPORTINCIDENTRESPONSE']._serialized_end=2367
-  _globals['_SITESERVICE']._serialized_start=2370
-  _globals['_SITESERVICE']._serialized_end=2800
+  _globals['_ENROLLRESPONSE']._serialized_end=536
+  _globals['_CONNECTREQUEST']._serialized_start=539
+  _globals['_CONNECTREQUEST']._serialized_end=923
+  _globals['_HELLO']._serialized_start=926
+  _globals['_HELLO']._serialized_end=1085
+  _globals['_HEARTBEAT']._serialized_start=1088
+  _globals['_HEARTBEAT']._serialized_end=1453
+  _globals['_HEARTBEAT_CAPACITYENTRY']._serialized_start=1361
+  _globals['_HEARTBEAT_CAPACITYENTRY']._serialized_end=1453
+  _globals['_ACK']._serialized_start=1455
+  _globals['_ACK']._serialized_end=1566
+  _globals['_REJECT']._serialized_start=1569
+  _globals['_REJECT']._serialized_end=1705
+  _globals['_CONNECTRESPONSE']._serialized_start=1708
+  _globals['_CONNECTRESPONSE']._serialized_end=1912
+  _globals['_WELCOME']._serialized_start=1915
+  _globals['_WELCOME']._serialized_end=2047
+  _globals['_RENEWCERTIFICATEREQUEST']._serialized_start=2049
+  _globals['_RENEWCERTIFICATEREQUEST']._serialized_end=2120
+  _globals['_RENEWCERTIFICATERESPONSE']._serialized_start=2123
+  _globals['_RENEWCERTIFICATERESPONSE']._serialized_end=2262
+  _globals['_REPORTINCIDENTREQUEST']._serialized_start=2264
+  _globals['_REPORTINCIDENTREQUEST']._serialized_end=2351
+  _globals['_REPORTINCIDENTRESPONSE']._serialized_start=2353
+  _globals['_REPORTINCIDENTRESPONSE']._serialized_end=2395
+  _globals['_SITESERVICE']._serialized_start=2398
+  _globals['_SITESERVICE']._serialized_end=2828
 # @@protoc_insertion_point(module_scope)

@@ -23,16 +23,18 @@ class EnrollRequest(_message.Message):
     def __init__(self, token: _Optional[str] = ..., csr_pem: _Optional[str] = ..., facts: _Optional[_Union[_types_pb2.SiteFacts, _Mapping]] = ...) -> None: ...
 
 class EnrollResponse(_message.Message):
-    __slots__ = ("certificate_pem", "ca_bundle_pem", "not_after", "safety_keys")
+    __slots__ = ("certificate_pem", "ca_bundle_pem", "not_after", "safety_keys", "roster_chain")
     CERTIFICATE_PEM_FIELD_NUMBER: _ClassVar[int]
     CA_BUNDLE_PEM_FIELD_NUMBER: _ClassVar[int]
     NOT_AFTER_FIELD_NUMBER: _ClassVar[int]
     SAFETY_KEYS_FIELD_NUMBER: _ClassVar[int]
+    ROSTER_CHAIN_FIELD_NUMBER: _ClassVar[int]
     certificate_pem: str
     ca_bundle_pem: str
     not_after: _timestamp_pb2.Timestamp
     safety_keys: _containers.RepeatedCompositeFieldContainer[_safety_pb2.SafetyPublicKey]
-    def __init__(self, certificate_pem: _Optional[str] = ..., ca_bundle_pem: _Optional[str] = ..., not_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., safety_keys: _Optional[_Iterable[_Union[_safety_pb2.SafetyPublicKey, _Mapping]]] = ...) -> None: ...
+    roster_chain: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, certificate_pem: _Optional[str] = ..., ca_bundle_pem: _Optional[str] = ..., not_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., safety_keys: _Optional[_Iterable[_Union[_safety_pb2.SafetyPublicKey, _Mapping]]] = ..., roster_chain: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class ConnectRequest(_message.Message):
     __slots__ = ("hello", "heartbeat", "ack", "reject", "incident", "local_halt")

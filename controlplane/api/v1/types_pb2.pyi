@@ -204,7 +204,7 @@ class UndeployPayload(_message.Message):
     def __init__(self, deployment_name: _Optional[str] = ...) -> None: ...
 
 class Directive(_message.Message):
-    __slots__ = ("sequence", "id", "kind", "issued_at", "expires_at", "issuer", "safety_sequence", "key_id", "signature", "deploy", "undeploy", "halt", "resume")
+    __slots__ = ("sequence", "id", "kind", "issued_at", "expires_at", "issuer", "safety_sequence", "key_id", "signature", "deploy", "undeploy", "halt", "resume", "approvals")
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
@@ -218,6 +218,7 @@ class Directive(_message.Message):
     UNDEPLOY_FIELD_NUMBER: _ClassVar[int]
     HALT_FIELD_NUMBER: _ClassVar[int]
     RESUME_FIELD_NUMBER: _ClassVar[int]
+    APPROVALS_FIELD_NUMBER: _ClassVar[int]
     sequence: int
     id: str
     kind: DirectiveKind
@@ -231,7 +232,8 @@ class Directive(_message.Message):
     undeploy: UndeployPayload
     halt: _safety_pb2.HaltPayload
     resume: _safety_pb2.ResumePayload
-    def __init__(self, sequence: _Optional[int] = ..., id: _Optional[str] = ..., kind: _Optional[_Union[DirectiveKind, str]] = ..., issued_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., issuer: _Optional[str] = ..., safety_sequence: _Optional[int] = ..., key_id: _Optional[str] = ..., signature: _Optional[bytes] = ..., deploy: _Optional[_Union[DeployPayload, _Mapping]] = ..., undeploy: _Optional[_Union[UndeployPayload, _Mapping]] = ..., halt: _Optional[_Union[_safety_pb2.HaltPayload, _Mapping]] = ..., resume: _Optional[_Union[_safety_pb2.ResumePayload, _Mapping]] = ...) -> None: ...
+    approvals: _containers.RepeatedCompositeFieldContainer[_safety_pb2.PersonApproval]
+    def __init__(self, sequence: _Optional[int] = ..., id: _Optional[str] = ..., kind: _Optional[_Union[DirectiveKind, str]] = ..., issued_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., issuer: _Optional[str] = ..., safety_sequence: _Optional[int] = ..., key_id: _Optional[str] = ..., signature: _Optional[bytes] = ..., deploy: _Optional[_Union[DeployPayload, _Mapping]] = ..., undeploy: _Optional[_Union[UndeployPayload, _Mapping]] = ..., halt: _Optional[_Union[_safety_pb2.HaltPayload, _Mapping]] = ..., resume: _Optional[_Union[_safety_pb2.ResumePayload, _Mapping]] = ..., approvals: _Optional[_Iterable[_Union[_safety_pb2.PersonApproval, _Mapping]]] = ...) -> None: ...
 
 class DirectiveRecord(_message.Message):
     __slots__ = ("site_id", "directive", "state", "reason", "completed_at")

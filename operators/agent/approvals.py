@@ -1,0 +1,49 @@
+"""The site's own check of people's approvals: it keeps the roster it pinned at enrollment
+(``roster.json`` beside its credentials; version 1's hash given out of band with ``join
+--roster-hash``), moves only to versions that chain (signed by the previous version's roster-change
+threshold), and counts a Resume's signed approvals itself against the threshold: distinct persons,
+each listed once, each key once, each signature verifying with the person's roster key over the
+resume's statement (halt id, release, scope). The federation's count of approvals is not trusted:
+a Resume the store says is approved, with signatures that do not meet the threshold, is refused.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from controlplane.api.v1 import types_pb2 as tpb
+from controlplane.domain import roster as rd
+from controlplane.errors import InvalidArgument
+
+log = logging.getLogger(__name__)
+
+ROSTER_FILE = rd.ROSTER_FILE
+
+
+class RosterGuard:
+    def __init__(self, state_dir: Path | None, roster: rd.Roster | None = None) -> None:
+        self.state_dir = state_dir
+        self._roster = roster
+
+    @property
+    def roster(self) -> rd.Roster | None:
+        """The pinned roster (read once it exists: join writes it)."""
+        if self._roster is None and self.state_dir is not None and (self.state_dir / ROSTER_FILE).exists():
+            try:
+                self._roster = rd.SignedRoster.from_json((self.state_dir / ROSTER_FILE).read_bytes()).roster
+            except InvalidArgument as e:
+                log.error("the pinned roster is unusable: %s", e)
+        return self._roster
+
+    def check_resume(self, d: tpb.Directive) -> str | None:
+        """Why the Resume ``d`` must be refused for its approvals, or None."""
+        roster = self.roster
+        if roster is None:
+            return "approvals: this site has no pinned roster (re-enroll with --roster-hash)"
+        statement = rd.resume_statement(
+            halt_id=d.resume.halt_id, release=d.resume.release, scope=d.resume.scope
+        )
+        sigs = [rd.Signature(a.person, bytes(a.signature)) for a in d.approvals]
+        why = rd.meets(roster, rd.ActionClass.RESUME, statement, sigs)
+        return None if why is None else f"approvals: {why}"[:512]
