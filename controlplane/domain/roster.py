@@ -336,6 +336,31 @@ def csr_statement(*, name: str, csr_pem: str) -> bytes:
     return CSR_CONTEXT + json.dumps({"name": name, "csr": csr_pem}, sort_keys=True).encode()
 
 
+def issuance_problem(roster: Roster, *, name: str, role: str, csr_pem: str, signature: bytes) -> str | None:
+    """Why a certificate for ``name`` with ``role`` may not be issued (None: it may). A certificate
+    names a roster person: an admin certificate only for a roster admin, a listed person's only with
+    their role and against a CSR signed with their approval key; a name the roster does not list
+    gets a steward or auditor certificate (it approves nothing)."""
+    person = roster.person(name)
+    if person is None:
+        if role == "admin":
+            return (
+                f"{name} is not an admin of roster v{roster.version}: an admin certificate names a "
+                "roster admin (add them with a roster change first)"
+            )
+        return None
+    if person.role != role:
+        return f"{name} is a {person.role} in roster v{roster.version}, not a {role}"
+    if not signature:
+        return (
+            f"{name} is a person of roster v{roster.version}: their certificate is issued only against a "
+            "CSR signed with their approval key (stargatectl users request)"
+        )
+    if not _verifies(person.raw_key, signature, csr_statement(name=name, csr_pem=csr_pem)):
+        return f"the CSR's signature does not verify with {name}'s roster approval key"
+    return None
+
+
 def signatures_from(items: Iterable[Mapping[str, Any]]) -> tuple[Signature, ...]:
     """From stored ``{"person", "signature" (hex)}`` dicts; malformed entries raise ValueError."""
     return tuple(Signature(str(i["person"]), bytes.fromhex(str(i["signature"]))) for i in items)

@@ -51,6 +51,18 @@ def parse_admin_key(text: str) -> tuple[str, Path]:
     return name, Path(path)
 
 
+def _own_key(opts: InitOptions, lab_key: Path) -> str:
+    """The config's approval-key: the lab key, or the private half beside the first --admin-key
+    when it is on this machine (K next to K.pub, as ``stargatectl keys create`` writes them)."""
+    if not opts.admin_keys:
+        return lab_key.name
+    pub = opts.admin_keys[0][1]
+    private = pub.with_name(pub.name.removesuffix(".pub"))
+    if pub.name.endswith(".pub") and private.exists():
+        return str(private.resolve())
+    return ""
+
+
 def _first_roster(opts: InitOptions) -> SignedRoster:
     d = opts.dir
     keys = list(opts.admin_keys)
@@ -113,6 +125,6 @@ def init(opts: InitOptions) -> Path:
         enroll_server=enroll,
         cert_file=f"{opts.admin}.crt",
         key_file=f"{opts.admin}.key",
-        approval_key=opts.admin_approval_key or (lab_key.name if not opts.admin_keys else ""),
+        approval_key=opts.admin_approval_key or _own_key(opts, lab_key),
     )
     return cfg

@@ -153,7 +153,14 @@ class FederationServicer(fgrpc.FederationServiceServicer):
             raise InvalidArgument("ttl_seconds", "must not be negative")
         ttl = dt.timedelta(seconds=request.ttl_seconds) if request.ttl_seconds else USER_TTL
         issued = await self.rt.enrollment.issue_user(
-            caller.spiffe_id, request.name, role, request.country, request.csr_pem, ttl
+            caller.spiffe_id,
+            request.name,
+            role,
+            request.country,
+            request.csr_pem,
+            ttl,
+            roster=await self.rt.roster.current(),
+            csr_signature=bytes(request.csr_signature),
         )
         return fpb.IssueUserCertificateResponse(
             certificate_pem=issued.certificate_pem.decode(),

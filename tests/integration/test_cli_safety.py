@@ -22,8 +22,14 @@ STATUS_KEYS = {"id", "state", "acked", "pending", "unreachable", "rejected", "ap
 
 @pytest.fixture(scope="module")
 def fed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, int]]:
-    pki = tmp_path_factory.mktemp("cli-safety") / "pki"
-    with served_federation(pki, TD, "--heartbeat-interval", "0.5") as fed:
+    """Two admins in roster v1, each with an approval key made by `stargatectl keys create`:
+    admin's beside the PKI directory, bob's in his own directory (people/bob)."""
+    base = tmp_path_factory.mktemp("cli-safety")
+    keys = {"admin": base / "admin.approval.key", "bob": base / "people" / "bob" / "bob.approval.key"}
+    for k in keys.values():
+        assert run("keys", "create", "--out", str(k)).code == 0
+    init_args = [a for n, k in keys.items() for a in ("--admin-key", f"{n}={k}.pub")]
+    with served_federation(base / "pki", TD, "--heartbeat-interval", "0.5", init_args=init_args) as fed:
         yield fed
 
 
@@ -80,11 +86,22 @@ def test_halt_status_list_and_the_two_person_rule_from_the_cli(fed: tuple[Path, 
     resume = r.json()
     assert resume["state"] == "PendingApproval" and resume["approvals_required"] == 2
     assert_one_line_error(run("safety", "approve", resume["id"], config=admin), "second, distinct admin")
+    # bob makes his TLS key and a CSR signed with his approval key; an admin certifies it.
+    bob = d.parent / "people" / "bob"
+    assert run("users", "request", "--name", "bob", "--out", str(bob)).code == 0
     r = run(
-        "users", "issue", "--name", "bob", "--role", "admin", "--out", str(tmp_path / "bob"), config=admin
+        "users",
+        "issue",
+        "--csr",
+        str(bob / "bob.request.json"),
+        "--role",
+        "admin",
+        "--out",
+        str(bob),
+        config=admin,
     )
     assert r.code == 0, r.err
-    r = run("safety", "approve", resume["id"], "-o", "json", config=tmp_path / "bob" / "stargatectl.yaml")
+    r = run("safety", "approve", resume["id"], "-o", "json", config=bob / "stargatectl.yaml")
     assert r.code == 0, r.err
     assert r.json()["approvals"] == [f"spiffe://{TD}/user/admin", f"spiffe://{TD}/user/bob"]
     # --watch returns once the action has settled.

@@ -215,18 +215,20 @@ class CancelDirectiveResponse(_message.Message):
     def __init__(self, directive: _Optional[_Union[_types_pb2.DirectiveRecord, _Mapping]] = ...) -> None: ...
 
 class IssueUserCertificateRequest(_message.Message):
-    __slots__ = ("name", "role", "country", "csr_pem", "ttl_seconds")
+    __slots__ = ("name", "role", "country", "csr_pem", "ttl_seconds", "csr_signature")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     COUNTRY_FIELD_NUMBER: _ClassVar[int]
     CSR_PEM_FIELD_NUMBER: _ClassVar[int]
     TTL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    CSR_SIGNATURE_FIELD_NUMBER: _ClassVar[int]
     name: str
     role: Role
     country: str
     csr_pem: str
     ttl_seconds: int
-    def __init__(self, name: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., country: _Optional[str] = ..., csr_pem: _Optional[str] = ..., ttl_seconds: _Optional[int] = ...) -> None: ...
+    csr_signature: bytes
+    def __init__(self, name: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., country: _Optional[str] = ..., csr_pem: _Optional[str] = ..., ttl_seconds: _Optional[int] = ..., csr_signature: _Optional[bytes] = ...) -> None: ...
 
 class IssueUserCertificateResponse(_message.Message):
     __slots__ = ("certificate_pem", "ca_bundle_pem", "not_after")
