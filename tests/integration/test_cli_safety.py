@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from controlplane.client.config import write_config
-from tests.support.procs import assert_one_line_error, join_site, run, served_federation
+from tests.support.procs import assert_one_line_error, join_site, run, two_admin_federation
 
 TD = "safety.test"
 STATUS_KEYS = {"id", "state", "acked", "pending", "unreachable", "rejected", "approvals", "sites"}
@@ -22,14 +22,9 @@ STATUS_KEYS = {"id", "state", "acked", "pending", "unreachable", "rejected", "ap
 
 @pytest.fixture(scope="module")
 def fed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, int]]:
-    """Two admins in roster v1, each with an approval key made by `stargatectl keys create`:
-    admin's beside the PKI directory, bob's in his own directory (people/bob)."""
-    base = tmp_path_factory.mktemp("cli-safety")
-    keys = {"admin": base / "admin.approval.key", "bob": base / "people" / "bob" / "bob.approval.key"}
-    for k in keys.values():
-        assert run("keys", "create", "--out", str(k)).code == 0
-    init_args = [a for n, k in keys.items() for a in ("--admin-key", f"{n}={k}.pub")]
-    with served_federation(base / "pki", TD, "--heartbeat-interval", "0.5", init_args=init_args) as fed:
+    with two_admin_federation(
+        tmp_path_factory.mktemp("cli-safety"), TD, "--heartbeat-interval", "0.5"
+    ) as fed:
         yield fed
 
 

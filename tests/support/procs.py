@@ -192,3 +192,17 @@ def join_site(pki: Path, port: int, site_id: str, country: str, out: Path) -> No
         str(out),
     )
     assert r.code == 0, r.err
+
+
+@contextlib.contextmanager
+def two_admin_federation(base: Path, trust_domain: str, *serve_args: str) -> Iterator[tuple[Path, int]]:
+    """``served_federation`` with two admins in roster v1, each with an approval key made by
+    ``stargatectl keys create``: admin's beside the PKI directory (its config names it), bob's in
+    his own directory ``base/people/bob`` (he requests his certificate with ``users request``)."""
+    keys = {"admin": base / "admin.approval.key", "bob": base / "people" / "bob" / "bob.approval.key"}
+    for k in keys.values():
+        r = run("keys", "create", "--out", str(k))
+        assert r.code == 0, r.err
+    init_args = [a for n, k in keys.items() for a in ("--admin-key", f"{n}={k}.pub")]
+    with served_federation(base / "pki", trust_domain, *serve_args, init_args=init_args) as fed:
+        yield fed
