@@ -350,7 +350,7 @@ def issuance_problem(roster: Roster, *, name: str, role: str, csr_pem: str, sign
             )
         return None
     if person.role != role:
-        return f"{name} is a {person.role} in roster v{roster.version}, not a {role}"
+        return f"{name} is listed as {person.role} in roster v{roster.version}, not {role}"
     if not signature:
         return (
             f"{name} is a person of roster v{roster.version}: their certificate is issued only against a "

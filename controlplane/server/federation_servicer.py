@@ -11,8 +11,9 @@ from google.protobuf import json_format
 from controlplane import __version__
 from controlplane.api.v1 import federation_pb2 as fpb
 from controlplane.api.v1 import federation_pb2_grpc as fgrpc
+from controlplane.domain.roster import SignedRoster
 from controlplane.domain.validation import validate_dns_label
-from controlplane.errors import InvalidArgument, PermissionDenied
+from controlplane.errors import InvalidArgument, NotFound, PermissionDenied
 from controlplane.pki.ca import USER_TTL
 from controlplane.pki.identity import Identity, Role
 from controlplane.server import convert
@@ -167,6 +168,25 @@ class FederationServicer(fgrpc.FederationServiceServicer):
             ca_bundle_pem=issued.ca_pem.decode(),
             not_after=convert.ts_dt(issued.not_after),
         )
+
+    @authenticated("GetRoster")
+    async def GetRoster(
+        self, request: fpb.GetRosterRequest, context: Ctx, caller: Identity
+    ) -> fpb.GetRosterResponse:
+        chain = await self.rt.roster.chain()
+        if not chain:
+            raise NotFound("this federation has no roster (run `stargate-controlplane init`)")
+        current = chain[-1].roster
+        return fpb.GetRosterResponse(
+            chain=[c.to_json() for c in chain], version=current.version, hash=current.hash()
+        )
+
+    @authenticated("ApplyRoster")
+    async def ApplyRoster(
+        self, request: fpb.ApplyRosterRequest, context: Ctx, caller: Identity
+    ) -> fpb.ApplyRosterResponse:
+        applied = await self.rt.roster.apply(caller.spiffe_id, SignedRoster.from_json(request.roster))
+        return fpb.ApplyRosterResponse(version=applied.version, hash=applied.hash())
 
     @authenticated("ListAuditEvents")
     async def ListAuditEvents(

@@ -8,17 +8,22 @@ that does not chain is refused by every site, and by this service when it reads 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from controlplane.domain import roster as rd
 from controlplane.domain.records import ROOT
 from controlplane.errors import FailedPrecondition, InvalidArgument, NotFound
+from controlplane.services import clock
 from controlplane.services.audit import AuditLog, Entry
 from controlplane.store import Compare, Put, Store
 
 log = logging.getLogger(__name__)
 
 PREFIX = ROOT + "roster/v/"
+#: Seconds a replica serves the roster chain from memory: a new version reaches every link of every
+#: replica within this (plus one beacon interval, when links next look).
+CACHE_S = 1.0
 
 
 def version_key(version: int) -> str:
@@ -30,6 +35,20 @@ class RosterStore:
         self._store = store
         self._audit = audit
         self._seed = seed
+        #: (read at, version, the chain as sent to sites); links read it on every pass.
+        self._cached: tuple[float, int, list[bytes]] = (-CACHE_S, 0, [])
+        self._lock = asyncio.Lock()
+
+    async def wire_chain(self) -> tuple[int, list[bytes]]:
+        """(current version, every version's JSON) at most ``CACHE_S`` old: each link checks it on
+        every pass (1,000 links: one store read per second, not one per link)."""
+        async with self._lock:
+            at, version, chain = self._cached
+            if clock.now() - at >= CACHE_S:
+                signed = await self.chain()
+                version, chain = (signed[-1].roster.version if signed else 0), [s.to_json() for s in signed]
+                self._cached = (clock.now(), version, chain)
+        return version, chain
 
     async def chain(self) -> list[rd.SignedRoster]:
         """Every version from 1 that chains, oldest first; stops at the first that does not (logged:
@@ -83,4 +102,5 @@ class RosterStore:
         result = await self._audit.commit([Compare.absent(key)], [Put(key, signed.to_json())], [entry])
         if not result.succeeded:
             raise FailedPrecondition(f"roster v{signed.roster.version} was applied meanwhile; re-read it")
+        self._cached = (-CACHE_S, 0, [])  # this replica's links send it on their next pass
         return signed.roster

@@ -10,11 +10,13 @@ a Resume the store says is approved, with signatures that do not meet the thresh
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 from controlplane.api.v1 import types_pb2 as tpb
 from controlplane.domain import roster as rd
 from controlplane.errors import InvalidArgument
+from controlplane.pki.keys import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,37 @@ class RosterGuard:
             except InvalidArgument as e:
                 log.error("the pinned roster is unusable: %s", e)
         return self._roster
+
+    def offer(self, chain: Sequence[bytes]) -> str | None:
+        """Move to the newest version of ``chain`` that chains from the roster held, persisting it
+        before it is used; returns why a version was refused (logged), or None. Versions already
+        held are ignored; a version that does not chain is refused with every one after it."""
+        current = self.roster
+        if current is None:
+            return "roster: this site has no pinned roster to check an update against (re-enroll)"
+        problem = None
+        newest: rd.SignedRoster | None = None
+        for raw in chain:
+            try:
+                signed = rd.SignedRoster.from_json(raw)
+            except InvalidArgument as e:
+                problem = f"roster: unreadable version: {e}"
+                break
+            if signed.roster.version <= current.version:
+                continue
+            why = rd.successor_problem(current, signed)
+            if why is not None:
+                problem = f"roster: v{signed.roster.version} refused: {why}"
+                break
+            current, newest = signed.roster, signed
+        if newest is not None:
+            if self.state_dir is not None and self.state_dir.exists():
+                write_atomic(self.state_dir / ROSTER_FILE, newest.to_json(), 0o644)  # durable first
+            self._roster = newest.roster
+            log.info("roster v%d accepted (%s)", newest.roster.version, newest.roster.hash())
+        if problem is not None:
+            log.warning("%s", problem)
+        return problem
 
     def check_resume(self, d: tpb.Directive) -> str | None:
         """Why the Resume ``d`` must be refused for its approvals, or None."""

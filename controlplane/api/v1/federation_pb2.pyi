@@ -354,3 +354,31 @@ class WhoAmIResponse(_message.Message):
     country: str
     not_after: _timestamp_pb2.Timestamp
     def __init__(self, identity: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., country: _Optional[str] = ..., not_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class GetRosterRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetRosterResponse(_message.Message):
+    __slots__ = ("chain", "version", "hash")
+    CHAIN_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    HASH_FIELD_NUMBER: _ClassVar[int]
+    chain: _containers.RepeatedScalarFieldContainer[bytes]
+    version: int
+    hash: str
+    def __init__(self, chain: _Optional[_Iterable[bytes]] = ..., version: _Optional[int] = ..., hash: _Optional[str] = ...) -> None: ...
+
+class ApplyRosterRequest(_message.Message):
+    __slots__ = ("roster",)
+    ROSTER_FIELD_NUMBER: _ClassVar[int]
+    roster: bytes
+    def __init__(self, roster: _Optional[bytes] = ...) -> None: ...
+
+class ApplyRosterResponse(_message.Message):
+    __slots__ = ("version", "hash")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    HASH_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    hash: str
+    def __init__(self, version: _Optional[int] = ..., hash: _Optional[str] = ...) -> None: ...

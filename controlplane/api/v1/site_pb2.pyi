@@ -112,14 +112,22 @@ class Reject(_message.Message):
     def __init__(self, site_id: _Optional[str] = ..., directive_id: _Optional[str] = ..., sequence: _Optional[int] = ..., reason: _Optional[str] = ..., safety_sequence: _Optional[int] = ...) -> None: ...
 
 class ConnectResponse(_message.Message):
-    __slots__ = ("welcome", "directive", "beacon")
+    __slots__ = ("welcome", "directive", "beacon", "roster")
     WELCOME_FIELD_NUMBER: _ClassVar[int]
     DIRECTIVE_FIELD_NUMBER: _ClassVar[int]
     BEACON_FIELD_NUMBER: _ClassVar[int]
+    ROSTER_FIELD_NUMBER: _ClassVar[int]
     welcome: Welcome
     directive: _types_pb2.Directive
     beacon: _safety_pb2.Beacon
-    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., directive: _Optional[_Union[_types_pb2.Directive, _Mapping]] = ..., beacon: _Optional[_Union[_safety_pb2.Beacon, _Mapping]] = ...) -> None: ...
+    roster: RosterUpdate
+    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., directive: _Optional[_Union[_types_pb2.Directive, _Mapping]] = ..., beacon: _Optional[_Union[_safety_pb2.Beacon, _Mapping]] = ..., roster: _Optional[_Union[RosterUpdate, _Mapping]] = ...) -> None: ...
+
+class RosterUpdate(_message.Message):
+    __slots__ = ("chain",)
+    CHAIN_FIELD_NUMBER: _ClassVar[int]
+    chain: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, chain: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class Welcome(_message.Message):
     __slots__ = ("replica_id", "heartbeat_interval_seconds", "server_time")
