@@ -221,8 +221,8 @@ class SafetyLink:
         self._sub = rt.safety.subscribe(self.site_id, self.country, self._wake)
         self._beacon_seq = 0
         self._beacon_due = True
-        #: Roster version last sent on this link (0: none yet; the first pass sends it).
-        self._roster_sent = 0
+        #: Hash of the roster version last sent on this link ("": none yet; the first pass sends it).
+        self._roster_sent = ""
         self._ticker = asyncio.create_task(self._tick(), name=f"beacon-{self.site_id}")
 
     def _wake(self) -> None:
@@ -246,9 +246,9 @@ class SafetyLink:
         lane = self.rt.safety
         entries = await lane.lane_after(self.last_sent, site_id=self.site_id, country=self.country)
         out = []
-        version, chain = await self.rt.roster.wire_chain()
-        if version != self._roster_sent:  # before the lane: a Resume is checked against it
-            self._roster_sent = version
+        current, chain = await self.rt.roster.wire_chain()
+        if current != self._roster_sent:  # before the lane: a Resume is checked against it
+            self._roster_sent = current
             out.append(spb.ConnectResponse(roster=spb.RosterUpdate(chain=chain)))
         for e in entries:
             try:

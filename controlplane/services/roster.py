@@ -35,20 +35,20 @@ class RosterStore:
         self._store = store
         self._audit = audit
         self._seed = seed
-        #: (read at, version, the chain as sent to sites); links read it on every pass.
-        self._cached: tuple[float, int, list[bytes]] = (-CACHE_S, 0, [])
+        #: (read at, current version's hash, the chain as sent to sites); links read it every pass.
+        self._cached: tuple[float, str, list[bytes]] = (-CACHE_S, "", [])
         self._lock = asyncio.Lock()
 
-    async def wire_chain(self) -> tuple[int, list[bytes]]:
-        """(current version, every version's JSON) at most ``CACHE_S`` old: each link checks it on
-        every pass (1,000 links: one store read per second, not one per link)."""
+    async def wire_chain(self) -> tuple[str, list[bytes]]:
+        """(current version's hash, every version's JSON) at most ``CACHE_S`` old: each link checks
+        it on every pass (1,000 links: one store read per second, not one per link)."""
         async with self._lock:
-            at, version, chain = self._cached
+            at, current, chain = self._cached
             if clock.now() - at >= CACHE_S:
                 signed = await self.chain()
-                version, chain = (signed[-1].roster.version if signed else 0), [s.to_json() for s in signed]
-                self._cached = (clock.now(), version, chain)
-        return version, chain
+                current, chain = (signed[-1].roster.hash() if signed else ""), [s.to_json() for s in signed]
+                self._cached = (clock.now(), current, chain)
+        return current, chain
 
     async def chain(self) -> list[rd.SignedRoster]:
         """Every version from 1 that chains, oldest first; stops at the first that does not (logged:
@@ -102,5 +102,5 @@ class RosterStore:
         result = await self._audit.commit([Compare.absent(key)], [Put(key, signed.to_json())], [entry])
         if not result.succeeded:
             raise FailedPrecondition(f"roster v{signed.roster.version} was applied meanwhile; re-read it")
-        self._cached = (-CACHE_S, 0, [])  # this replica's links send it on their next pass
+        self._cached = (-CACHE_S, "", [])  # this replica's links send it on their next pass
         return signed.roster

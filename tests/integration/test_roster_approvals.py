@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from controlplane.api.v1 import federation_pb2 as fpb
 from controlplane.api.v1 import safety_pb2 as xpb
 from controlplane.client.config import write_config
 from controlplane.domain import roster as rd
@@ -243,3 +244,151 @@ async def test_a_site_refuses_a_resume_the_store_says_is_approved_without_the_ro
     assert action.rejected == 1 and action.sites[0].reason.startswith(reason), action.sites[0].reason
     await asyncio.sleep(0.2)
     assert site.backend.items["atlas"].halted
+
+
+# --- roster versions: only what the previous version's admins signed ---------------------------------
+
+
+def _bob_config(pki: Path) -> Path:
+    """bob's own config: his TLS key and CSR made in his directory, certified by admin."""
+    bob = pki.parent / "people" / "bob"
+    if not (bob / "stargatectl.yaml").exists():
+        assert run("users", "request", "--name", "bob", "--out", str(bob)).code == 0
+        args = [
+            "users",
+            "issue",
+            "--csr",
+            str(bob / "bob.request.json"),
+            "--role",
+            "admin",
+            "--out",
+            str(bob),
+        ]
+        r = run(*args, config=pki / "stargatectl.yaml")
+        assert r.code == 0, r.err
+    return bob / "stargatectl.yaml"
+
+
+def test_a_roster_change_needs_the_current_rosters_threshold_from_the_cli(
+    served: tuple[Path, int], tmp_path: Path
+) -> None:
+    pki, _ = served
+    admin, bob = pki / "stargatectl.yaml", _bob_config(pki)
+    assert run("keys", "create", "--out", str(tmp_path / "carol.key")).code == 0
+    proposal = tmp_path / "v2.json"
+    r = run(
+        "roster",
+        "propose",
+        "--out",
+        str(proposal),
+        "--add",
+        f"carol=@{tmp_path / 'carol.key.pub'}",
+        config=admin,
+    )
+    assert_one_line_error(r, "--add")  # NAME[:ROLE]=PUB[@CC]: the country goes last
+    r = run(
+        "roster",
+        "propose",
+        "--out",
+        str(proposal),
+        "--add",
+        f"carol={tmp_path / 'carol.key.pub'}",
+        config=admin,
+    )
+    assert r.code == 0, r.err
+    assert run("roster", "sign", str(proposal), config=admin).code == 0
+    assert_one_line_error(
+        run("roster", "apply", str(proposal), config=admin),
+        "roster-change needs 2 distinct admins of roster v1",
+    )
+    assert run("roster", "show", "-o", "json", config=admin).json()["version"] == 1
+    r = run("roster", "sign", str(proposal), "-o", "json", config=bob)
+    assert r.code == 0 and r.json()["signers"] == ["admin", "bob"], r.err
+    r = run("roster", "apply", str(proposal), "-o", "json", config=admin)
+    assert r.code == 0, r.err
+    shown = run("roster", "show", "-o", "json", config=admin).json()
+    assert shown["version"] == 2 and [p["id"] for p in shown["persons"]] == ["admin", "bob", "carol"]
+    status = run("status", "-o", "json", config=admin).json()
+    assert status["roster"]["version"] == 2 and not status["roster"]["single_admin"]
+    # The same file again is no successor of v2.
+    assert_one_line_error(run("roster", "apply", str(proposal), config=admin), "version 2 does not follow 2")
+
+
+async def test_a_site_refuses_a_roster_version_below_the_threshold_and_applies_a_valid_one(
+    fed: Federation, tmp_path: Path
+) -> None:
+    site = await fed.add_site("fr-par-1", "FR")
+    rt: Any = fed.cp.runtime  # type: ignore[union-attr]
+    keys = {n: approval_key.load_private(fed.dir / f"{n}.approval.key") for n in ("admin", "bob")}
+    carol = Ed25519PrivateKey.generate()
+    v1 = (await rt.roster.chain())[0]
+    pinned = site.directory / rd.ROSTER_FILE
+    assert rd.SignedRoster.from_json(pinned.read_bytes()) == v1  # pinned at enrollment
+
+    def v2(**thresholds: int) -> rd.Roster:
+        persons = (
+            *v1.roster.persons,
+            rd.Person("carol", "admin", approval_key.public_line(carol.public_key())),
+        )
+        return rd.validate(rd.Roster(2, persons, {**v1.roster.thresholds, **thresholds}, v1.roster.hash()))
+
+    def signed(r: rd.Roster, *names: str) -> rd.SignedRoster:
+        return rd.SignedRoster(r, tuple(rd.Signature(n, keys[n].sign(r.canonical_bytes())) for n in names))
+
+    # A control plane that lowers the resume threshold with one admin's signature: the federation
+    # refuses it, and a site sent it anyway (the host itself forging the link) refuses it too.
+    forged = signed(v2(resume=1), "admin")
+    with pytest.raises(Exception, match="roster-change needs 2 distinct admins of roster v1"):
+        await rt.roster.apply("spiffe://x/user/admin", forged)
+    real = rt.roster.wire_chain
+    rt.roster.wire_chain = _sends([v1.to_json(), forged.to_json()])
+    events: list[dict[str, Any]] = []
+    site.agent.on_event = lambda kind, data: events.append(data) if kind == "roster" else None
+    await site.stop()
+    site.start()
+    await until(lambda: bool(events), what="the roster update")
+    assert events[-1]["refused"].startswith("roster: v2 refused: roster-change needs 2"), events
+    assert (
+        rd.SignedRoster.from_json(pinned.read_bytes()) == v1
+        and site.agent.safety.approvals.roster.version == 1
+    )
+
+    # The valid v2, signed by both of v1's admins, applied through the federation, reaches the site.
+    rt.roster.wire_chain = real
+    good = signed(v2(), "admin", "bob")
+    async with fed.client() as c:
+        await c.call("ApplyRoster", fpb.ApplyRosterRequest(roster=good.to_json()))
+    await until(lambda: site.agent.safety.approvals.roster.version == 2, timeout=10, what="v2 at the site")
+    assert rd.SignedRoster.from_json(pinned.read_bytes()) == good  # persisted before use
+    # And the site now counts carol, whom only v2 lists: admin + carol resume a halt.
+    async with fed.client() as c:
+        await c.call("Deploy", deploy("fr-par-1", "atlas", "atlas-r1"))
+        await until(lambda: "atlas" in site.backend.items)
+        halt = (await c.call("Halt", xpb.HaltRequest(release="atlas-r1", scope="site:fr-par-1"))).action
+        await until(lambda: site.backend.items["atlas"].halted)
+    statement = rd.resume_statement(halt_id=halt.id, release="atlas-r1", scope="site:fr-par-1")
+    admins = [f"spiffe://{FED_TD}/user/admin", f"spiffe://{FED_TD}/user/carol"]
+    resume = SafetyActionRecord(
+        id=str(uuid.uuid4()),
+        kind=ActionKind.RESUME,
+        scope="site:fr-par-1",
+        requested_by=admins[0],
+        created_at=time.time(),
+        release="atlas-r1",
+        approvals=admins,
+        approvals_required=2,
+        related_id=halt.id,
+        signed_approvals=[
+            {"person": "admin", "signature": keys["admin"].sign(statement).hex()},
+            {"person": "carol", "signature": carol.sign(statement).hex()},
+        ],
+    )
+    await rt.safety._take_effect(resume, [Entry(admins[0], "safety.resume", "release/atlas-r1")], create=True)
+    await until(lambda: not site.backend.items["atlas"].halted, what="resumed under roster v2")
+
+
+def _sends(chain: list[bytes]) -> Any:
+    async def wire_chain() -> tuple[str, list[bytes]]:
+        return "forged", chain
+
+    return wire_chain
