@@ -39,7 +39,8 @@ async def dev_up(args: argparse.Namespace) -> int:
         print(
             f"control plane: {fed.cp.address} (mTLS), enrollment: {fed.cp.enroll_address}; {fed.store_note}"
         )
-        print(f"config: {fed.config_path}")
+        print(f"config: {fed.config_path} (admin)")
+        print(f"        {fed.second_config_path} (admin2: a second admin, for two-person approvals)")
         print(f"try:    stargatectl --config {fed.config_path} sites list -o json\n")
         list_args = argparse.Namespace(
             config=str(fed.config_path), context=None, server=None, timeout=10.0, country="", output="table"

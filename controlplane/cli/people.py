@@ -18,18 +18,16 @@ import json
 from pathlib import Path
 from typing import Any
 
-from cryptography import x509
-from cryptography.x509.oid import NameOID
-
 from controlplane.api.v1 import federation_pb2 as fpb
 from controlplane.cli.commands import _out, client, context_of, duration
 from controlplane.cli.output import emit, iso
 from controlplane.client.config import write_config
+from controlplane.client.people import person_request
 from controlplane.domain import roster as rd
 from controlplane.domain.validation import validate_dns_label
 from controlplane.errors import InvalidArgument
 from controlplane.pki import approval_key
-from controlplane.pki.keys import csr_pem, generate_private_key, make_csr, write_atomic, write_private_key
+from controlplane.pki.keys import write_atomic, write_private_key
 
 _ROLES = {"admin": fpb.ROLE_ADMIN, "steward": fpb.ROLE_STEWARD, "auditor": fpb.ROLE_AUDITOR}
 #: A request file holds a name, a CSR (~500 bytes) and a signature: 16 KiB is plenty.
@@ -49,23 +47,16 @@ async def keys_create(args: argparse.Namespace) -> int:
     return 0
 
 
-def _csr(name: str) -> tuple[Any, str]:
-    key = generate_private_key()
-    # The server decides the identity (name, role, country); the CSR proves possession of the key.
-    return key, csr_pem(make_csr(key, x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])))
-
-
 async def users_request(args: argparse.Namespace) -> int:
     validate_dns_label("--name", args.name)
     out = Path(args.out)
     akey = approval_key.load_private(
         Path(args.approval_key) if args.approval_key else out / f"{args.name}.approval.key", "--approval-key"
     )
-    key, csr = _csr(args.name)
-    signature = akey.sign(rd.csr_statement(name=args.name, csr_pem=csr))
-    request = {"name": args.name, "csr_pem": csr, "signature": signature.hex()}
+    made = person_request(args.name, akey)
+    request = {"name": args.name, "csr_pem": made.csr_pem, "signature": made.signature.hex()}
     out.mkdir(parents=True, exist_ok=True)
-    write_private_key(out / f"{args.name}.key", key)
+    write_private_key(out / f"{args.name}.key", made.key)
     path = out / f"{args.name}.request.json"
     write_atomic(path, json.dumps(request, indent=1).encode(), 0o644)
     emit(
@@ -112,8 +103,8 @@ async def users_issue(args: argparse.Namespace) -> int:
     elif args.lab_generate_key:
         if not args.name:
             raise InvalidArgument("--name", "required with --lab-generate-key")
-        name, signature = args.name, b""
-        key, csr = _csr(name)  # the lab convenience: the key is made here, written only to --out
+        lab = person_request(args.name, None)  # the lab convenience: the key is made here
+        name, signature, key, csr = args.name, b"", lab.key, lab.csr_pem
     else:
         raise InvalidArgument(
             "--csr", "give the person's request (stargatectl users request), or --lab-generate-key"
