@@ -35,6 +35,7 @@ from controlplane.pki.ca import CertificateAuthority
 from controlplane.pki.identity import Identity, Kind, Role
 from controlplane.pki.keys import certificate_pem, write_atomic, write_private_key
 from controlplane.services.audit import Entry
+from controlplane.services.roster import version_key
 from tests.integration.test_safety import deploy, until
 from tests.support.federation import TD as FED_TD
 from tests.support.federation import Federation
@@ -340,6 +341,10 @@ async def test_a_site_refuses_a_roster_version_below_the_threshold_and_applies_a
     forged = signed(v2(resume=1), "admin")
     with pytest.raises(Exception, match="roster-change needs 2 distinct admins of roster v1"):
         await rt.roster.apply("spiffe://x/user/admin", forged)
+    # Written straight into the store, it is no version of the roster the federation serves.
+    await rt.store.put(version_key(2), forged.to_json())
+    assert [c.roster.version for c in await rt.roster.chain()] == [1]
+    await rt.store.delete(version_key(2))
     real = rt.roster.wire_chain
     rt.roster.wire_chain = _sends([v1.to_json(), forged.to_json()])
     events: list[dict[str, Any]] = []
