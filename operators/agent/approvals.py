@@ -10,6 +10,7 @@ a Resume the store says is approved, with signatures that do not meet the thresh
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,6 +22,12 @@ from controlplane.pki.keys import write_atomic
 log = logging.getLogger(__name__)
 
 ROSTER_FILE = rd.ROSTER_FILE
+#: Approval sets this process found valid, by (roster hash, the resume's fields, the signatures):
+#: one process running many sites (the simulator, the benchmark) verifies a Resume's two Ed25519
+#: signatures once, not once per site (like operators/agent/safety.py:_VERIFIED). An exact match
+#: under the same roster is as good as verifying again; failures are never remembered.
+_ACCEPTED: OrderedDict[tuple[object, ...], None] = OrderedDict()
+ACCEPTED_CACHE_SIZE = 256
 
 
 class RosterGuard:
@@ -74,9 +81,17 @@ class RosterGuard:
         roster = self.roster
         if roster is None:
             return "approvals: this site has no pinned roster (re-enroll with --roster-hash)"
-        statement = rd.resume_statement(
-            halt_id=d.resume.halt_id, release=d.resume.release, scope=d.resume.scope
-        )
+        r = d.resume
         sigs = [rd.Signature(a.person, bytes(a.signature)) for a in d.approvals]
+        seen = (roster.hash(), r.halt_id, r.release, r.scope, tuple(sigs))
+        if seen in _ACCEPTED:
+            _ACCEPTED.move_to_end(seen)
+            return None
+        statement = rd.resume_statement(halt_id=r.halt_id, release=r.release, scope=r.scope)
         why = rd.meets(roster, rd.ActionClass.RESUME, statement, sigs)
-        return None if why is None else f"approvals: {why}"[:512]
+        if why is not None:
+            return f"approvals: {why}"[:512]
+        _ACCEPTED[seen] = None
+        if len(_ACCEPTED) > ACCEPTED_CACHE_SIZE:
+            _ACCEPTED.popitem(last=False)
+        return None

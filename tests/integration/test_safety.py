@@ -4,7 +4,6 @@ simulated sites running the real site-agent core."""
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import time
 from pathlib import Path
 from typing import Any
@@ -18,9 +17,7 @@ from controlplane.api.v1 import types_pb2 as tpb
 from controlplane.client.config import Context
 from controlplane.client.federation import FederationClient
 from controlplane.errors import FailedPrecondition, PermissionDenied, Unavailable
-from controlplane.pki.ca import CertificateAuthority
-from controlplane.pki.identity import Identity, Kind, Role
-from controlplane.pki.keys import certificate_pem, private_key_pem
+from controlplane.pki.identity import Role
 from controlplane.pki.safety_key import SafetyKey
 from controlplane.services.safety import Safety
 from operators.agent.policy import LocalPolicy
@@ -40,21 +37,7 @@ async def until(cond: Any, timeout: float = 5.0, what: str = "condition") -> Non
 
 
 def person(fed: Federation, tmp: Path, name: str, role: Role, country: str = "") -> FederationClient:
-    ca = CertificateAuthority.load(fed.dir)
-    key, cert = ca.issue(Identity(TD, Kind.USER, name, role, country), ttl=dt.timedelta(hours=1))
-    (tmp / f"{name}.key").write_bytes(private_key_pem(key))
-    (tmp / f"{name}.crt").write_bytes(certificate_pem(cert))
-    key = fed.dir / f"{name}.approval.key"  # the roster's admins have one (tests/support/federation.py)
-    ctx = Context(
-        name,
-        (fed.address,),
-        "",
-        fed.dir / "ca.crt",
-        tmp / f"{name}.crt",
-        tmp / f"{name}.key",
-        approval_key=key if key.exists() else None,
-    )
-    return FederationClient(ctx, servers=[fed.address], retry=FAST)
+    return fed.person(tmp, name, role, country)
 
 
 def deploy(site: str, name: str, release: str, tier: int = 2) -> fpb.DeployRequest:

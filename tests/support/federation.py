@@ -19,6 +19,9 @@ from controlplane.client.enroll import Facts
 from controlplane.client.federation import FederationClient
 from controlplane.client.retry import RetryPolicy
 from controlplane.pki import approval_key
+from controlplane.pki.ca import CertificateAuthority
+from controlplane.pki.identity import Identity, Kind, Role
+from controlplane.pki.keys import certificate_pem, write_atomic, write_private_key
 from controlplane.server.app import ControlPlane, ServerConfig
 from controlplane.server.bootstrap import InitOptions, init
 from controlplane.store import Store
@@ -93,6 +96,25 @@ class Federation:
 
     def client(self, ctx: Context | None = None) -> FederationClient:
         return FederationClient(ctx or self.context(), servers=[self.address], retry=FAST)
+
+    def person(self, tmp: Path, name: str, role: Role, country: str = "") -> FederationClient:
+        """A client for a person whose certificate the CA signs directly (test setup), with their
+        approval key when the roster lists them (``<name>.approval.key`` in the federation's dir)."""
+        ca = CertificateAuthority.load(self.dir)
+        key, cert = ca.issue(Identity(TD, Kind.USER, name, role, country), ttl=dt.timedelta(hours=1))
+        write_private_key(tmp / f"{name}.key", key)
+        write_atomic(tmp / f"{name}.crt", certificate_pem(cert), 0o644)
+        approval = self.dir / f"{name}.approval.key"
+        ctx = Context(
+            name,
+            (self.address,),
+            "",
+            self.dir / "ca.crt",
+            tmp / f"{name}.crt",
+            tmp / f"{name}.key",
+            approval_key=approval if approval.exists() else None,
+        )
+        return FederationClient(ctx, servers=[self.address], retry=FAST)
 
     async def token(self, site_id: str, country: str, ttl_seconds: int = 0) -> str:
         async with self.client() as c:
