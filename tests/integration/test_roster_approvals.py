@@ -397,3 +397,26 @@ def _sends(chain: list[bytes]) -> Any:
         return "forged", chain
 
     return wire_chain
+
+
+def test_join_pins_the_roster_hash_given_out_of_band(served: tuple[Path, int], tmp_path: Path) -> None:
+    pki, port = served
+    admin = pki / "stargatectl.yaml"
+    v1 = rd.SignedRoster.from_json((pki / rd.ROSTER_FILE).read_bytes()).roster
+
+    def join(site: str, roster_hash: str) -> Any:
+        r = run("sites", "token", "create", "--site-id", site, "--country", "FR", "-o", "json", config=admin)
+        assert r.code == 0, r.err
+        args = ["join", "--server", f"127.0.0.1:{port + 1}", "--ca-file", str(pki / "ca.crt")]
+        return run(
+            *args, "--token", r.json()["token"], "--roster-hash", roster_hash, "--out", str(tmp_path / site)
+        )
+
+    assert_one_line_error(join("fr-pin-1", "sha256:" + "0" * 64), "roster-hash", "not the pinned")
+    assert not (tmp_path / "fr-pin-1").exists()  # nothing written: no key, no certificate
+    r = join("fr-pin-2", v1.hash())
+    assert r.code == 0, r.err
+    held = rd.SignedRoster.from_json((tmp_path / "fr-pin-2" / rd.ROSTER_FILE).read_bytes()).roster
+    assert (
+        held.hash() == run("roster", "show", "-o", "json", config=admin).json()["hash"]
+    )  # the newest that chains
