@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from controlplane.client.config import write_config
-from controlplane.domain.roster import ROSTER_FILE, SignedRoster, first_roster
+from controlplane.domain.roster import ROSTER_FILE, Roster, SignedRoster, first_roster
 from controlplane.errors import AlreadyExists, InvalidArgument
 from controlplane.pki import approval_key
 from controlplane.pki.ca import SERVER_TTL, USER_TTL, CertificateAuthority
@@ -61,6 +61,20 @@ def _own_key(opts: InitOptions, lab_key: Path) -> str:
     if pub.name.endswith(".pub") and private.exists():
         return str(private.resolve())
     return ""
+
+
+def write_first_roster(d: Path, admin: str, admin_keys: list[tuple[str, Path]]) -> Roster:
+    """``roster.json`` for a PKI directory made before rosters (never replaces one)."""
+    if (d / ROSTER_FILE).exists():
+        raise AlreadyExists(f"{d / ROSTER_FILE} exists: change the roster with `stargatectl roster propose`")
+    if not (d / "ca.key").exists():
+        raise InvalidArgument("--dir", f"{d} holds no federation (run init)")
+    opts = InitOptions(d, "", admin=admin, admin_keys=list(admin_keys))
+    if opts.admin_keys:
+        opts.admin_keys[0] = (admin, opts.admin_keys[0][1])
+    signed = _first_roster(opts)
+    write_atomic(d / ROSTER_FILE, signed.to_json(), 0o644)
+    return signed.roster
 
 
 def _first_roster(opts: InitOptions) -> SignedRoster:

@@ -202,7 +202,8 @@ class FederationServicer(fgrpc.FederationServiceServicer):
         self, request: fpb.GetStatusRequest, context: Ctx, caller: Identity
     ) -> fpb.GetStatusResponse:
         status = await self.rt.status()
-        roster = await self.rt.roster.current()
+        chain = await self.rt.roster.chain()
+        roster = chain[-1].roster if chain else None  # a PKI directory made before rosters: none
         return fpb.GetStatusResponse(
             leader=status.leader,
             replicas=[
@@ -221,9 +222,9 @@ class FederationServicer(fgrpc.FederationServiceServicer):
             version=__version__,
             enroll_address=self.rt.enroll_address,
             persistent=self.rt.store.persistent,
-            roster_version=roster.version,
-            roster_hash=roster.hash(),
-            single_admin=roster.single_admin,
+            roster_version=roster.version if roster else 0,
+            roster_hash=roster.hash() if roster else "",
+            single_admin=roster.single_admin if roster else True,
         )
 
     @authenticated("WhoAmI")

@@ -16,7 +16,7 @@ from controlplane.errors import StargateError
 from controlplane.pki.ca import CertificateAuthority
 from controlplane.pki.log_key import ensure_log_key
 from controlplane.server.app import ControlPlane, ServerConfig, serve_until_signal
-from controlplane.server.bootstrap import InitOptions, init, parse_admin_key
+from controlplane.server.bootstrap import InitOptions, init, parse_admin_key, write_first_roster
 from controlplane.server.stores import MEMORY_WARNING, StoreOptions, open_store
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,12 @@ def parser() -> argparse.ArgumentParser:
         "the first is --admin's. Without it: one lab key here, a single-admin federation",
     )
     i.add_argument("--admin", default="admin", help="name of the admin whose config init writes")
+    r = sub.add_parser(
+        "roster", help="write roster v1 (roster.json) in a PKI directory made before rosters existed"
+    )
+    r.add_argument("--dir", required=True, type=Path, help="PKI directory written by init")
+    r.add_argument("--admin", default="admin", help="name of the admin whose config init wrote")
+    r.add_argument("--admin-key", action="append", default=[], metavar="[NAME=]PUB")
     k = sub.add_parser(
         "log-key", help="create log.key/log.vkey in a PKI directory made before the log existed"
     )
@@ -159,6 +165,13 @@ def main(argv: list[str] | None = None) -> int:
             # Countries verify the audit log with this key alone: hand it out, out of band.
             vkey = (args.dir / "log.vkey").read_text().strip()
             print(f"audit log verifier key (also in {args.dir / 'log.vkey'}): {vkey}")
+        elif args.command == "roster":
+            roster = write_first_roster(args.dir, args.admin, [parse_admin_key(k) for k in args.admin_key])
+            print(
+                f"roster v1 in {args.dir / ROSTER_FILE}; give sites its hash: --roster-hash {roster.hash()}"
+            )
+            if not args.admin_key:
+                print(f"lab: {args.admin}'s approval key is {args.dir / (args.admin + '.approval.key')}")
         elif args.command == "log-key":
             # Never replaces a key: an existing log.key is loaded and its verifier key printed.
             trust_domain = CertificateAuthority.load(args.dir).trust_domain

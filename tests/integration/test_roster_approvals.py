@@ -420,3 +420,30 @@ def test_join_pins_the_roster_hash_given_out_of_band(served: tuple[Path, int], t
     assert (
         held.hash() == run("roster", "show", "-o", "json", config=admin).json()["hash"]
     )  # the newest that chains
+
+
+def test_a_pki_directory_made_before_rosters_gets_roster_v1_once(tmp_path: Path) -> None:
+    import subprocess
+
+    from tests.support.procs import SERVER, init_pki
+
+    pki = tmp_path / "old"
+    init_pki(pki, TD, 7443)
+    (pki / rd.ROSTER_FILE).unlink()  # as a directory made before rosters existed
+    assert run("keys", "create", "--out", str(tmp_path / "alice.key")).code == 0
+    cmd = [
+        *SERVER,
+        "roster",
+        "--dir",
+        str(pki),
+        "--admin",
+        "admin",
+        "--admin-key",
+        f"{tmp_path / 'alice.key.pub'}",
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    roster = rd.SignedRoster.from_json((pki / rd.ROSTER_FILE).read_bytes()).roster
+    assert [p.id for p in roster.admins()] == ["admin"] and roster.hash() in done.stdout
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert again.returncode == 1 and again.stderr.count("error:") == 1 and "exists" in again.stderr
