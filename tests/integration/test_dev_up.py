@@ -39,8 +39,12 @@ def test_dev_up_brings_up_three_ready_sites_and_stops_cleanly(tmp_path: Path) ->
             "-o",
             "json",
         ]
-        halt = run(*args, config=admin).json()
-        resume = run("safety", "resume", halt["id"], "-o", "json", config=admin).json()
+        r = run(*args, config=admin)
+        assert r.code == 0, r.err
+        halt = r.json()
+        r = run("safety", "resume", halt["id"], "-o", "json", config=admin)
+        assert r.code == 0, r.err
+        resume = r.json()
         assert resume["state"] == "PendingApproval" and resume["approvals_required"] == 2
         r = run("safety", "approve", resume["id"], "-o", "json", config=admin2)
         assert r.code == 0 and r.json()["approvals"][-1].endswith("/user/admin2"), r.err
