@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import json
 import re
@@ -115,6 +116,12 @@ class Roster:
         return ROSTER_CONTEXT + json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
 
     def hash(self) -> str:
+        return self._hash
+
+    @functools.cached_property
+    def _hash(self) -> str:
+        # Memoized: a site keys its memory of verified approvals by it, once per Resume (~60 us of
+        # canonical JSON and SHA-256 for two persons, measured with 1,000 sites in one process).
         return "sha256:" + hashlib.sha256(self.canonical_bytes()).hexdigest()
 
     def person(self, person_id: str) -> Person | None:
