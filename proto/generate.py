@@ -34,6 +34,12 @@ def generate(out: Path) -> None:
     code = protoc.main(args)
     if code != 0:
         raise SystemExit(f"protoc failed with exit code {code}")
+    sys.path.insert(0, str(PROTO))
+    try:
+        from calls import generate_calls  # proto/calls.py: the typed client methods
+    finally:
+        sys.path.remove(str(PROTO))
+    generate_calls(PROTO, include, proto_files(), out)
 
 
 if __name__ == "__main__":

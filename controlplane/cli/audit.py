@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from controlplane.api.v1 import audit_pb2 as apb
-from controlplane.cli.commands import _out, client
+from controlplane.cli.common import _out, client
 from controlplane.cli.output import emit, emit_lines
 from controlplane.client.transparency import (
     VerificationFailed,

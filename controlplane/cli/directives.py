@@ -6,10 +6,10 @@ import argparse
 from typing import Any
 
 from controlplane.api.v1 import federation_pb2 as fpb
-from controlplane.cli import views
 from controlplane.cli.args import limited
-from controlplane.cli.commands import OUTPUT, call
+from controlplane.cli.common import OUTPUT, call
 from controlplane.cli.output import emit, table
+from controlplane.client import views
 from controlplane.domain.limits import SEQUENCE
 from controlplane.errors import InvalidArgument
 

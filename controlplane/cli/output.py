@@ -10,7 +10,6 @@ reorder a row. JSON (``json.dumps`` escapes every control and non-ASCII characte
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import sys
 from collections.abc import Sequence
@@ -18,12 +17,9 @@ from typing import Any
 
 import yaml
 
-from controlplane.domain.text import escape_controls
+from controlplane.client.render import age, iso, safe_text, table
 
-
-def safe_text(value: str) -> str:
-    """``value`` with every control or invisible character escaped (controlplane/domain/text.py)."""
-    return escape_controls(value)
+__all__ = ["OBJECT_OUTPUT", "age", "emit", "emit_lines", "emit_objects", "iso", "safe_text", "table"]
 
 
 def _escaped(data: Any) -> Any:
@@ -46,27 +42,6 @@ def emit_lines(text: str) -> None:
     """Multi-line text whose newlines are its format (a signed note): each line escaped, the
     newlines kept (``emit`` escapes every string's newlines, which would break the note)."""
     sys.stdout.write(_text(text) + "\n")
-
-
-def iso(ts: Any) -> str:
-    """A protobuf Timestamp as RFC 3339 UTC, or "" when unset."""
-    if ts is None or (ts.seconds == 0 and ts.nanos == 0):
-        return ""
-    return ts.ToDatetime(dt.UTC).isoformat().replace("+00:00", "Z")
-
-
-def age(when: str) -> str:
-    if not when:
-        return "-"
-    delta = dt.datetime.now(dt.UTC) - dt.datetime.fromisoformat(when.replace("Z", "+00:00"))
-    s = max(0, int(delta.total_seconds()))
-    return f"{s}s" if s < 120 else f"{s // 60}m" if s < 7200 else f"{s // 3600}h"
-
-
-def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
-    cells = [[safe_text(str(h)) for h in headers], *[[safe_text(str(c)) for c in r] for r in rows]]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells)
 
 
 def emit(data: Any, fmt: str, render_table: Any = None) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from controlplane.api.v1 import federation_pb2 as fpb
-from controlplane.cli.commands import _out, client, context_of, duration
+from controlplane.cli.common import _out, client, context_of, duration
 from controlplane.cli.output import emit, iso
 from controlplane.client.config import write_config
 from controlplane.client.people import person_request

@@ -14,7 +14,7 @@ from google.protobuf import json_format
 from controlplane.api.v1 import release_pb2 as rpb
 from controlplane.api.v1 import rollouts_pb2 as opb
 from controlplane.cli import rollouts
-from controlplane.cli.commands import OUTPUT, client
+from controlplane.cli.common import OUTPUT, client
 from controlplane.cli.output import OBJECT_OUTPUT, emit, emit_objects, iso, table
 from controlplane.client import manifests
 from controlplane.domain import releases as rel

@@ -7,15 +7,15 @@ import argparse
 import asyncio
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from controlplane.api.v1 import rollouts_pb2 as opb
-from controlplane.cli.commands import client
+from controlplane.api.v1 import watch_pb2 as wpb
+from controlplane.cli.common import client
 from controlplane.cli.output import OBJECT_OUTPUT, age, emit, emit_objects, safe_text, table
-from controlplane.cli.rollout_view import EXIT_CODES, EXIT_TIMEOUT, change_key, render_status, rollout_view
 from controlplane.client import manifests
+from controlplane.client.rollout_view import EXIT_CODES, EXIT_TIMEOUT, change_key, render_status, rollout_view
 
 _ACTIONS = {
     "pause": opb.ROLLOUT_ACTION_PAUSE,
@@ -120,38 +120,45 @@ async def rollouts_list(args: argparse.Namespace) -> int:
 async def rollouts_status(args: argparse.Namespace) -> int:
     """Like ``kubectl rollout status``: with --watch, follow until a final phase (exit 0 on
     Completed, 1 on Failed, RolledBack, Aborted; 3 when --timeout passes first), printing only when
-    the rollout changed. ``-o json`` prints one JSON line per change."""
-    start = time.monotonic()
-    last: tuple[Any, ...] | None = None
-    tty = sys.stdout.isatty()
+    the rollout changed, as the WatchService streams it (no polling). ``-o json`` prints one JSON
+    line per change."""
     async with client(args) as c:  # one connection for the whole watch
-        while True:
-            resp = await c.call("GetRollout", opb.GetRolloutRequest(name=args.name))
-            view = rollout_view(resp.rollout)
-            key = change_key(view)
-            if key != last:
-                last = key
-                if args.watch and args.output == "json":
-                    sys.stdout.write(json.dumps(view, separators=(",", ":")) + "\n")
-                else:
-                    if args.watch and tty and args.output in ("table", "wide"):
-                        sys.stdout.write("\x1b[H\x1b[2J")  # a live view: redraw in place
-                    emit_rollout(view, args.output)
-                sys.stdout.flush()
-            if not args.watch:
-                return 0
-            if view["phase"] in EXIT_CODES:
-                return EXIT_CODES[view["phase"]]
-            if args.watch_timeout and time.monotonic() - start >= args.watch_timeout:
-                print(
-                    safe_text(
-                        f"error: timed out after {args.watch_timeout:g}s waiting for rollout {args.name} "
-                        f"(phase {view['phase']}: {view['message']})"
-                    ),
-                    file=sys.stderr,
-                )
-                return EXIT_TIMEOUT
-            await asyncio.sleep(args.interval)
+        if not args.watch:
+            resp = await c.get_rollout(opb.GetRolloutRequest(name=args.name))
+            emit_rollout(rollout_view(resp.rollout), args.output)
+            return 0
+        last: tuple[Any, ...] | None = None
+        view: dict[str, Any] | None = None
+        tty = sys.stdout.isatty()
+        try:
+            async with asyncio.timeout(args.watch_timeout or None):
+                async for event in c.watch(wpb.WATCH_KIND_ROLLOUT, args.name):
+                    if event.deleted:
+                        print(safe_text(f"error: rollout {args.name} was deleted"), file=sys.stderr)
+                        return 1
+                    view = rollout_view(event.rollout)
+                    key = change_key(view)
+                    if key != last:
+                        last = key
+                        if args.output == "json":
+                            sys.stdout.write(json.dumps(view, separators=(",", ":")) + "\n")
+                        else:
+                            if tty and args.output in ("table", "wide"):
+                                sys.stdout.write("\x1b[H\x1b[2J")  # a live view: redraw in place
+                            emit_rollout(view, args.output)
+                        sys.stdout.flush()
+                    if view["phase"] in EXIT_CODES:
+                        return EXIT_CODES[view["phase"]]
+        except TimeoutError:
+            where = f" (phase {view['phase']}: {view['message']})" if view else ""
+            print(
+                safe_text(
+                    f"error: timed out after {args.watch_timeout:g}s waiting for rollout {args.name}{where}"
+                ),
+                file=sys.stderr,
+            )
+            return EXIT_TIMEOUT
+    return 1
 
 
 async def rollouts_act(args: argparse.Namespace) -> int:
@@ -228,7 +235,12 @@ def register(sub: Any) -> None:
         default=0.0,
         help="with --watch: give up after this long (e.g. 90s, 10m); 0 waits for ever",
     )
-    p.add_argument("--interval", type=float, default=1.0, help="seconds between polls with --watch")
+    p.add_argument(
+        "--interval",
+        type=float,
+        default=1.0,
+        help="ignored (kept for scripts): --watch follows the Watch stream",
+    )
     _out(p)
     p.set_defaults(handler=rollouts_status)
     for action in _ACTIONS:

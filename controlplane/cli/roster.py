@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from controlplane.api.v1 import federation_pb2 as fpb
-from controlplane.cli.commands import _out, call, context_of
+from controlplane.cli.common import _out, call, context_of
 from controlplane.cli.output import emit, table
-from controlplane.cli.people import _ROLES
 from controlplane.client import approvals
 from controlplane.domain import roster as rd
 from controlplane.errors import InvalidArgument
@@ -79,7 +78,7 @@ async def propose(args: argparse.Namespace) -> int:
         spec, _, country = text.partition("@")
         who, sep, pub = spec.partition("=")
         name, _, role = who.partition(":")
-        if not sep or (role and role not in _ROLES):
+        if not sep or (role and role not in rd.ROLES):
             raise InvalidArgument("--add", "must be NAME[:ROLE]=PUB[@COUNTRY], e.g. carol:admin=carol.pub")
         raw = approval_key.load_public(Path(pub), "--add")
         persons[name] = rd.Person(name, role or "admin", base64.b64encode(raw).decode(), country)

@@ -13,15 +13,15 @@ stargatectl incidents report --release NAME --severity 1..4 --category LABEL [--
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from typing import Any
 
 from controlplane.api.v1 import safety_pb2 as xpb
 from controlplane.api.v1 import site_pb2 as spb
+from controlplane.api.v1 import watch_pb2 as wpb
 from controlplane.cli.args import limited
-from controlplane.cli.commands import _out, client, context_of
+from controlplane.cli.common import _out, client, context_of
 from controlplane.cli.output import emit, iso, table
 from controlplane.client import approvals
 from controlplane.client.channel import check_client_certificate
@@ -130,21 +130,28 @@ async def approve(args: argparse.Namespace) -> int:
 
 
 async def status(args: argparse.Namespace) -> int:
+    """An action's delivery; with --watch, each change (streamed by WatchService) until it settles."""
     async with client(args) as c:
-        last: dict[str, Any] | None = None
-        while True:
+        if not args.watch:
             resp = await c.call("GetSafetyAction", xpb.GetSafetyActionRequest(id=args.id))
-            data = action_view(resp.action)
+            emit(action_view(resp.action), args.output, _status_table)
+            return 0
+        last: dict[str, Any] | None = None
+        async for event in c.watch(wpb.WATCH_KIND_SAFETY_ACTION, args.id):
+            if event.deleted:
+                print(f"error: safety action {args.id} was deleted", file=sys.stderr)
+                return 1
+            data = action_view(event.safety_action)
             if data != last:
-                if args.watch and args.output == "json":
+                if args.output == "json":
                     sys.stdout.write(json.dumps(data) + "\n")  # one JSON object per change
                     sys.stdout.flush()
                 else:
                     emit(data, args.output, _status_table)
                 last = data
-            if not args.watch or data["state"] in SETTLED:
+            if data["state"] in SETTLED:
                 return 0
-            await asyncio.sleep(args.interval)
+    return 1
 
 
 async def list_actions(args: argparse.Namespace) -> int:

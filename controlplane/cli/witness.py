@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from controlplane.api.v1 import audit_pb2 as apb
-from controlplane.cli.commands import _out, client, duration
+from controlplane.cli.common import _out, client, duration
 from controlplane.cli.output import emit, iso, table
 from controlplane.client.transparency import load_vkey
 from controlplane.client.witness import Witness, generate_key, load_key

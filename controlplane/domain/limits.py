@@ -128,6 +128,8 @@ LIMITS: dict[str, Range] = {
     "GetConsistencyProofRequest.first": SEQUENCE,
     "GetConsistencyProofRequest.second": SEQUENCE,
     "AddCosignatureRequest.tree_size": SEQUENCE,
+    # WatchService
+    "WatchRequest.after_revision": SEQUENCE,
     # Sent by sites (Enroll, the link, ReportIncident)
     "AcceleratorCapacity.total": ACCELERATOR_COUNT,
     "AcceleratorCapacity.free": ACCELERATOR_COUNT,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Self, TypeVar
 
 ROOT = "/stargate/"
@@ -102,7 +103,7 @@ class Record:
         return dataclasses.replace(self, **changes)  # type: ignore[type-var]
 
 
-class SiteStatus:
+class SiteStatus(StrEnum):
     PENDING = "Pending"
     READY = "Ready"
     UNREACHABLE = "Unreachable"
@@ -152,7 +153,7 @@ class TokenRecord(Record):
     used_at: float = 0.0
 
 
-class DirectiveState:
+class DirectiveState(StrEnum):
     PENDING = "Pending"
     ACKED = "Acked"
     REJECTED = "Rejected"
@@ -160,9 +161,11 @@ class DirectiveState:
     FAILED = "Failed"
     #: An admin took it out of delivery before the site answered.
     CANCELLED = "Cancelled"
-    #: States in which a directive is not (or no longer) sent (a cancelled one the site was sent
-    #: before may still be applied there: its ack then replaces the state).
-    UNDELIVERED = frozenset({FAILED, CANCELLED})
+
+
+#: States in which a directive is not (or no longer) sent (a cancelled one the site was sent
+#: before may still be applied there: its ack then replaces the state).
+UNDELIVERED = frozenset({DirectiveState.FAILED, DirectiveState.CANCELLED})
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -102,11 +103,11 @@ def validate_release(r: Any, prefix: str = "spec.") -> None:
             raise InvalidArgument(f"{prefix}locales[{i}]", f"{loc[:16]!r} must look like fr-FR")
 
 
-def export_allows(r: Any, country: str) -> str | None:
-    """The reason the export rule refuses ``country``, or None when it allows it."""
-    allow, deny = list(r.export.allow_countries), list(r.export.deny_countries)
+def export_allows(allow: Sequence[str], deny: Sequence[str], country: str) -> str | None:
+    """The one export rule: the reason it refuses ``country``, or None when it allows it.
+    ``allow`` empty: every country not denied."""
     if allow and country not in allow:
-        return f"export: {country} not in allowCountries {allow}"
+        return f"export: {country} not in allowCountries {list(allow)}"
     if country in deny:
         return f"export: {country} in denyCountries"
     return None

@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from controlplane.domain.gates import GateSpec, Measurement, Outcome, Probe, Report, SiteView, measure
+from controlplane.domain.records import UNDELIVERED, DirectiveState
 from controlplane.domain.rollouts import (
     REACHED,
     Phase,
@@ -39,11 +40,10 @@ from controlplane.domain.rollouts import (
     directive_id,
 )
 
-#: Directive states as the records store them (controlplane.domain.records.DirectiveState).
-ACKED, REJECTED = "Acked", "Rejected"
-#: The federation could not send it (Failed) or an admin cancelled it (Cancelled): the site will
-#: never get it, whether or not it is reachable now.
-UNDELIVERED = frozenset({"Failed", "Cancelled"})
+#: Directive states as the records store them.
+ACKED, REJECTED = DirectiveState.ACKED, DirectiveState.REJECTED
+#: UNDELIVERED (records.py): the federation could not send it (Failed) or an admin cancelled it
+#: (Cancelled): the site will never get it, whether or not it is reachable now.
 #: Outcomes that mean the site does not run what the directive asked for.
 REFUSALS = frozenset({REJECTED, *UNDELIVERED})
 

@@ -19,12 +19,13 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from controlplane.api.v1 import audit_pb2, federation_pb2, rollouts_pb2, safety_pb2, site_pb2
+from controlplane.api.v1 import audit_pb2, federation_pb2, rollouts_pb2, safety_pb2, site_pb2, watch_pb2
 from controlplane.api.v1 import audit_pb2_grpc as agrpc
 from controlplane.api.v1 import federation_pb2_grpc as fgrpc
 from controlplane.api.v1 import rollouts_pb2_grpc as ogrpc
 from controlplane.api.v1 import safety_pb2_grpc as xgrpc
 from controlplane.api.v1 import site_pb2_grpc as sgrpc
+from controlplane.api.v1 import watch_pb2_grpc as wgrpc
 from controlplane.domain.roster import ROSTER_FILE, SignedRoster
 from controlplane.domain.safety_rules import DEFAULT_RULES, IncidentRule
 from controlplane.pki.ca import SITE_TTL, CertificateAuthority
@@ -38,6 +39,7 @@ from controlplane.server.release_servicer import ReleaseServicer
 from controlplane.server.runtime import Runtime
 from controlplane.server.safety_servicer import SafetyServicer
 from controlplane.server.site_servicer import SiteServicer
+from controlplane.server.watch_servicer import WatchServicer
 from controlplane.services.safety import SafetySettings
 from controlplane.store import Store
 
@@ -127,12 +129,12 @@ class ControlPlane:
         mtls = grpc.ssl_server_credentials(pair, root_certificates=self.ca.cert_pem, require_client_auth=True)
         tls = grpc.ssl_server_credentials(pair)
         host, port = _host_port(self.config.listen)
-        self.port = server.add_secure_port(f"{host}:{port}", mtls)
+        self.port = _bind(server, "--listen", f"{host}:{port}", mtls)
         if self.config.enroll_listen:
             ehost, eport = _host_port(self.config.enroll_listen)
         else:
             ehost, eport = host, (self.port + 1 if port else 0)
-        self.enroll_port = server.add_secure_port(f"{ehost}:{eport}", tls)
+        self.enroll_port = _bind(server, "--enroll-listen (default: API port + 1)", f"{ehost}:{eport}", tls)
         rt = Runtime(
             store=self.store,
             ca=self.ca,
@@ -157,6 +159,7 @@ class ControlPlane:
         xgrpc.add_SafetyServiceServicer_to_server(SafetyServicer(rt), server)
         ogrpc.add_ReleaseServiceServicer_to_server(ReleaseServicer(rt), server)
         agrpc.add_AuditServiceServicer_to_server(AuditServicer(rt), server)
+        wgrpc.add_WatchServiceServicer_to_server(WatchServicer(rt), server)
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         names = (
@@ -165,6 +168,7 @@ class ControlPlane:
             safety_pb2.DESCRIPTOR.services_by_name["SafetyService"].full_name,
             rollouts_pb2.DESCRIPTOR.services_by_name["ReleaseService"].full_name,
             audit_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name,
+            watch_pb2.DESCRIPTOR.services_by_name["WatchService"].full_name,
             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
             reflection.SERVICE_NAME,
         )
@@ -205,3 +209,14 @@ async def serve_until_signal(cp: ControlPlane) -> None:
     await stop.wait()
     log.info("signal received, stopping gracefully")
     await cp.stop()
+
+
+def _bind(server: grpc.aio.Server, flag: str, address: str, creds: grpc.ServerCredentials) -> int:
+    """Bind one port, or say which flag named an address that cannot be bound (grpc raises a bare
+    RuntimeError for a port in use, which ``serve`` would show as a traceback)."""
+    try:
+        return server.add_secure_port(address, creds)
+    except RuntimeError:
+        raise OSError(
+            f"{flag} {address}: cannot listen there (the port is in use or the address is not local)"
+        ) from None

@@ -45,6 +45,7 @@ ROLES: dict[str, frozenset[Role]] = {
     "PlanRollout": _ANY_PERSON,
     "CreateRollout": _ADMIN,
     "GetRollout": _ANY_PERSON,
+    "Watch": _ANY_PERSON,  # and the Get call of the watched kind (server/watch_servicer.py)
     "ListRollouts": _ANY_PERSON,
     "UpdateRollout": _ADMIN,
     "DeleteRollout": _ADMIN,

@@ -12,13 +12,13 @@ from controlplane.api.v1 import federation_pb2 as fpb
 from controlplane.api.v1 import types_pb2 as tpb
 from controlplane.domain.records import AuditEvent, DirectiveRecord, DirectiveState, SiteRecord, SiteStatus
 
-_STATUS = {
+_STATUS: dict[str, tpb.SiteStatus] = {
     SiteStatus.PENDING: tpb.SITE_STATUS_PENDING,
     SiteStatus.READY: tpb.SITE_STATUS_READY,
     SiteStatus.UNREACHABLE: tpb.SITE_STATUS_UNREACHABLE,
     SiteStatus.CORDONED: tpb.SITE_STATUS_CORDONED,
 }
-_DSTATE = {
+_DSTATE: dict[str, tpb.DirectiveState] = {
     DirectiveState.PENDING: tpb.DIRECTIVE_STATE_PENDING,
     DirectiveState.ACKED: tpb.DIRECTIVE_STATE_ACKED,
     DirectiveState.REJECTED: tpb.DIRECTIVE_STATE_REJECTED,

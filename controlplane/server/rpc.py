@@ -1,5 +1,5 @@
-"""One wrapper for every unary rpc: authenticate, authorise, size- and range-check, map errors, audit
-refusals.
+"""One wrapper for every rpc (``authenticated`` for unary calls, ``streaming`` for server-streaming
+ones): authenticate, authorise, size- and range-check, map errors, audit refusals.
 
 Servicers abort with the constant, public message of a StargateError; anything unexpected is
 logged here with its traceback and reaches the caller as a constant "internal error".
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
 import grpc
@@ -77,21 +77,64 @@ def authenticated(
             actor = anonymous(context)
             try:
                 caller = peer_identity(context, self.trust_domain)
-                actor = caller.spiffe_id
-                authorize(caller, method)
-                if request.ByteSize() > MAX_REQUEST_BYTES:  # type: ignore[attr-defined]
-                    raise ResourceExhausted(f"request larger than {MAX_REQUEST_BYTES} bytes")
-                bounds.check(request)  # every number in range before anything is done or stored
+                actor = caller.spiffe_id  # refusals from here on are the caller's, not anonymous
+                _admit(method, request, caller)
                 return await fn(self, request, context, caller)
             except grpc.aio.AbortError:
                 raise
-            except (Unauthenticated, PermissionDenied, ResourceExhausted) as e:
-                await refuse(self.refusals, actor, method, e)
-                await abort(context, e)
-            except Exception as e:  # mapped through the one table in controlplane.errors
-                await abort(context, e)
+            except Exception as e:
+                await _fail(self, actor, method, context, e)
             raise AssertionError("unreachable")  # context.abort always raises
 
         return wrapper
 
     return deco
+
+
+def streaming(
+    method: str,
+) -> Callable[
+    [Callable[[Any, Req, grpc.aio.ServicerContext, Identity], AsyncIterator[Resp]]],
+    Callable[..., AsyncIterator[Resp]],
+]:
+    """Decorate a server-streaming ``async def Method(self, request, context, caller)`` that yields
+    responses: the same checks as ``authenticated`` before the first response, and errors raised
+    while streaming end the stream mapped the same way."""
+
+    def deco(
+        fn: Callable[[Any, Req, grpc.aio.ServicerContext, Identity], AsyncIterator[Resp]],
+    ) -> Callable[..., AsyncIterator[Resp]]:
+        @functools.wraps(fn)
+        async def wrapper(
+            self: Servicer, request: Req, context: grpc.aio.ServicerContext
+        ) -> AsyncIterator[Resp]:
+            actor = anonymous(context)
+            try:
+                caller = peer_identity(context, self.trust_domain)
+                actor = caller.spiffe_id
+                _admit(method, request, caller)
+                async for response in fn(self, request, context, caller):
+                    yield response
+            except grpc.aio.AbortError:
+                raise
+            except Exception as e:
+                await _fail(self, actor, method, context, e)
+
+        return wrapper
+
+    return deco
+
+
+def _admit(method: str, request: Any, caller: Identity) -> None:
+    authorize(caller, method)
+    if request.ByteSize() > MAX_REQUEST_BYTES:
+        raise ResourceExhausted(f"request larger than {MAX_REQUEST_BYTES} bytes")
+    bounds.check(request)  # every number in range before anything is done or stored
+
+
+async def _fail(
+    self: Servicer, actor: str, method: str, context: grpc.aio.ServicerContext, e: Exception
+) -> None:
+    if isinstance(e, Unauthenticated | PermissionDenied | ResourceExhausted):
+        await refuse(self.refusals, actor, method, e)
+    await abort(context, e)  # mapped through the one table in controlplane.errors

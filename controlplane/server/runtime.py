@@ -1,8 +1,9 @@
 """The services of one control-plane replica, wired together, and its background tasks.
 
 Background tasks: the replica's lease and registration, the directive watch that wakes links,
-the liveness publisher, and the leader election whose winner runs the controllers (the liveness
-sweeper now). Every controller write carries the election's fence.
+the liveness publisher, and the leader election whose winner runs the registered controllers
+(services/controllers.py: liveness sweeper, incident rules, incident pruning, rollout engine).
+Every controller write carries the election's fence.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import json
 import logging
 import math
 from dataclasses import dataclass
@@ -22,20 +22,25 @@ from controlplane.api.v1 import types_pb2 as tpb
 from controlplane.domain.ratelimit import TokenBuckets
 from controlplane.domain.records import LIVENESS, REPLICAS, ReplicaRecord
 from controlplane.domain.roster import SignedRoster
-from controlplane.domain.safety import is_frozen
 from controlplane.errors import StargateError
 from controlplane.pki.ca import SITE_TTL, CertificateAuthority
-from controlplane.pki.identity import Identity
 from controlplane.pki.log_key import LogKey
 from controlplane.pki.safety_key import SafetyKey
 from controlplane.server import convert
 from controlplane.services import clock
 from controlplane.services.audit import AuditLog
 from controlplane.services.checkpoints import Checkpoints
+from controlplane.services.controllers import (
+    IncidentPruning,
+    IncidentRules,
+    LeaderRunner,
+    LivenessSweeper,
+    RolloutController,
+)
 from controlplane.services.directives import Directives
 from controlplane.services.enrollment import Enrollment
 from controlplane.services.links import LinkHub
-from controlplane.services.liveness import Liveness
+from controlplane.services.liveness import Liveness, parse_map
 from controlplane.services.refusals import Refusals
 from controlplane.services.registry import Registry
 from controlplane.services.releases import Releases
@@ -131,7 +136,7 @@ class Runtime:
             self.directives,
             self.rollouts,
             f"controller/rollouts@{replica_id}",
-            freeze=self._frozen,
+            freeze=self.safety.frozen_reason,
         )
         #: Seconds between rollout engine steps (each step is one read of the registry + records).
         self.rollout_tick = min(0.25, heartbeat_interval / 4)
@@ -140,11 +145,15 @@ class Runtime:
         #: What this replica last stored of each site's reports (skip writes that change nothing).
         self._facts: dict[str, dict[str, Any]] = {}
         self.controller_actor = f"{CONTROLLER}@{replica_id}"
-
-    def link(self, caller: Identity) -> Any:
-        from controlplane.server.site_servicer import LinkStream  # the servicer module owns streams
-
-        return LinkStream(self, caller)
+        #: Leader-only work, one registration each (services/controllers.py).
+        self.controllers = LeaderRunner(self.election)
+        for c in (
+            LivenessSweeper(self.liveness, self.controller_actor, heartbeat_interval / 4),
+            IncidentRules(self.safety, f"{SAFETY_CONTROLLER}@{replica_id}", heartbeat_interval / 4),
+            IncidentPruning(self.safety),
+            RolloutController(self.rollout_engine, self.rollout_tick),
+        ):
+            self.controllers.register(c)
 
     # --- background ---------------------------------------------------------------------------
 
@@ -155,8 +164,7 @@ class Runtime:
             asyncio.create_task(self.safety.run_lane_watch(), name="safety-lane-watch"),
             asyncio.create_task(self.liveness.run_publisher(self._lease_id), name="liveness-publisher"),
             asyncio.create_task(self.election.run(), name="election"),
-            asyncio.create_task(self._controllers(), name="controllers"),
-            asyncio.create_task(self._rollout_controller(), name="rollout-engine"),
+            asyncio.create_task(self.controllers.run(), name="controllers"),
             asyncio.create_task(self.refusals.run(), name="refusal-audit"),
             asyncio.create_task(self.checkpoints.run(), name="audit-checkpoints"),
         ]
@@ -174,7 +182,6 @@ class Runtime:
                 lease = await keeper.start()
                 self._lease = keeper
                 await self.store.put(REPLICAS + self.replica_id, record.to_json(), lease=lease)
-                self.liveness._dirty = True  # republish the liveness map under the new lease
                 delay = 0.1
                 await keeper.lost.wait()
             except StargateError as e:
@@ -185,62 +192,6 @@ class Runtime:
                 await keeper.stop(revoke=False)
             await asyncio.sleep(delay)
             delay = min(delay * 2, REGISTER_RETRY_MAX)
-
-    async def _controllers(self) -> None:
-        """Leader-only loops. Each pass re-checks leadership; writes carry the fence."""
-        term = 0
-        since = 0.0
-        while True:
-            # A quarter interval: Unreachable is declared at most 0.25 interval after the 3rd miss.
-            await asyncio.sleep(self.heartbeat_interval / 4)
-            if not self.election.is_leader:
-                continue
-            if self.election.term != term:
-                # A new term: until now this replica did not watch heartbeats, and the other
-                # replicas may not have republished their maps yet (e.g. after a store outage).
-                # Count the start of the term as a heartbeat of every site (see Liveness.sweep).
-                term, since = self.election.term, clock.now()
-            try:
-                await self.liveness.sweep(
-                    self.controller_actor, fence=list(self.election.fence()), since=since
-                )
-            except StargateError as e:
-                log.info("liveness sweep: %s", e.public)
-            except Exception:  # a bug in one pass must not stop the controller for good
-                log.exception("liveness sweep failed")
-            await self._safety_controllers()
-
-    async def _safety_controllers(self) -> None:
-        """Leader-only safety pass: the incident rules."""
-        try:
-            fence = list(self.election.fence())
-            await self.safety.run_rules(f"{SAFETY_CONTROLLER}@{self.replica_id}", fence)
-        except StargateError as e:
-            log.info("safety controller: %s", e.public)
-        except Exception:
-            log.exception("safety controller failed")
-
-    async def _frozen(self, sites: list[tuple[str, str]]) -> str | None:
-        """Why a rollout over ``sites`` is held by a safety freeze, or None."""
-        freezes = await self.safety.freezes()
-        for site_id, country in sites:
-            f = is_frozen(freezes, site_id=site_id, country=country)
-            if f is not None:
-                return f"frozen by safety control {f.action_id} ({f.scope}): {f.reason}".rstrip(": ")
-        return None
-
-    async def _rollout_controller(self) -> None:
-        """Leader only: one engine step per tick; a deposed leader's step fails on the fence."""
-        while True:
-            await asyncio.sleep(self.rollout_tick)
-            if not self.election.is_leader:
-                continue
-            try:
-                await self.rollout_engine.tick(list(self.election.fence()))
-            except StargateError as e:
-                log.info("rollout engine: %s", e.public)
-            except Exception:  # one bad pass must not stop rollouts for good
-                log.exception("rollout engine step failed")
 
     async def stop(self) -> None:
         for t in self._tasks:
@@ -266,7 +217,8 @@ class Runtime:
                 for kv in (await self.store.range(LIVENESS)).items:
                     rid = kv.key[len(LIVENESS) :]
                     if rid != self.replica_id:
-                        counts[rid] = len(json.loads(kv.value))
+                        with contextlib.suppress(ValueError):
+                            counts[rid] = len(parse_map(kv.value)[1])
                 for kv in (await self.store.range(REPLICAS)).items:
                     rec = ReplicaRecord.from_json(kv.value)
                     replicas.append((rec, counts.get(rec.replica_id, 0)))

@@ -21,7 +21,7 @@ from controlplane.api.v1 import site_pb2 as spb
 from controlplane.api.v1 import site_pb2_grpc as sgrpc
 from controlplane.domain import defects
 from controlplane.domain.ratelimit import peer_host
-from controlplane.domain.records import DirectiveRecord, DirectiveState
+from controlplane.domain.records import UNDELIVERED, DirectiveRecord
 from controlplane.domain.site_input import clean_text
 from controlplane.errors import (
     FailedPrecondition,
@@ -157,7 +157,7 @@ class SiteServicer(sgrpc.SiteServiceServicer):
                 await refuse(self.refusals, actor, "Connect", e)
             await abort(context, e)
             return
-        link = self.rt.link(caller)
+        link = LinkStream(self.rt, caller)
         async for response in link.serve(first.hello, request_iterator, context):
             yield response
 
@@ -259,7 +259,7 @@ class LinkStream:
         if isinstance(rec, defects.UnreadableDirective):
             await self.rt.directives.fail(actor, self.site_id, rec.sequence, rec.reason)
             return None
-        if rec.state in DirectiveState.UNDELIVERED:
+        if rec.state in UNDELIVERED:
             return None
         try:
             return spb.ConnectResponse(directive=convert.directive_to_pb(rec))

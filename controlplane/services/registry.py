@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
 from controlplane.domain.records import SITES, SiteRecord, SiteStatus, site_key
 from controlplane.domain.validation import validate_dns_label
-from controlplane.errors import Conflict, NotFound, NotLeader
+from controlplane.errors import Conflict, FailedPrecondition, NotFound, NotLeader
 from controlplane.services.audit import AuditLog, Entry
 from controlplane.store import Compare, KeyValue, Put, Store
+
+log = logging.getLogger(__name__)
+
+#: Label of the stand-in for a stored site record that cannot be read (see ``_parse``).
+UNREADABLE_LABEL = "stargate/record"
 
 #: Retries of a read-modify-write that lost a race (another replica updated the same site).
 CAS_ATTEMPTS = 20
@@ -28,7 +34,12 @@ class Registry:
         kv = await self._store.get(site_key(site_id))
         if kv is None:
             raise NotFound(f"site {site_id!r} not found")
-        return kv, SiteRecord.from_json(kv.value)
+        try:
+            return kv, SiteRecord.from_json(kv.value)
+        except (ValueError, TypeError, AttributeError) as e:
+            raise FailedPrecondition(
+                f"site {site_id!r}: its stored record is unreadable ({type(e).__name__})"
+            ) from e
 
     async def get(self, site_id: str) -> SiteRecord:
         return (await self.get_kv(site_id))[1]
@@ -41,9 +52,7 @@ class Registry:
         for kv in res.items:
             known = self._parsed.get(kv.key)
             parsed[kv.key] = (
-                known
-                if known is not None and known[0] == kv.mod_revision
-                else (kv.mod_revision, SiteRecord.from_json(kv.value))
+                known if known is not None and known[0] == kv.mod_revision else (kv.mod_revision, _parse(kv))
             )
         self._parsed = parsed  # deleted sites drop out
         sites = [rec for _, rec in parsed.values()]
@@ -107,3 +116,21 @@ class Registry:
             fence=fence,
         )
         return updated is not None
+
+
+def _parse(kv: KeyValue) -> SiteRecord:
+    """The stored record, or, when it cannot be read (an edit in the store, a bug of an older
+    version), a stand-in that keeps every listing working and fails closed: shown Unreachable (no
+    placement puts work there), labelled ``stargate/record: unreadable`` so ``sites list`` says why,
+    never written back (``update`` reads the stored bytes again and fails on them)."""
+    try:
+        return SiteRecord.from_json(kv.value)
+    except (ValueError, TypeError, AttributeError) as e:
+        site_id = kv.key[len(SITES) :]
+        log.warning("site record %s at revision %d is unreadable: %s", site_id, kv.mod_revision, e)
+        return SiteRecord(
+            site_id=site_id,
+            country="",
+            status=SiteStatus.UNREACHABLE,
+            labels={UNREADABLE_LABEL: "unreadable"},
+        )

@@ -146,6 +146,16 @@ class Safety(SafetyLane):
         controlplane/domain/safety.py)."""
         return sd.is_frozen(await self.freezes(), site_id=site_id, country=country)
 
+    async def frozen_reason(self, sites: Sequence[tuple[str, str]]) -> str | None:
+        """Why a rollout step over ``sites`` (site id, country) is held by a freeze, or None (the
+        rollout engine's check; the freezes are read once for all the sites)."""
+        freezes = await self.freezes()
+        for site_id, country in sites:
+            f = sd.is_frozen(freezes, site_id=site_id, country=country)
+            if f is not None:
+                return f"frozen by safety control {f.action_id} ({f.scope}): {f.reason}".rstrip(": ")
+        return None
+
     async def halted_releases(self) -> dict[str, list[str]]:
         """Release -> ids of halts in effect (not resumed) for it."""
         out: dict[str, list[str]] = {}

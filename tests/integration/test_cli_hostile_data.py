@@ -129,3 +129,23 @@ async def test_directives_cancel_as_a_real_process(fed: Federation) -> None:
     )
     r = await _cli(fed, "directives", "list", "--site", "fr-par-1", "-o", "json")
     assert [i["state"] for i in r.json()["items"]] == ["Cancelled", "Cancelled"]
+
+
+async def test_an_unreadable_site_record_is_shown_not_fatal(fed: Federation) -> None:
+    """A site record edited into garbage in the store: `sites list` still lists every site, the
+    broken one as Unreachable with the defect named; `sites get` of it is a one-line error."""
+    await fed.add_site("fr-par-1", "FR")
+    await fed.add_site("de-fra-1", "DE")
+    kv = await fed.store.get(site_key("de-fra-1"))
+    assert kv is not None
+    await fed.store.put(kv.key, b'{"site_id": "de-fra-1", "country": "DE", "bogus_no_close": ')
+    r = await _cli(fed, "sites", "list", "-o", "json")
+    assert r.code == 0, r.err
+    by_id = {s["id"]: s for s in r.json()["items"]}
+    assert set(by_id) == {"fr-par-1", "de-fra-1"}, by_id
+    assert by_id["de-fra-1"]["status"] == "Unreachable"
+    assert by_id["de-fra-1"]["labels"] == {"stargate/record": "unreadable"}
+    r = await _cli(fed, "sites", "list")
+    assert r.code == 0 and "de-fra-1" in r.out, r.err
+    r = await _cli(fed, "sites", "get", "de-fra-1")
+    assert_one_line_error(r, "unreadable")

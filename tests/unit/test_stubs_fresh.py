@@ -41,6 +41,13 @@ def test_committed_stubs_match_generated(tmp_path: Path) -> None:
     assert not problems, f"{STALE}\n" + "\n".join(problems)
 
 
+def test_committed_typed_calls_match_generated(tmp_path: Path) -> None:
+    """controlplane/client/calls.py (one typed method per unary rpc) is generated too."""
+    _load_generator().generate(tmp_path)
+    calls = Path("controlplane") / "client" / "calls.py"
+    assert (tmp_path / calls).read_text() == (ROOT / calls).read_text(), STALE
+
+
 def test_every_committed_stub_has_a_proto_source() -> None:
     committed = _stubs(STUB_DIR)
     assert committed

@@ -10,7 +10,7 @@ import collections
 import datetime as dt
 from typing import Any
 
-from controlplane.cli.output import iso, table
+from controlplane.client.render import iso, table
 
 #: Final phases and the exit code of ``rollouts status --watch`` on each (kubectl rollout status:
 #: 0 when the rollout succeeded, non-zero when it cannot succeed any more).

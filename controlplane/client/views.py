@@ -9,7 +9,7 @@ from google.protobuf import json_format
 
 from controlplane.api.v1 import federation_pb2 as fpb
 from controlplane.api.v1 import types_pb2 as tpb
-from controlplane.cli.output import iso
+from controlplane.client.render import iso
 
 STATUS = {
     tpb.SITE_STATUS_PENDING: "Pending",
