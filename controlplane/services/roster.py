@@ -13,7 +13,7 @@ import logging
 
 from controlplane.domain import roster as rd
 from controlplane.domain.records import ROOT
-from controlplane.errors import FailedPrecondition, InvalidArgument, NotFound
+from controlplane.errors import FailedPrecondition, InvalidArgument, NotFound, StargateError
 from controlplane.services import clock
 from controlplane.services.audit import AuditLog, Entry
 from controlplane.store import Compare, Put, Store
@@ -45,7 +45,14 @@ class RosterStore:
         async with self._lock:
             at, current, chain = self._cached
             if clock.now() - at >= CACHE_S:
-                signed = await self.chain()
+                try:
+                    signed = await self.chain()
+                except StargateError as e:
+                    # The store is down: links keep serving what they have (the lane and beacons
+                    # need no store) with the chain last read; a link must not end for want of it.
+                    log.info("roster not re-read (%s); serving the last one read", e.public)
+                    self._cached = (clock.now(), current, chain)
+                    return current, chain
                 current, chain = (signed[-1].roster.hash() if signed else ""), [s.to_json() for s in signed]
                 self._cached = (clock.now(), current, chain)
         return current, chain

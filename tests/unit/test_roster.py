@@ -214,3 +214,24 @@ def test_a_certificate_names_a_roster_person(
     signature = PEOPLE[signer].sign(rd.csr_statement(name=name, csr_pem=CSR)) if signer else b""
     why = rd.issuance_problem(V1, name=name, role=role, csr_pem=CSR, signature=signature)
     assert why == problem if problem is None else (why or "").startswith(problem), why
+
+
+async def test_links_keep_the_last_roster_read_while_the_store_is_down(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from controlplane.errors import Unavailable
+    from controlplane.services import roster as rs
+    from controlplane.services.audit import AuditLog
+    from controlplane.store.memory import MemoryStore
+
+    store = MemoryStore()
+    roster = rs.RosterStore(store, AuditLog(store), rd.SignedRoster(V1))
+    current, chain = await roster.wire_chain()
+    assert current == V1.hash() and len(chain) == 1
+
+    async def down(*args: Any, **kwargs: Any) -> Any:
+        raise Unavailable("state store unavailable")
+
+    monkeypatch.setattr(store, "range", down)
+    monkeypatch.setattr(rs, "CACHE_S", 0.0)  # every pass re-reads: the outage is met at once
+    assert await roster.wire_chain() == (current, chain)  # served from memory, no error
