@@ -41,14 +41,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import grpc
 
+from benchmarks import resume_path
 from benchmarks.audit_modes import AuditModes
 from controlplane.api.v1 import federation_pb2 as fpb
 from controlplane.api.v1 import safety_pb2 as xpb
 from controlplane.api.v1 import site_pb2 as spb
 from controlplane.client.channel import secure_channel
 from controlplane.client.enroll import Facts
+from controlplane.domain import roster as rd
 from controlplane.domain import safety as sd
 from controlplane.errors import Unavailable
+from controlplane.pki import approval_key
+from controlplane.pki.identity import Role
 from controlplane.process import tune_gc
 from controlplane.server.app import SERVER_OPTIONS
 from controlplane.server.safety_servicer import lane_message
@@ -100,11 +104,14 @@ def _specs(n: int) -> list[tuple[str, str]]:
     return [(f"s{i:05d}", ("FR", "DE", "JP", "BR")[i % 4]) for i in range(n)]
 
 
-def _sites_process(root: str, specs: list[tuple[str, str]], address: str, ready: Any, stop: Any) -> None:
+def _sites_process(
+    root: str, specs: list[tuple[str, str]], address: str, ready: Any, stop: Any, mode: Any
+) -> None:
     """Child process: run already-enrolled sites until ``stop`` is set."""
 
     async def run() -> None:
         tune_gc()  # as the site operator's entry point does
+        resume_path.patch_sites_process(mode)  # how the sites check a Resume's approvals
         sites = [
             SimulatedSite(
                 Facts(sid, cc, "r1", {}, {"h100": 8}, 3), Path(root) / "sites" / sid, [address], persist=False
@@ -351,6 +358,10 @@ async def main(n: int, rounds: int) -> None:
         store = MemoryStore()
         # Long heartbeat/beacon intervals: the measurement is the halt, not background chatter.
         fed = await Federation(Path(tmp) / "fed", store, interval=30.0).start()
+        verify_us = resume_path.verify_cost_us(
+            rd.SignedRoster.from_json((fed.dir / rd.ROSTER_FILE).read_bytes()).roster,
+            {n: approval_key.load_private(fed.dir / f"{n}.approval.key") for n in ("admin", "bob")},
+        )
         tune_gc()  # as the replica's entry point does after start-up (controlplane/server/app.py)
         try:
             t = time.perf_counter()
@@ -358,9 +369,11 @@ async def main(n: int, rounds: int) -> None:
             # The sites in a second process: the federation's core is its own, as the bare
             # baseline's server has its own.
             ctx = multiprocessing.get_context("spawn")
-            ready, stop = ctx.Event(), ctx.Event()
+            ready, stop, mode = ctx.Event(), ctx.Event(), ctx.Value("i", 1)
             proc = ctx.Process(
-                target=_sites_process, args=(str(fed.dir), _specs(n), fed.address, ready, stop), daemon=True
+                target=_sites_process,
+                args=(str(fed.dir), _specs(n), fed.address, ready, stop, mode),
+                daemon=True,
             )
             proc.start()
             await asyncio.get_running_loop().run_in_executor(None, ready.wait, 300)
@@ -382,7 +395,15 @@ async def main(n: int, rounds: int) -> None:
                 "+ ack, protobuf": BarePath(fed, n, rounds, ack=True, pb=True),
             }
 
+            bob = await halt._admin.enter_async_context(fed.person(Path(tmp), "bob", Role.ADMIN))
+            resumes = {m: Run() for m in resume_path.MODES}
+            rpath = resume_path.ResumePath(halt, bob, mode, resumes)
+
             async def halts_done() -> None:
+                for r in range(rounds):  # the resume rounds, the verification modes alternating
+                    for i in range(len(resume_path.MODES)):
+                        await rpath.round(r * len(resume_path.MODES) + i, i)
+                        await asyncio.sleep(0.5)
                 await halt.close()
                 stop.set()
                 await asyncio.get_running_loop().run_in_executor(None, proc.join, 60)
@@ -414,6 +435,7 @@ async def main(n: int, rounds: int) -> None:
             await fed.stop()
             await store.close()
     report(n, rounds, alternate, runs, {name: path.run for name, path in bare.items()})
+    resume_path.report(resumes, verify_us)
 
 
 def report(n: int, rounds: int, alternate: bool, halts: dict[str, Run], bare: dict[str, Run]) -> None:

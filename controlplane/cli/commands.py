@@ -7,25 +7,16 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from cryptography import x509
-from cryptography.x509.oid import NameOID
-
 from controlplane.api.v1 import federation_pb2 as fpb
 from controlplane.api.v1 import types_pb2 as tpb
 from controlplane.cli.args import limited, pairs
-from controlplane.cli.common import _out, call, context_of, duration
+from controlplane.cli.common import _out, call, duration
 from controlplane.cli.output import age, emit, iso, table
 from controlplane.client import views
-from controlplane.client.config import write_config
 from controlplane.client.enroll import Facts, join
-from controlplane.client.federation import FederationClient
 from controlplane.domain import limits
 from controlplane.domain.tokens import parse_token
 from controlplane.errors import InvalidArgument
-from controlplane.pki.keys import csr_pem, generate_private_key, make_csr, write_atomic, write_private_key
-
-_ROLES = {"admin": fpb.ROLE_ADMIN, "steward": fpb.ROLE_STEWARD, "auditor": fpb.ROLE_AUDITOR}
-
 
 # --- sites ---------------------------------------------------------------------------------------
 
@@ -102,13 +93,13 @@ async def join_cmd(args: argparse.Namespace) -> int:
     count = limited(limits.ACCELERATOR_COUNT)
     accels = {k: int(v) for k, v in pairs("--accelerator", args.accelerator, count).items()}
     facts = Facts(site_id, country, args.region, labels, accels, args.security_tier, "stargatectl")
-    out = await join(args.server_addr, ca, args.token, facts, Path(args.out))
+    out = await join(args.server_addr, ca, args.token, facts, Path(args.out), roster_hash=args.roster_hash)
     emit(
         {
             "site_id": site_id,
             "country": country,
             "dir": str(out),
-            "files": ["site.key", "site.crt", "ca.crt"],
+            "files": ["site.key", "site.crt", "ca.crt", "roster.json"],
         },
         args.output,
         lambda d: f"site {d['site_id']} ({d['country']}) enrolled; credentials in {d['dir']}",
@@ -153,58 +144,6 @@ async def undeploy(args: argparse.Namespace) -> int:
 
 def _directive_line(d: dict[str, Any]) -> str:
     return f"directive {d['id']} ({d['kind']}, sequence {d['sequence']}) queued"
-
-
-# --- people ------------------------------------------------------------------------------------------
-
-
-async def users_issue(args: argparse.Namespace) -> int:
-    ctx = context_of(args)
-    key = generate_private_key()  # the person's key is made here and written only to --out
-    # The server decides the identity (name, role, country) and validates it; the CSR only proves
-    # possession of the key, so its subject is just the name.
-    csr = make_csr(key, x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, args.name)]))
-    req = fpb.IssueUserCertificateRequest(
-        name=args.name,
-        role=_ROLES[args.role],
-        country=args.country or "",
-        csr_pem=csr_pem(csr),
-        ttl_seconds=args.ttl,
-    )
-    async with FederationClient(
-        ctx, servers=[args.server] if args.server else None, timeout=args.timeout
-    ) as c:
-        resp = await c.call("IssueUserCertificate", req)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    write_private_key(out / f"{args.name}.key", key)
-    write_atomic(out / f"{args.name}.crt", resp.certificate_pem.encode(), 0o644)
-    write_atomic(out / "ca.crt", resp.ca_bundle_pem.encode(), 0o644)
-    td = ctx.trust_domain or "stargate"
-    write_config(
-        out / "stargatectl.yaml",
-        trust_domain=td,
-        user=args.name,
-        servers=list(ctx.servers),
-        enroll_server=ctx.enroll_server,
-        cert_file=f"{args.name}.crt",
-        key_file=f"{args.name}.key",
-    )
-    data = {
-        "name": args.name,
-        "role": args.role,
-        "country": args.country or "",
-        "config": str(out / "stargatectl.yaml"),
-        "not_after": iso(resp.not_after),
-    }
-    emit(
-        data,
-        args.output,
-        lambda d: (
-            f"issued {d['role']} certificate for {d['name']} (until {d['not_after']}); config: {d['config']}"
-        ),
-    )
-    return 0
 
 
 async def whoami(args: argparse.Namespace) -> int:
@@ -272,6 +211,11 @@ async def status(args: argparse.Namespace) -> int:
         "answered_by": resp.replica_id,
         "version": resp.version,
         "enroll_address": resp.enroll_address,
+        "roster": {
+            "version": resp.roster_version,
+            "hash": resp.roster_hash,
+            "single_admin": resp.single_admin,
+        },
     }
     emit(
         data,
@@ -286,6 +230,12 @@ async def status(args: argparse.Namespace) -> int:
             )
             + f"\nstore: {d['store']['kind']} healthy={d['store']['healthy']} persistent={d['persistent']}"
             + ("" if d["persistent"] else "\nwarning: state is not persistent: a restart loses it all")
+            + f"\nroster: v{d['roster']['version']} {d['roster']['hash']}"
+            + (
+                "\nwarning: a single-admin federation: the two-person rule does not hold"
+                if d["roster"]["single_admin"]
+                else ""
+            )
         ),
     )
     return 0
@@ -323,6 +273,12 @@ def register(sub: Any) -> None:
     p.add_argument("--server", dest="server_addr", required=True, help="HOST:PORT of the enrollment port")
     p.add_argument("--ca-file", required=True, help="the federation CA certificate (obtained out of band)")
     p.add_argument("--token", required=True)
+    p.add_argument(
+        "--roster-hash",
+        default="",
+        help="sha256:… of the federation's roster v1 (obtained out of band, like the CA certificate); "
+        "without it the site trusts the roster it is sent first",
+    )
     p.add_argument("--out", required=True, help="directory for the site's credentials")
     p.add_argument("--site-id", default="", help="default: the site id the token names")
     p.add_argument("--country", default="", help="default: the country the token names")
@@ -354,17 +310,6 @@ def register(sub: Any) -> None:
     _out(p)
     p.set_defaults(handler=undeploy)
 
-    users = sub.add_parser("users", help="people's certificates").add_subparsers(dest="cmd", required=True)
-    p = users.add_parser(
-        "issue", help="generate a key for a person, have it certified, write DIR/stargatectl.yaml (admin)"
-    )
-    p.add_argument("--name", required=True)
-    p.add_argument("--role", required=True, choices=sorted(_ROLES))
-    p.add_argument("--country", help="required for stewards")
-    p.add_argument("--out", required=True)
-    p.add_argument("--ttl", type=duration, default=0, help="certificate lifetime (default 30d)")
-    _out(p)
-    p.set_defaults(handler=users_issue)
     p = sub.add_parser("whoami", help="your identity as the federation sees it")
     _out(p)
     p.set_defaults(handler=whoami)

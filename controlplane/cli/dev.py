@@ -53,7 +53,8 @@ async def dev_up(args: argparse.Namespace) -> int:
         )
         if fed.metrics_url:
             print(f"metrics: {fed.metrics_url} (the replica and the {len(fed.sites)} simulated sites)")
-        print(f"config: {fed.config_path}")
+        print(f"config: {fed.config_path} (admin)")
+        print(f"        {fed.second_config_path} (admin2: a second admin, for two-person approvals)")
         print(f"try:    stargatectl --config {fed.config_path} sites list -o json")
         site = fed.sites[0].facts.site_id if fed.sites else "SITE"
         print(

@@ -8,7 +8,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from controlplane.cli import commands, directives, releases, safety, witness
+from controlplane.cli import commands, directives, people, releases, roster, safety, witness
 from controlplane.cli.args import limited
 from controlplane.cli.output import safe_text
 from controlplane.domain.limits import Range
@@ -38,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="group", required=True, metavar="COMMAND")
     commands.register(sub)
     directives.register(sub)
+    people.register(sub)
+    roster.register(sub)
     releases.register(sub)
     safety.register(sub)
     witness.register(sub)

@@ -23,6 +23,7 @@ from controlplane.api.v1 import watch_pb2 as wpb
 from controlplane.cli.args import limited
 from controlplane.cli.common import _out, client, context_of
 from controlplane.cli.output import emit, iso, table
+from controlplane.client import approvals
 from controlplane.client.channel import check_client_certificate
 from controlplane.domain import limits
 from controlplane.errors import InvalidArgument
@@ -53,6 +54,8 @@ def action_view(a: xpb.SafetyAction) -> dict[str, Any]:
         "rejected": a.rejected,
         "approvals": list(a.approvals),
         "approvals_required": a.approvals_required,
+        "roster_version": a.roster_version,
+        "single_admin": a.single_admin,
         "related_id": a.related_id,
         "created_at": iso(a.created_at),
         "effective_at": iso(a.effective_at),
@@ -72,6 +75,8 @@ def _line(d: dict[str, Any]) -> str:
         )
     else:
         head += f" (scope {d['scope']})"
+    if d.get("single_admin"):
+        head += "; single-admin federation: the two-person rule does not hold"
     if d["state"] == "PendingApproval":
         n, need = len(d["approvals"]), d["approvals_required"]
         head += f"; approvals {n}/{need}: a second admin runs `stargatectl safety approve {d['id']}`"
@@ -96,7 +101,11 @@ async def halt(args: argparse.Namespace) -> int:
 
 
 async def resume(args: argparse.Namespace) -> int:
-    resp = await _call(args, "Resume", xpb.ResumeRequest(halt_id=args.id, reason=args.reason))
+    async with client(args) as c:  # signed here, with this person's approval key
+        approval = await approvals.for_resume(c, context_of(args), args.id)
+        resp = await c.call(
+            "Resume", xpb.ResumeRequest(halt_id=args.id, reason=args.reason, approval=approval)
+        )
     emit(action_view(resp.action), args.output, _line)
     return 0
 
@@ -111,7 +120,11 @@ async def freeze(args: argparse.Namespace) -> int:
 
 
 async def approve(args: argparse.Namespace) -> int:
-    resp = await _call(args, "ApproveSafetyAction", xpb.ApproveSafetyActionRequest(id=args.id))
+    async with client(args) as c:
+        approval = await approvals.for_action(c, context_of(args), args.id)
+        resp = await c.call(
+            "ApproveSafetyAction", xpb.ApproveSafetyActionRequest(id=args.id, approval=approval)
+        )
     emit(action_view(resp.action), args.output, _line)
     return 0
 

@@ -136,6 +136,17 @@ class TypedCalls:
         client and never reaches the federation. Admin only."""
         return await self.call("IssueUserCertificate", request)  # type: ignore[no-any-return]
 
+    async def get_roster(self, request: federation_pb2.GetRosterRequest) -> federation_pb2.GetRosterResponse:
+        """GetRoster returns every version of the signed roster (who may approve what, and how many must),
+        oldest first. Any role."""
+        return await self.call("GetRoster", request)  # type: ignore[no-any-return]
+
+    async def apply_roster(self, request: federation_pb2.ApplyRosterRequest) -> federation_pb2.ApplyRosterResponse:
+        """ApplyRoster stores the next roster version. It must name the current version's hash and be
+        signed by the current version's roster-change threshold of its admins; every site checks the
+        same before it uses it. Admin only."""
+        return await self.call("ApplyRoster", request)  # type: ignore[no-any-return]
+
     async def list_audit_events(self, request: federation_pb2.ListAuditEventsRequest) -> federation_pb2.ListAuditEventsResponse:
         """ListAuditEvents pages through the hash-linked audit log. Admin or auditor."""
         return await self.call("ListAuditEvents", request)  # type: ignore[no-any-return]

@@ -49,6 +49,8 @@ class Context:
     cert_file: Path
     key_file: Path
     trust_domain: str = ""
+    #: The person's Ed25519 approval key (``users[].user.approval-key``); None when not configured.
+    approval_key: Path | None = None
 
     def read_tls(self) -> tuple[bytes, bytes, bytes]:
         """(ca, key, cert) PEM bytes; errors name the file."""
@@ -117,6 +119,7 @@ class ConfigFile:
             cert_file=path(user, "client-certificate"),
             key_file=path(user, "client-key"),
             trust_domain=str(fed.get("trust-domain", "")),
+            approval_key=path(user, "approval-key") if user.get("approval-key") else None,
         )
 
 
@@ -130,9 +133,13 @@ def write_config(
     ca_file: str = "ca.crt",
     cert_file: str,
     key_file: str,
+    approval_key: str = "",
 ) -> None:
     """Write a config with one context. File names are relative to the config's directory."""
     ctx = f"{user}@{trust_domain}"
+    user_entry = {"client-certificate": cert_file, "client-key": key_file}
+    if approval_key:
+        user_entry["approval-key"] = approval_key
     data = {
         "apiVersion": "stargate.io/v1",
         "kind": "Config",
@@ -149,6 +156,6 @@ def write_config(
                 },
             }
         ],
-        "users": [{"name": user, "user": {"client-certificate": cert_file, "client-key": key_file}}],
+        "users": [{"name": user, "user": user_entry}],
     }
     write_atomic(path, yaml.safe_dump(data, sort_keys=False).encode(), 0o600)

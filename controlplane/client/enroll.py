@@ -14,6 +14,7 @@ from controlplane.api.v1 import site_pb2_grpc as sgrpc
 from controlplane.api.v1 import types_pb2 as tpb
 from controlplane.client.channel import secure_channel
 from controlplane.client.retry import CLI
+from controlplane.domain import roster as rd
 from controlplane.errors import InvalidArgument, Unavailable, from_status
 from controlplane.pki.directive_key import write_publishers, write_site_key
 from controlplane.pki.keys import (
@@ -60,11 +61,20 @@ def site_csr(site_id: str) -> tuple[object, str]:
 
 
 async def join(
-    server: str, ca_pem: bytes, token: str, facts: Facts, out: Path, *, timeout: float = 15.0
+    server: str,
+    ca_pem: bytes,
+    token: str,
+    facts: Facts,
+    out: Path,
+    *,
+    timeout: float = 15.0,
+    roster_hash: str = "",
 ) -> Path:
-    """Enroll at ``server`` (the enrollment address) and write site.key (0600), site.crt, ca.crt.
+    """Enroll at ``server`` (the enrollment address) and write site.key (0600), site.crt, ca.crt,
+    the safety key ring and roster.json (the newest roster that chains from version 1, which must
+    hash to ``roster_hash`` when given: pin it out of band like the CA certificate).
 
-    Nothing is written unless the federation accepted the request.
+    Nothing is written unless the federation accepted the request and its roster checked out.
     """
     key, csr = site_csr(facts.site_id)
     request = spb.EnrollRequest(token=token, csr_pem=csr, facts=facts.to_pb())
@@ -82,7 +92,15 @@ async def join(
         cert = x509.load_pem_x509_certificate(resp.certificate_pem.encode())
     except ValueError as e:
         raise InvalidArgument("certificate_pem", "the server returned an unreadable certificate") from e
+    try:
+        chain = [rd.SignedRoster.from_json(raw) for raw in resp.roster_chain]
+        roster = rd.follow_chain(None, chain, roster_hash) if chain or roster_hash else None
+    except InvalidArgument as e:
+        raise InvalidArgument(e.field if e.field == "roster-hash" else "roster", e.reason) from e
     out.mkdir(parents=True, exist_ok=True)
+    if roster is not None:
+        current = next(c for c in chain if c.roster.version == roster.version)
+        write_atomic(out / rd.ROSTER_FILE, current.to_json(), 0o644)
     write_private_key(out / "site.key", key)  # type: ignore[arg-type]
     write_atomic(out / "site.crt", certificate_pem(cert), 0o644)
     write_atomic(out / "ca.crt", resp.ca_bundle_pem.encode(), 0o644)

@@ -57,6 +57,7 @@ class FederationClient(TypedCalls):
         retry: RetryPolicy = CLI,
         timeout: float = 10.0,
     ) -> None:
+        self.ctx = ctx
         self._servers = list(servers or ctx.servers)
         self._ca, self._key, self._cert = ctx.read_tls()
         check_client_certificate(self._cert, self._ca)

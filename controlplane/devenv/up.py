@@ -13,12 +13,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from controlplane.api.v1 import federation_pb2 as fpb
-from controlplane.client.config import ConfigFile
+from controlplane.client.config import ConfigFile, Context, write_config
 from controlplane.client.enroll import Facts
 from controlplane.client.federation import FederationClient
+from controlplane.client.people import person_request
 from controlplane.devenv import demo_release
+from controlplane.domain.roster import ROSTER_FILE
+from controlplane.pki import approval_key
 from controlplane.pki.directive_key import SITE_KEY_FILE
-from controlplane.pki.keys import load_certificate
+from controlplane.pki.keys import load_certificate, write_atomic, write_private_key
 from controlplane.server.app import ControlPlane, ServerConfig
 from controlplane.server.bootstrap import InitOptions, init
 from controlplane.server.metrics import install as install_metrics
@@ -32,6 +35,8 @@ from operators.sim import SimulatedSite
 
 log = logging.getLogger(__name__)
 TRUST_DOMAIN = "stargate.local"
+#: The second admin's name; its config is DIR/admin2/stargatectl.yaml.
+SECOND_ADMIN = "admin2"
 
 
 @dataclass
@@ -90,13 +95,30 @@ class DevFederation:
         d = self.opts.dir
         admin_crt = d / "admin.crt"
         stale = not admin_crt.exists() or _expires_within(admin_crt, dt.timedelta(days=1))
+        stale = stale or not (d / ROSTER_FILE).exists()  # made before rosters: no one could approve
         if (d / "ca.key").exists() and stale:
             # Local dev state only: a directory whose admin certificate has (nearly) expired is
             # started afresh rather than leaving `make dev` unable to call its own server.
             log.warning("%s holds an expired dev federation; starting a new one", d)
             shutil.rmtree(d)
         if not (d / "ca.key").exists():
-            init(InitOptions(d, TRUST_DOMAIN, server_address=self.opts.listen))
+            # Two admins, each with their own approval key, so that two-person flows can be tried:
+            # "admin" (d/stargatectl.yaml) and "admin2" (d/admin2/stargatectl.yaml).
+            shutil.rmtree(d / SECOND_ADMIN, ignore_errors=True)
+            d.mkdir(parents=True, exist_ok=True)
+            approval_key.create(d / "admin.approval.key", force=True)
+            approval_key.create(self.second_dir / f"{SECOND_ADMIN}.approval.key", force=True)
+            keys = [("admin", d / "admin.approval.key.pub")]
+            keys.append((SECOND_ADMIN, self.second_dir / f"{SECOND_ADMIN}.approval.key.pub"))
+            init(
+                InitOptions(
+                    d,
+                    TRUST_DOMAIN,
+                    server_address=self.opts.listen,
+                    admin_keys=keys,
+                    admin_approval_key="admin.approval.key",
+                )
+            )
         self.store = await self._open_store()
         if isinstance(self.store, MemoryStore):
             shutil.rmtree(d / "sites", ignore_errors=True)  # the registry is empty again: re-enroll
@@ -112,6 +134,7 @@ class DevFederation:
         ctx = ConfigFile.load(self.config_path).context()
         ca = ctx.ca_file.read_bytes()
         async with FederationClient(ctx, servers=[self.cp.address]) as admin:
+            await self._second_admin(admin, ctx)
             for facts in self.opts.sites:
                 site = SimulatedSite(
                     facts, d / "sites" / facts.site_id, [self.cp.address], policy=self._policy()
@@ -136,6 +159,42 @@ class DevFederation:
                 self.sites.append(site)
             await asyncio.gather(*(s.wait_connected(30) for s in self.sites))
             self.release = await demo_release.register(admin, d)
+
+    @property
+    def second_dir(self) -> Path:
+        return self.opts.dir / SECOND_ADMIN
+
+    @property
+    def second_config_path(self) -> Path:
+        return self.second_dir / "stargatectl.yaml"
+
+    async def _second_admin(self, admin: FederationClient, ctx: Context) -> None:
+        """admin2's certificate, through the product's path: a TLS key and a CSR signed with
+        admin2's approval key (made in its own directory), certified by the first admin."""
+        d = self.second_dir
+        key_file = d / f"{SECOND_ADMIN}.approval.key"
+        if self.second_config_path.exists() or not key_file.exists():
+            return
+        req = person_request(SECOND_ADMIN, approval_key.load_private(key_file))
+        resp = await admin.call(
+            "IssueUserCertificate",
+            fpb.IssueUserCertificateRequest(
+                name=SECOND_ADMIN, role=fpb.ROLE_ADMIN, csr_pem=req.csr_pem, csr_signature=req.signature
+            ),
+        )
+        write_private_key(d / f"{SECOND_ADMIN}.key", req.key)
+        write_atomic(d / f"{SECOND_ADMIN}.crt", resp.certificate_pem.encode(), 0o644)
+        write_config(
+            self.second_config_path,
+            trust_domain=TRUST_DOMAIN,
+            user=SECOND_ADMIN,
+            servers=list(ctx.servers),
+            enroll_server=ctx.enroll_server,
+            ca_file="../ca.crt",
+            cert_file=f"{SECOND_ADMIN}.crt",
+            key_file=f"{SECOND_ADMIN}.key",
+            approval_key=f"{SECOND_ADMIN}.approval.key",
+        )
 
     async def stop(self) -> None:
         for stop in self._stop_metrics:

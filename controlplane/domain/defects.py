@@ -159,6 +159,14 @@ def lane_directive(sequence: int, raw: bytes) -> SafetyDirectiveRecord:
     approvers = payload.get("approvers", [])
     if not isinstance(approvers, list) or not all(isinstance(a, str) for a in approvers):
         raise Defect("payload approvers are not a list of names")
+    approvals = data.get("approvals", [])
+    for a in approvals if isinstance(approvals, list) else [None]:
+        sig = a.get("signature") if isinstance(a, dict) else None
+        person = a.get("person") if isinstance(a, dict) else None
+        if not isinstance(person, str) or not isinstance(sig, str) or len(sig) != _SIGNATURE_HEX:
+            raise Defect("approvals are not persons with 64-byte hex signatures")
+        if not set(sig) <= _HEX:
+            raise Defect("approvals are not persons with 64-byte hex signatures")
     try:
         return SafetyDirectiveRecord.from_json(raw)
     except (TypeError, ValueError) as e:

@@ -161,6 +161,11 @@ class SafetyActionRecord(Record):
     #: stops (domain/artifact_halts.py). Empty for a release the federation does not know.
     model: str = ""
     digest: str = ""
+    #: Resume: the persons' signatures ({"person", "signature" hex}) over its approval statement.
+    signed_approvals: list[dict[str, str]] = field(default_factory=list)
+    #: The roster version approvals_required came from, and whether it listed a single admin.
+    roster_version: int = 0
+    single_admin: bool = False
 
 
 @dataclass(frozen=True)
@@ -177,6 +182,8 @@ class SafetyDirectiveRecord(Record):
     issuer: str
     key_id: str
     signature: str  # hex
+    #: Resume: the persons' signed approvals, which each site verifies against its roster.
+    approvals: list[dict[str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

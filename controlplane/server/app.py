@@ -26,6 +26,7 @@ from controlplane.api.v1 import rollouts_pb2_grpc as ogrpc
 from controlplane.api.v1 import safety_pb2_grpc as xgrpc
 from controlplane.api.v1 import site_pb2_grpc as sgrpc
 from controlplane.api.v1 import watch_pb2_grpc as wgrpc
+from controlplane.domain.roster import ROSTER_FILE, SignedRoster
 from controlplane.domain.safety_rules import DEFAULT_RULES, IncidentRule
 from controlplane.pki.ca import SITE_TTL, CertificateAuthority
 from controlplane.pki.directive_key import ensure_directive_key
@@ -107,6 +108,9 @@ class ControlPlane:
         self.log_key = ensure_log_key(d, self.ca.trust_domain)
         # And the directive key, which signs every directive (never stored in the store).
         self.directive_key = ensure_directive_key(d)
+        # Roster v1 (init's roster.json) seeds the store on first start; later versions chain.
+        roster = d / ROSTER_FILE
+        self.roster_seed = SignedRoster.from_json(roster.read_bytes()) if roster.exists() else None
         self.server: grpc.aio.Server | None = None
         self.port = 0
         self.enroll_port = 0
@@ -152,6 +156,7 @@ class ControlPlane:
             log_key=self.log_key,
             directive_key=self.directive_key,
             checkpoint_interval=self.config.checkpoint_interval,
+            roster_seed=self.roster_seed,
         )
         fgrpc.add_FederationServiceServicer_to_server(FederationServicer(rt), server)
         sgrpc.add_SiteServiceServicer_to_server(SiteServicer(rt), server)

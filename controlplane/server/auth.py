@@ -32,6 +32,8 @@ ROLES: dict[str, frozenset[Role]] = {
     "ListDirectives": _READERS,
     "CancelDirective": _ADMIN,
     "IssueUserCertificate": _ADMIN,
+    "GetRoster": _ANY_PERSON,
+    "ApplyRoster": _ADMIN,
     "ListAuditEvents": frozenset({Role.ADMIN, Role.AUDITOR}),
     "GetStatus": _ANY_PERSON,
     "WhoAmI": _ANY_PERSON,

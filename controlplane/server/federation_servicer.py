@@ -11,8 +11,9 @@ from google.protobuf import json_format
 from controlplane import __version__
 from controlplane.api.v1 import federation_pb2 as fpb
 from controlplane.api.v1 import federation_pb2_grpc as fgrpc
+from controlplane.domain.roster import SignedRoster
 from controlplane.domain.validation import validate_dns_label
-from controlplane.errors import InvalidArgument, PermissionDenied
+from controlplane.errors import InvalidArgument, NotFound, PermissionDenied
 from controlplane.pki.ca import USER_TTL
 from controlplane.pki.identity import Identity, Role
 from controlplane.server import convert
@@ -154,13 +155,39 @@ class FederationServicer(fgrpc.FederationServiceServicer):
             raise InvalidArgument("ttl_seconds", "must not be negative")
         ttl = dt.timedelta(seconds=request.ttl_seconds) if request.ttl_seconds else USER_TTL
         issued = await self.rt.enrollment.issue_user(
-            caller.spiffe_id, request.name, role, request.country, request.csr_pem, ttl
+            caller.spiffe_id,
+            request.name,
+            role,
+            request.country,
+            request.csr_pem,
+            ttl,
+            roster=await self.rt.roster.current(),
+            csr_signature=bytes(request.csr_signature),
         )
         return fpb.IssueUserCertificateResponse(
             certificate_pem=issued.certificate_pem.decode(),
             ca_bundle_pem=issued.ca_pem.decode(),
             not_after=convert.ts_dt(issued.not_after),
         )
+
+    @authenticated("GetRoster")
+    async def GetRoster(
+        self, request: fpb.GetRosterRequest, context: Ctx, caller: Identity
+    ) -> fpb.GetRosterResponse:
+        chain = await self.rt.roster.chain()
+        if not chain:
+            raise NotFound("this federation has no roster (run `stargate-controlplane init`)")
+        current = chain[-1].roster
+        return fpb.GetRosterResponse(
+            chain=[c.to_json() for c in chain], version=current.version, hash=current.hash()
+        )
+
+    @authenticated("ApplyRoster")
+    async def ApplyRoster(
+        self, request: fpb.ApplyRosterRequest, context: Ctx, caller: Identity
+    ) -> fpb.ApplyRosterResponse:
+        applied = await self.rt.roster.apply(caller.spiffe_id, SignedRoster.from_json(request.roster))
+        return fpb.ApplyRosterResponse(version=applied.version, hash=applied.hash())
 
     @authenticated("ListAuditEvents")
     async def ListAuditEvents(
@@ -176,6 +203,8 @@ class FederationServicer(fgrpc.FederationServiceServicer):
         self, request: fpb.GetStatusRequest, context: Ctx, caller: Identity
     ) -> fpb.GetStatusResponse:
         status = await self.rt.status()
+        chain = await self.rt.roster.chain()
+        roster = chain[-1].roster if chain else None  # a PKI directory made before rosters: none
         return fpb.GetStatusResponse(
             leader=status.leader,
             replicas=[
@@ -194,6 +223,9 @@ class FederationServicer(fgrpc.FederationServiceServicer):
             version=__version__,
             enroll_address=self.rt.enroll_address,
             persistent=self.rt.store.persistent,
+            roster_version=roster.version if roster else 0,
+            roster_hash=roster.hash() if roster else "",
+            single_admin=roster.single_admin if roster else True,
         )
 
     @authenticated("WhoAmI")

@@ -10,13 +10,14 @@ import logging
 import sys
 from pathlib import Path
 
+from controlplane.domain.roster import ROSTER_FILE, SignedRoster
 from controlplane.domain.safety_rules import DEFAULT_RULES, IncidentRule, parse_rules
 from controlplane.errors import StargateError
 from controlplane.pki.ca import CertificateAuthority
 from controlplane.pki.directive_key import ensure_directive_key
 from controlplane.pki.log_key import ensure_log_key
 from controlplane.server.app import ControlPlane, ServerConfig, serve_until_signal
-from controlplane.server.bootstrap import InitOptions, init
+from controlplane.server.bootstrap import InitOptions, init, parse_admin_key, write_first_roster
 from controlplane.server.metrics import install as install_metrics
 from controlplane.server.stores import StoreOptions, open_store
 from controlplane.store.instrumented import InstrumentedStore
@@ -46,6 +47,21 @@ def parser() -> argparse.ArgumentParser:
     i.add_argument(
         "--force", action="store_true", help="replace an existing CA (invalidates every certificate)"
     )
+    i.add_argument(
+        "--admin-key",
+        action="append",
+        default=[],
+        metavar="[NAME=]PUB",
+        help="an admin's approval public key (stargatectl keys create); repeat for each first admin; "
+        "the first is --admin's. Without it: one lab key here, a single-admin federation",
+    )
+    i.add_argument("--admin", default="admin", help="name of the admin whose config init writes")
+    r = sub.add_parser(
+        "roster", help="write roster v1 (roster.json) in a PKI directory made before rosters existed"
+    )
+    r.add_argument("--dir", required=True, type=Path, help="PKI directory written by init")
+    r.add_argument("--admin", default="admin", help="name of the admin whose config init wrote")
+    r.add_argument("--admin-key", action="append", default=[], metavar="[NAME=]PUB")
     k = sub.add_parser(
         "log-key", help="create log.key/log.vkey in a PKI directory made before the log existed"
     )
@@ -157,13 +173,27 @@ def main(argv: list[str] | None = None) -> int:
                     args.server_address,
                     args.enroll_address,
                     args.hostname,
+                    admin=args.admin,
                     force=args.force,
+                    admin_keys=[parse_admin_key(k) for k in args.admin_key],
                 )
             )
             print(f"federation initialised in {args.dir}; admin config: {cfg}")
+            roster = SignedRoster.from_json((args.dir / ROSTER_FILE).read_bytes()).roster
+            admins = ", ".join(p.id for p in roster.admins())
+            print(f"roster v1 (admins: {admins}); give sites its hash: --roster-hash {roster.hash()}")
+            if roster.single_admin:
+                print("warning: a single-admin federation: the two-person rule cannot hold", file=sys.stderr)
             # Countries verify the audit log with this key alone: hand it out, out of band.
             vkey = (args.dir / "log.vkey").read_text().strip()
             print(f"audit log verifier key (also in {args.dir / 'log.vkey'}): {vkey}")
+        elif args.command == "roster":
+            roster = write_first_roster(args.dir, args.admin, [parse_admin_key(k) for k in args.admin_key])
+            print(
+                f"roster v1 in {args.dir / ROSTER_FILE}; give sites its hash: --roster-hash {roster.hash()}"
+            )
+            if not args.admin_key:
+                print(f"lab: {args.admin}'s approval key is {args.dir / (args.admin + '.approval.key')}")
         elif args.command == "log-key":
             # Never replaces a key: an existing log.key is loaded and its verifier key printed.
             trust_domain = CertificateAuthority.load(args.dir).trust_domain

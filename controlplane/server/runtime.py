@@ -21,6 +21,7 @@ from google.protobuf import json_format
 from controlplane.api.v1 import types_pb2 as tpb
 from controlplane.domain.ratelimit import TokenBuckets
 from controlplane.domain.records import LIVENESS, REPLICAS, ReplicaRecord
+from controlplane.domain.roster import SignedRoster
 from controlplane.errors import StargateError
 from controlplane.pki.ca import SITE_TTL, CertificateAuthority
 from controlplane.pki.directive_key import DirectiveKey
@@ -48,6 +49,7 @@ from controlplane.services.registry import Registry
 from controlplane.services.releases import Releases
 from controlplane.services.rollout_engine import RolloutEngine
 from controlplane.services.rollouts import Rollouts
+from controlplane.services.roster import RosterStore
 from controlplane.services.safety import Safety, SafetySettings
 from controlplane.services.witnesses import AdminWitnessList
 from controlplane.store import Store
@@ -89,6 +91,7 @@ class Runtime:
         log_key: LogKey | None = None,
         checkpoint_interval: float = 1.0,
         directive_key: DirectiveKey | None = None,
+        roster_seed: SignedRoster | None = None,
     ) -> None:
         self.store = store
         self.ca = ca
@@ -131,6 +134,8 @@ class Runtime:
             safety_settings or SafetySettings(beacon_interval=heartbeat_interval),
             ack_actor=f"{SAFETY_CONTROLLER}@{replica_id}",
         )
+        self.roster = RosterStore(store, self.audit, roster_seed)
+        self.safety.roster = self.roster
         self.releases = Releases(store, self.audit)
         self.rollouts = Rollouts(store, self.audit, self.registry, self.releases)
         self.rollout_engine = RolloutEngine(

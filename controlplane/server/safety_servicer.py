@@ -22,6 +22,7 @@ from controlplane.api.v1 import safety_pb2 as xpb
 from controlplane.api.v1 import safety_pb2_grpc as xgrpc
 from controlplane.api.v1 import site_pb2 as spb
 from controlplane.api.v1 import types_pb2 as tpb
+from controlplane.domain.roster import Signature
 from controlplane.domain.safety import ActionKind, SafetyActionRecord, SafetyDirectiveRecord
 from controlplane.errors import InvalidArgument, PermissionDenied
 from controlplane.pki.identity import Identity
@@ -54,6 +55,7 @@ def safety_directive_to_pb(rec: SafetyDirectiveRecord) -> tpb.Directive:
         issuer=rec.issuer,
         key_id=rec.key_id,
         signature=bytes.fromhex(rec.signature),
+        approvals=_approvals_pb(rec.approvals),
     )
     p = rec.payload
     common = {
@@ -102,7 +104,20 @@ async def action_to_pb(rt: Runtime, action: SafetyActionRecord, *, sites: bool =
         if sites
         else [],
         automatic=action.automatic,
+        signed_approvals=_approvals_pb(action.signed_approvals),
+        roster_version=action.roster_version,
+        single_admin=action.single_admin,
     )
+
+
+def _approvals_pb(items: list[dict[str, str]]) -> list[xpb.PersonApproval]:
+    return [xpb.PersonApproval(person=a["person"], signature=bytes.fromhex(a["signature"])) for a in items]
+
+
+def _approval(request: xpb.ResumeRequest | xpb.ApproveSafetyActionRequest) -> Signature | None:
+    if not request.HasField("approval"):
+        return None
+    return Signature(request.approval.person, bytes(request.approval.signature))
 
 
 async def _links_first() -> None:
@@ -131,7 +146,9 @@ class SafetyServicer(xgrpc.SafetyServiceServicer):
 
     @authenticated("Resume")
     async def Resume(self, request: xpb.ResumeRequest, context: Ctx, caller: Identity) -> xpb.ResumeResponse:
-        action = await self.rt.safety.resume(caller, request.halt_id, request.reason)
+        approval = _approval(request)
+        action = await self.rt.safety.resume(caller, request.halt_id, request.reason, approval)
+        await _links_first()  # a single-admin roster's resume takes effect at once
         return xpb.ResumeResponse(action=await action_to_pb(self.rt, action))
 
     @authenticated("Freeze")
@@ -150,7 +167,7 @@ class SafetyServicer(xgrpc.SafetyServiceServicer):
     async def ApproveSafetyAction(
         self, request: xpb.ApproveSafetyActionRequest, context: Ctx, caller: Identity
     ) -> xpb.ApproveSafetyActionResponse:
-        action = await self.rt.safety.approve(caller, request.id)
+        action = await self.rt.safety.approve(caller, request.id, _approval(request))
         await _links_first()  # the approval may have made a resume effective
         return xpb.ApproveSafetyActionResponse(action=await action_to_pb(self.rt, action))
 
@@ -207,6 +224,8 @@ class SafetyLink:
         self._sub = rt.safety.subscribe(self.site_id, self.country, self._wake)
         self._beacon_seq = 0
         self._beacon_due = True
+        #: Hash of the roster version last sent on this link ("": none yet; the first pass sends it).
+        self._roster_sent = ""
         self._ticker = asyncio.create_task(self._tick(), name=f"beacon-{self.site_id}")
 
     def _wake(self) -> None:
@@ -230,6 +249,10 @@ class SafetyLink:
         lane = self.rt.safety
         entries = await lane.lane_after(self.last_sent, site_id=self.site_id, country=self.country)
         out = []
+        current, chain = await self.rt.roster.wire_chain()
+        if current != self._roster_sent:  # before the lane: a Resume is checked against it
+            self._roster_sent = current
+            out.append(spb.ConnectResponse(roster=spb.RosterUpdate(chain=chain)))
         for e in entries:
             try:
                 out.append(self._for_this_site(lane_message(e)))

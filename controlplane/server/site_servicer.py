@@ -120,6 +120,7 @@ class SiteServicer(sgrpc.SiteServiceServicer):
                 for name, key in raw_keys(await publisher_set(self.rt.releases))
             ],
             log_vkey=self.rt.log_proofs.vkey,
+            roster_chain=[r.to_json() for r in await rt.roster.chain()],
         )
 
     @authenticated("ReportIncident")

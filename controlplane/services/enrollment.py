@@ -15,6 +15,7 @@ from typing import NoReturn
 
 from cryptography.x509.oid import NameOID
 
+from controlplane.domain import roster as rd
 from controlplane.domain import site_input
 from controlplane.domain.ratelimit import peer_host
 from controlplane.domain.records import SiteRecord, TokenRecord, site_key, token_key
@@ -236,11 +237,26 @@ class Enrollment:
         return Issued(certificate_pem(cert), self._ca.cert_pem, cert.not_valid_after_utc)
 
     async def issue_user(
-        self, actor: str, name: str, role: Role, country: str, csr_pem: str, ttl: dt.timedelta
+        self,
+        actor: str,
+        name: str,
+        role: Role,
+        country: str,
+        csr_pem: str,
+        ttl: dt.timedelta,
+        *,
+        roster: rd.Roster,
+        csr_signature: bytes = b"",
     ) -> Issued:
         if role not in (Role.ADMIN, Role.STEWARD, Role.AUDITOR):
             raise InvalidArgument("role", "must be admin, steward or auditor")
         identity = Identity(self._ca.trust_domain, Kind.USER, name, role, country)
+        why = rd.issuance_problem(
+            roster, name=name, role=role.value, csr_pem=csr_pem, signature=csr_signature
+        )
+        if why is not None:  # identity is bound at issuance: a certificate names a roster person
+            await self._audit.record(Entry(actor, "certificate.issue", f"user/{name}", "denied", why[:512]))
+            raise PermissionDenied(why)
         csr = parse_csr(csr_pem)
         cert = self._ca.sign_csr(csr, identity, ttl=ttl)
         await self._audit.record(

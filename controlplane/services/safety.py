@@ -30,6 +30,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from controlplane.domain import roster as rd
 from controlplane.domain import safety as sd
 from controlplane.domain.records import SiteStatus
 from controlplane.domain.safety import (
@@ -52,9 +53,10 @@ from controlplane.errors import (
 )
 from controlplane.pki.identity import Identity, Role
 from controlplane.pki.safety_key import SafetyKey
-from controlplane.services import artifact_index, clock
+from controlplane.services import approvals, artifact_index, clock
 from controlplane.services.audit import AuditLog, Entry
 from controlplane.services.registry import Registry
+from controlplane.services.roster import RosterStore
 from controlplane.services.safety_lane import CAS_ATTEMPTS, LaneCache, SafetyLane, Subscriber, _PendingAck
 from controlplane.store import Compare, Op, Put, Store
 from controlplane.store.base import Delete
@@ -101,6 +103,8 @@ class Safety(SafetyLane):
         self.ack_actor = ack_actor
         #: Test hook and operational switch: stop signing beacons (sites then fail closed).
         self.beacons_paused = False
+        #: Who may approve and how many must (set by the runtime; None: no approvals possible).
+        self.roster: RosterStore | None = None
 
     # --- reads ------------------------------------------------------------------------------------------
 
@@ -211,12 +215,18 @@ class Safety(SafetyLane):
             return action
         return await self._take_effect(action, [entry], create=True, fence=fence)
 
-    async def resume(self, caller: Identity, halt_id: str, reason: str) -> SafetyActionRecord:
+    async def resume(
+        self, caller: Identity, halt_id: str, reason: str, approval: rd.Signature | None = None
+    ) -> SafetyActionRecord:
         halt = await self.get(halt_id)
         if halt.kind not in (ActionKind.HALT, ActionKind.LOCAL_HALT) or not halt.effective_at:
             raise FailedPrecondition(f"{halt_id} is not a halt in effect")
         if halt.resumed_at:
             raise FailedPrecondition(f"halt {halt_id} was already resumed")
+        roster = await self._roster()
+        statement = rd.resume_statement(halt_id=halt.id, release=halt.release, scope=halt.scope)
+        first = await self._approval_or_refuse(caller, f"safety/{halt_id}", roster, statement, approval, [])
+        need = roster.threshold(rd.ActionClass.RESUME)
         action = SafetyActionRecord(
             id=str(uuid.uuid4()),
             kind=ActionKind.RESUME,
@@ -226,23 +236,27 @@ class Safety(SafetyLane):
             release=halt.release,
             reason=reason[:512],
             approvals=[caller.spiffe_id],
-            approvals_required=2,
+            approvals_required=need,
             targets=list(halt.targets),
             related_id=halt.id,
             ttl_s=halt.ttl_s,
             model=halt.model,
             digest=halt.digest,
+            signed_approvals=[first],
+            roster_version=roster.version,
+            single_admin=roster.single_admin,
         )
-        await self._create(
-            action,
-            Entry(
-                caller.spiffe_id,
-                "safety.resume.request",
-                f"release/{halt.release}",
-                reason=action.reason,
-                details={"id": action.id, "halt_id": halt.id, "approvals_required": "2"},
-            ),
+        entry = Entry(
+            caller.spiffe_id,
+            "safety.resume.request",
+            f"release/{halt.release}",
+            reason=action.reason,
+            details={"id": action.id, "halt_id": halt.id, "approvals_required": str(need)}
+            | ({"single_admin": "true"} if roster.single_admin else {}),
         )
+        if need <= 1:  # a single-admin roster: says so in the action and its audit event
+            return await self._take_effect(action, [entry], create=True)
+        await self._create(action, entry)
         return action
 
     async def freeze(
@@ -255,6 +269,8 @@ class Safety(SafetyLane):
         if not lift and existing is not None:
             raise FailedPrecondition(f"{parsed} is already frozen")
         kind = ActionKind.UNFREEZE if lift else ActionKind.FREEZE
+        roster = await self._roster()
+        approvals.roster_admin(caller, roster)
         action = SafetyActionRecord(
             id=str(uuid.uuid4()),
             kind=kind,
@@ -263,21 +279,45 @@ class Safety(SafetyLane):
             created_at=clock.now(),
             reason=reason[:512],
             approvals=[caller.spiffe_id],
-            approvals_required=2,
+            approvals_required=(need := roster.threshold(rd.ActionClass.FREEZE)),
+            roster_version=roster.version,
+            single_admin=roster.single_admin,
         )
-        await self._create(
-            action,
-            Entry(
-                caller.spiffe_id,
-                f"safety.{kind.lower()}.request",
-                f"scope/{parsed}",
-                reason=action.reason,
-                details={"id": action.id, "approvals_required": "2"},
-            ),
+        entry = Entry(
+            caller.spiffe_id,
+            f"safety.{kind.lower()}.request",
+            f"scope/{parsed}",
+            reason=action.reason,
+            details={"id": action.id, "approvals_required": str(need)},
         )
+        if need <= 1:
+            return await self._take_effect(action, [entry], create=True)
+        await self._create(action, entry)
         return action
 
-    async def approve(self, caller: Identity, action_id: str) -> SafetyActionRecord:
+    async def _roster(self) -> rd.Roster:
+        if self.roster is None:
+            raise FailedPrecondition("this federation has no roster: approvals cannot be checked")
+        return await self.roster.current()
+
+    async def _approval_or_refuse(
+        self,
+        caller: Identity,
+        obj: str,
+        roster: rd.Roster,
+        statement: bytes,
+        approval: rd.Signature | None,
+        prior: list[dict[str, str]],
+    ) -> dict[str, str]:
+        try:
+            return approvals.signed(caller, roster, statement, approval, prior)
+        except StargateError as e:
+            await self._audit.record(Entry(caller.spiffe_id, "safety.approve", obj, "denied", e.public[:512]))
+            raise
+
+    async def approve(
+        self, caller: Identity, action_id: str, approval: rd.Signature | None = None
+    ) -> SafetyActionRecord:
         """Add ``caller``'s approval; the action takes effect with the last one needed. Refusals
         (a wrong role, the same person twice, nothing to approve) are audited and raised."""
         action = await self.get(action_id)
@@ -299,6 +339,18 @@ class Safety(SafetyLane):
                 FailedPrecondition("already approved by this person: a second, distinct admin must approve"),
                 "same approver twice",
             )
+        roster = await self._roster()
+        signed: list[dict[str, str]] = []
+        if action.kind == ActionKind.RESUME:  # the sites verify these signatures themselves
+            halt = await self.get(action.related_id)
+            statement = rd.resume_statement(halt_id=halt.id, release=halt.release, scope=halt.scope)
+            prior = list(action.signed_approvals)
+            signed = [await self._approval_or_refuse(caller, obj, roster, statement, approval, prior)]
+        else:  # freezes and halts stay at the federation: a roster admin, by certificate
+            try:
+                approvals.roster_admin(caller, roster)
+            except PermissionDenied as e:
+                await refuse(e, e.public[:512])
         for _ in range(CAS_ATTEMPTS):
             kv = await self._store.get(sd.action_key(action_id))
             if kv is None:
@@ -306,7 +358,10 @@ class Safety(SafetyLane):
             action = SafetyActionRecord.from_json(kv.value)
             if caller.spiffe_id in action.approvals or action.effective_at:
                 await refuse(FailedPrecondition(f"{action_id} changed; re-read it"), "raced")
-            approved = action.replace(approvals=[*action.approvals, caller.spiffe_id])
+            approved = action.replace(
+                approvals=[*action.approvals, caller.spiffe_id],
+                signed_approvals=[*action.signed_approvals, *signed],
+            )
             entry = Entry(
                 caller.spiffe_id,
                 "safety.approve",

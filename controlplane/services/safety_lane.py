@@ -198,6 +198,7 @@ class SafetyLane:
             issuer=action.requested_by,
             key_id=self.key.key_id,
             signature="",
+            approvals=list(action.signed_approvals),
         )
         return rec.replace(signature=self.key.sign(signing_bytes(rec)).hex())
 

@@ -224,6 +224,8 @@ class SiteAgent:
                     self.log.on_beacon(msg.beacon)
                     for report in self.safety.on_beacon(msg.beacon):
                         self._outbox.put_nowait(report)
+                elif which == "roster":  # only versions that chain (operators/agent/approvals.py)
+                    self.on_event("roster", {"refused": self.safety.approvals.offer(msg.roster.chain)})
         finally:
             if heartbeats is not None:
                 heartbeats.cancel()

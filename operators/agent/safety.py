@@ -12,7 +12,8 @@ of the Reject it sends upstream, which the federation audits):
 4. ``replayed``: its id was never accepted before;
 5. ``sequence``: its safety sequence is above the last one accepted (only goes up; the sequence
    is federation-wide, so a site sees the rising subsequence of directives that cover it);
-6. ``two-person rule``: a Resume names at least two distinct approvers.
+6. ``approvals``: a Resume carries signed approvals meeting the pinned roster's resume threshold
+   (operators/agent/approvals.py; the federation's count is not trusted).
 
 Only then is the release halted (``WorkloadBackend.halt``) or resumed, and the state (last
 sequence, accepted ids, halted releases) written before the ack goes upstream.
@@ -47,6 +48,7 @@ from controlplane.domain import safety as sd
 from controlplane.errors import InvalidArgument
 from controlplane.pki.keys import write_atomic
 from controlplane.pki.safety_key import read_site_ring, verify
+from operators.agent.approvals import RosterGuard
 from operators.agent.backend import Refused, WorkloadBackend
 from operators.agent.policy import LocalPolicy
 from operators.agent.records import Applied
@@ -153,6 +155,7 @@ class SiteSafety:
         if not self.state.last_fresh:
             self.state.last_fresh = clock()  # a fresh start gets the full tolerance, once
         self.beacons = 0
+        self.approvals = RosterGuard(state_dir)
 
     # --- state ----------------------------------------------------------------------------------
 
@@ -208,9 +211,7 @@ class SiteSafety:
                 f"sequence: safety sequence {d.safety_sequence} is not above the last accepted "
                 f"{self.state.last_safety_sequence}"
             )
-        if kind == "resume" and len(set(d.resume.approvers)) < 2:
-            return f"two-person rule: resume approved by {len(set(d.resume.approvers))} distinct admin(s)"
-        return None
+        return self.approvals.check_resume(d) if kind == "resume" else None  # operators/agent/approvals.py
 
     async def handle(self, d: tpb.Directive) -> Applied:
         kind = "Halt" if d.kind == tpb.DIRECTIVE_KIND_HALT else "Resume"

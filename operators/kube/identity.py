@@ -78,9 +78,12 @@ class SiteIdentity:
             )
         return True
 
-    async def enroll(self, enroll_server: str, ca_pem: bytes, token: str, facts: Facts) -> None:
-        """Join: key and CSR made here, token spent once; nothing written unless accepted."""
-        await join(enroll_server, ca_pem, token, facts, self.dir)
+    async def enroll(
+        self, enroll_server: str, ca_pem: bytes, token: str, facts: Facts, *, roster_hash: str = ""
+    ) -> None:
+        """Join: key and CSR made here, token spent once; nothing written unless accepted (and,
+        with ``roster_hash``, unless the federation's roster v1 hashes to it)."""
+        await join(enroll_server, ca_pem, token, facts, self.dir, roster_hash=roster_hash)
         await self.sync()
 
     async def sync(self, *, min_interval: float = 0.0) -> bool:

@@ -42,6 +42,8 @@ class LinkConfig:
     ca_pem: bytes
     token_ref: tuple[str, str] | None  # (secret name, key) in the operator's namespace
     heartbeat: float
+    #: sha256:… of the federation's roster v1, given out of band (spec.rosterHash); "" trusts the first.
+    roster_hash: str = ""
 
     @staticmethod
     def fingerprint(spec: Any) -> str:
@@ -111,6 +113,7 @@ async def read_config(runtime: Runtime, spec: Any) -> LinkConfig:
         ca_pem=ca,
         token_ref=token_ref,
         heartbeat=float(spec.get("heartbeatSeconds", 15)),
+        roster_hash=str(spec.get("rosterHash", "")),
     )
 
 
@@ -125,7 +128,9 @@ async def enroll(runtime: Runtime, name: str, spec: Any, status: Any) -> dict[st
                 raise _fail("not enrolled and spec.tokenSecretRef is not set", "NoToken")
             token = (await _secret(runtime, *cfg.token_ref, "join token")).decode().strip()
             try:
-                await runtime.identity.enroll(cfg.enroll_server, cfg.ca_pem, token, cfg.facts)
+                await runtime.identity.enroll(
+                    cfg.enroll_server, cfg.ca_pem, token, cfg.facts, roster_hash=cfg.roster_hash
+                )
             except Unavailable as e:
                 raise kopf.TemporaryError(f"enrollment: {e.public}", delay=15)
             except StargateError as e:

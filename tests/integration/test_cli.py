@@ -121,6 +121,7 @@ def test_people_roles(server: tuple[Path, int], tmp_path: Path) -> None:
         "FR",
         "--out",
         str(tmp_path / "claire"),
+        "--lab-generate-key",  # claire is no roster person: a steward who approves nothing here
         "-o",
         "json",
         config=cfg,
@@ -137,7 +138,16 @@ def test_people_roles(server: tuple[Path, int], tmp_path: Path) -> None:
     assert run("sites", "list", config=claire).code == 0
     assert_one_line_error(
         run(
-            "users", "issue", "--name", "bob", "--role", "steward", "--out", str(tmp_path / "bob"), config=cfg
+            "users",
+            "issue",
+            "--name",
+            "bob",
+            "--role",
+            "steward",
+            "--out",
+            str(tmp_path / "bob"),
+            "--lab-generate-key",
+            config=cfg,
         ),
         "country",
     )

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from controlplane.client.config import write_config
-from tests.support.procs import assert_one_line_error, join_site, run, served_federation
+from tests.support.procs import assert_one_line_error, join_site, run, two_admin_federation
 
 TD = "safety.test"
 STATUS_KEYS = {"id", "state", "acked", "pending", "unreachable", "rejected", "approvals", "sites"}
@@ -22,8 +22,9 @@ STATUS_KEYS = {"id", "state", "acked", "pending", "unreachable", "rejected", "ap
 
 @pytest.fixture(scope="module")
 def fed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, int]]:
-    pki = tmp_path_factory.mktemp("cli-safety") / "pki"
-    with served_federation(pki, TD, "--heartbeat-interval", "0.5") as fed:
+    with two_admin_federation(
+        tmp_path_factory.mktemp("cli-safety"), TD, "--heartbeat-interval", "0.5"
+    ) as fed:
         yield fed
 
 
@@ -80,11 +81,22 @@ def test_halt_status_list_and_the_two_person_rule_from_the_cli(fed: tuple[Path, 
     resume = r.json()
     assert resume["state"] == "PendingApproval" and resume["approvals_required"] == 2
     assert_one_line_error(run("safety", "approve", resume["id"], config=admin), "second, distinct admin")
+    # bob makes his TLS key and a CSR signed with his approval key; an admin certifies it.
+    bob = d.parent / "people" / "bob"
+    assert run("users", "request", "--name", "bob", "--out", str(bob)).code == 0
     r = run(
-        "users", "issue", "--name", "bob", "--role", "admin", "--out", str(tmp_path / "bob"), config=admin
+        "users",
+        "issue",
+        "--csr",
+        str(bob / "bob.request.json"),
+        "--role",
+        "admin",
+        "--out",
+        str(bob),
+        config=admin,
     )
     assert r.code == 0, r.err
-    r = run("safety", "approve", resume["id"], "-o", "json", config=tmp_path / "bob" / "stargatectl.yaml")
+    r = run("safety", "approve", resume["id"], "-o", "json", config=bob / "stargatectl.yaml")
     assert r.code == 0, r.err
     assert r.json()["approvals"] == [f"spiffe://{TD}/user/admin", f"spiffe://{TD}/user/bob"]
     # --watch returns once the action has settled.

@@ -18,11 +18,38 @@ def test_dev_up_brings_up_three_ready_sites_and_stops_cleanly(tmp_path: Path) ->
         proc.wait_for("running; Ctrl-C to stop", timeout=60)
         out = proc.output()
         assert f"config: {d / 'stargatectl.yaml'}" in out and "memory store" in out
+        assert str(d / "admin2" / "stargatectl.yaml") in out
         r = run("sites", "list", "-o", "json", config=d / "stargatectl.yaml")
         assert r.code == 0, r.err
         items = r.json()["items"]
         assert len(items) == 3 and {s["status"] for s in items} == {"Ready"}
         assert len({s["country"] for s in items}) == 3
+        # Two admins, each with their own approval key: the two-person rule can be tried.
+        admin, admin2 = d / "stargatectl.yaml", d / "admin2" / "stargatectl.yaml"
+        assert run("status", "-o", "json", config=admin).json()["roster"]["single_admin"] is False
+        args = [
+            "safety",
+            "halt",
+            "--release",
+            "atlas-r1",
+            "--scope",
+            "global",
+            "--reason",
+            "try",
+            "-o",
+            "json",
+        ]
+        r = run(*args, config=admin)
+        assert r.code == 0, r.err
+        halt = r.json()
+        r = run("safety", "resume", halt["id"], "-o", "json", config=admin)
+        assert r.code == 0, r.err
+        resume = r.json()
+        assert resume["state"] == "PendingApproval" and resume["approvals_required"] == 2
+        r = run("safety", "approve", resume["id"], "-o", "json", config=admin2)
+        assert r.code == 0 and r.json()["approvals"][-1].endswith("/user/admin2"), r.err
+        r = run("safety", "status", halt["id"], "--watch", "-o", "json", config=admin, timeout=30)
+        assert r.code == 0 and '"Resumed"' in r.out.splitlines()[-1], r.out
     finally:
         code = proc.terminate()
     assert code == 0, proc.output()

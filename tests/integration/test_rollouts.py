@@ -348,7 +348,7 @@ async def test_pause_resume_abort_and_bad_manifest_fields(rig: Rig) -> None:
 async def test_a_safety_freeze_holds_a_rollout_where_it_is(rig: Rig) -> None:
     await rig.sites()
     await rig.publish(release("atlas-1-2-0", "1.2.0"))
-    async with rig.fed.client() as admin, rig.person("second-admin", Role.ADMIN) as second:
+    async with rig.fed.client() as admin, rig.person("bob", Role.ADMIN) as second:
         freeze = (
             await admin.call("Freeze", xpb.FreezeRequest(scope="country:DE", reason="incident review"))
         ).action

@@ -4,7 +4,6 @@ simulated sites running the real site-agent core."""
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import time
 from pathlib import Path
 from typing import Any
@@ -18,13 +17,12 @@ from controlplane.api.v1 import types_pb2 as tpb
 from controlplane.client.config import Context
 from controlplane.client.federation import FederationClient
 from controlplane.errors import FailedPrecondition, PermissionDenied, Unavailable
-from controlplane.pki.ca import CertificateAuthority
-from controlplane.pki.identity import Identity, Kind, Role
-from controlplane.pki.keys import certificate_pem, private_key_pem
+from controlplane.pki.identity import Role
 from controlplane.pki.safety_key import SafetyKey
 from controlplane.services.safety import Safety
 from operators.agent.policy import LocalPolicy
-from tests.support.federation import FAST, TD, Federation
+from tests.support.federation import FAST, TD, Federation, approve
+from tests.support.federation import resume as signed_resume
 from tests.support.requests import deploy as send_deploy
 
 DIGEST = "sha256:" + "cd" * 32
@@ -41,12 +39,7 @@ async def until(cond: Any, timeout: float = 5.0, what: str = "condition") -> Non
 
 
 def person(fed: Federation, tmp: Path, name: str, role: Role, country: str = "") -> FederationClient:
-    ca = CertificateAuthority.load(fed.dir)
-    key, cert = ca.issue(Identity(TD, Kind.USER, name, role, country), ttl=dt.timedelta(hours=1))
-    (tmp / f"{name}.key").write_bytes(private_key_pem(key))
-    (tmp / f"{name}.crt").write_bytes(certificate_pem(cert))
-    ctx = Context(name, (fed.address,), "", fed.dir / "ca.crt", tmp / f"{name}.crt", tmp / f"{name}.key")
-    return FederationClient(ctx, servers=[fed.address], retry=FAST)
+    return fed.person(tmp, name, role, country)
 
 
 def deploy(site: str, name: str, release: str, tier: int = 2, digest: str = DIGEST) -> fpb.DeployRequest:
@@ -161,15 +154,15 @@ async def test_two_person_rule_for_resume_freeze_and_global_halts(fed: Federatio
         await until(lambda: "atlas" in site.backend.items)
         halt = (await alice.call("Halt", xpb.HaltRequest(release="atlas-r1", scope="site:fr-par-1"))).action
         await until(lambda: site.backend.items["atlas"].halted)
-        resume = (await alice.call("Resume", xpb.ResumeRequest(halt_id=halt.id, reason="fixed"))).action
+        resume = await signed_resume(alice, halt.id, "fixed")
         assert resume.state == "PendingApproval" and resume.approvals_required == 2
         with pytest.raises(FailedPrecondition, match="second, distinct admin"):
-            await alice.call("ApproveSafetyAction", xpb.ApproveSafetyActionRequest(id=resume.id))
+            await approve(alice, resume.id)
         with pytest.raises(PermissionDenied):
             await claire.call("ApproveSafetyAction", xpb.ApproveSafetyActionRequest(id=resume.id))
         await asyncio.sleep(0.3)
         assert site.backend.items["atlas"].halted and (await action(alice, halt.id)).state == "Halted"
-        done = (await bob.call("ApproveSafetyAction", xpb.ApproveSafetyActionRequest(id=resume.id))).action
+        done = await approve(bob, resume.id)
         assert done.approvals == [ADMIN, f"spiffe://{TD}/user/bob"]
         await until(lambda: not site.backend.items["atlas"].halted, what="resumed at the site")
         assert (await action(alice, halt.id)).state == "Resumed"

@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -121,7 +121,7 @@ class Proc:
         self._f.close()
 
 
-def init_pki(pki: Path, trust_domain: str, port: int) -> None:
+def init_pki(pki: Path, trust_domain: str, port: int, init_args: Sequence[str] = ()) -> None:
     """``stargate-controlplane init`` as a process, for a server on 127.0.0.1:``port``."""
     init = subprocess.run(
         [
@@ -133,6 +133,7 @@ def init_pki(pki: Path, trust_domain: str, port: int) -> None:
             trust_domain,
             "--server-address",
             f"127.0.0.1:{port}",
+            *init_args,
         ],
         capture_output=True,
         text=True,
@@ -142,12 +143,15 @@ def init_pki(pki: Path, trust_domain: str, port: int) -> None:
 
 
 @contextlib.contextmanager
-def served_federation(pki: Path, trust_domain: str, *serve_args: str) -> Iterator[tuple[Path, int]]:
+def served_federation(
+    pki: Path, trust_domain: str, *serve_args: str, init_args: Sequence[str] = ()
+) -> Iterator[tuple[Path, int]]:
     """``stargate-controlplane init`` then ``serve`` as processes; yields (PKI dir, API port; the
     enrollment port is API port + 1). The server must stop gracefully on SIGTERM. Without a
-    ``--store`` in ``serve_args`` it runs on its default, an embedded etcd under the PKI dir."""
+    ``--store`` in ``serve_args`` it runs on its default, an embedded etcd under the PKI dir.
+    ``init_args`` go to init (e.g. ``--admin-key``: without one, a single-admin lab roster)."""
     port = free_port_pair()
-    init_pki(pki, trust_domain, port)
+    init_pki(pki, trust_domain, port, init_args)
     proc = Proc(
         [*SERVER, "serve", "--dir", str(pki), "--listen", f"127.0.0.1:{port}", *serve_args],
         pki.parent / "server.log",
@@ -188,3 +192,17 @@ def join_site(pki: Path, port: int, site_id: str, country: str, out: Path) -> No
         str(out),
     )
     assert r.code == 0, r.err
+
+
+@contextlib.contextmanager
+def two_admin_federation(base: Path, trust_domain: str, *serve_args: str) -> Iterator[tuple[Path, int]]:
+    """``served_federation`` with two admins in roster v1, each with an approval key made by
+    ``stargatectl keys create``: admin's beside the PKI directory (its config names it), bob's in
+    his own directory ``base/people/bob`` (he requests his certificate with ``users request``)."""
+    keys = {"admin": base / "admin.approval.key", "bob": base / "people" / "bob" / "bob.approval.key"}
+    for k in keys.values():
+        r = run("keys", "create", "--out", str(k))
+        assert r.code == 0, r.err
+    init_args = [a for n, k in keys.items() for a in ("--admin-key", f"{n}={k}.pub")]
+    with served_federation(base / "pki", trust_domain, *serve_args, init_args=init_args) as fed:
+        yield fed

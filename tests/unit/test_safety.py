@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,12 +17,17 @@ from controlplane.errors import InvalidArgument
 from controlplane.pki.safety_key import SafetyKey, ensure_safety_key, read_site_ring, write_site_ring
 from controlplane.server.safety_servicer import safety_directive_to_pb
 from controlplane.services.safety_lane import signing_bytes
+from operators.agent.approvals import RosterGuard
 from operators.agent.backend import MemoryBackend
 from operators.agent.policy import LocalPolicy
 from operators.agent.safety import SiteSafety
+from tests.support.roster import keys, resume_approvals, roster_of
 
 SITE = "fr-par-1"
 ADMIN_A, ADMIN_B = "spiffe://t/user/alice", "spiffe://t/user/bob"
+PEOPLE = keys("alice", "bob")
+ROSTER = roster_of(PEOPLE)
+BOTH = [("alice", PEOPLE["alice"]), ("bob", PEOPLE["bob"])]
 
 
 def _copy(
@@ -33,6 +39,7 @@ def _copy(
     ttl: float = 60.0,
     approvers: list[str] | None = None,
     did: str = "",
+    signers: list[tuple[str, Any]] | None = None,
 ) -> sd.SafetyDirectiveRecord:
     now = time.time()
     payload = {
@@ -59,6 +66,14 @@ def _copy(
         issuer=ADMIN_A,
         key_id=key.key_id,
         signature="",
+        approvals=[
+            {"person": a.person, "signature": a.signature.hex()}
+            for a in resume_approvals(
+                BOTH if signers is None else signers, halt_id="h-1", release="atlas-r1", scope=scope
+            )
+        ]
+        if kind == "Resume"
+        else [],
     )
     return rec.replace(signature=key.sign(signing_bytes(rec)).hex())
 
@@ -85,9 +100,11 @@ async def _site(key: SafetyKey, policy: LocalPolicy | None = None, clock=time.ti
             "replicas": 1,
         }
     )
-    return SiteSafety(
+    site = SiteSafety(
         SITE, backend, policy or LocalPolicy(), None, country="FR", ring={key.key_id: key.public}, clock=clock
     )
+    site.approvals = RosterGuard(None, ROSTER)
+    return site
 
 
 async def test_a_valid_halt_halts_the_release_and_a_resume_lifts_it() -> None:
@@ -112,10 +129,17 @@ async def test_a_valid_halt_halts_the_release_and_a_resume_lifts_it() -> None:
         (lambda k, o: _copy(k, scope="country:DE"), "scope: signed for country:DE, which does not"),
         (lambda k, o: _copy(k, scope="everything"), "scope: malformed scope 'everything'"),
         (lambda k, o: _copy(k, ttl=-1.0), "expired:"),
-        (lambda k, o: _copy(k, kind="Resume", approvers=[ADMIN_A]), "two-person rule: resume approved by 1"),
         (
-            lambda k, o: _copy(k, kind="Resume", approvers=[ADMIN_A, ADMIN_A]),
-            "two-person rule: resume approved by 1",
+            lambda k, o: _copy(k, kind="Resume", signers=BOTH[:1]),
+            "approvals: resume needs 2 distinct admins of roster v1; 1 signed (alice)",
+        ),
+        (
+            lambda k, o: _copy(k, kind="Resume", signers=[BOTH[0], BOTH[0]]),
+            "approvals: alice is listed twice",
+        ),
+        (
+            lambda k, o: _copy(k, kind="Resume", signers=[BOTH[0], ("bob", PEOPLE["alice"])]),
+            "approvals: the signature of bob does not verify",
         ),
     ],
     ids=[
@@ -127,6 +151,7 @@ async def test_a_valid_halt_halts_the_release_and_a_resume_lifts_it() -> None:
         "expired",
         "one-approver",
         "same-approver-twice",
+        "bob-signed-with-alices-key",
     ],
 )
 async def test_the_site_refuses_with_the_reason(make, reason) -> None:  # type: ignore[no-untyped-def]

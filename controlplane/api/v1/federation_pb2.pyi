@@ -217,18 +217,20 @@ class CancelDirectiveResponse(_message.Message):
     def __init__(self, directive: _Optional[_Union[_types_pb2.DirectiveRecord, _Mapping]] = ...) -> None: ...
 
 class IssueUserCertificateRequest(_message.Message):
-    __slots__ = ("name", "role", "country", "csr_pem", "ttl_seconds")
+    __slots__ = ("name", "role", "country", "csr_pem", "ttl_seconds", "csr_signature")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     COUNTRY_FIELD_NUMBER: _ClassVar[int]
     CSR_PEM_FIELD_NUMBER: _ClassVar[int]
     TTL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    CSR_SIGNATURE_FIELD_NUMBER: _ClassVar[int]
     name: str
     role: Role
     country: str
     csr_pem: str
     ttl_seconds: int
-    def __init__(self, name: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., country: _Optional[str] = ..., csr_pem: _Optional[str] = ..., ttl_seconds: _Optional[int] = ...) -> None: ...
+    csr_signature: bytes
+    def __init__(self, name: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., country: _Optional[str] = ..., csr_pem: _Optional[str] = ..., ttl_seconds: _Optional[int] = ..., csr_signature: _Optional[bytes] = ...) -> None: ...
 
 class IssueUserCertificateResponse(_message.Message):
     __slots__ = ("certificate_pem", "ca_bundle_pem", "not_after")
@@ -316,7 +318,7 @@ class StoreStatus(_message.Message):
     def __init__(self, kind: _Optional[str] = ..., endpoints: _Optional[_Iterable[str]] = ..., healthy: _Optional[bool] = ...) -> None: ...
 
 class GetStatusResponse(_message.Message):
-    __slots__ = ("leader", "replicas", "store", "replica_id", "version", "enroll_address", "persistent")
+    __slots__ = ("leader", "replicas", "store", "replica_id", "version", "enroll_address", "persistent", "roster_version", "roster_hash", "single_admin")
     LEADER_FIELD_NUMBER: _ClassVar[int]
     REPLICAS_FIELD_NUMBER: _ClassVar[int]
     STORE_FIELD_NUMBER: _ClassVar[int]
@@ -324,6 +326,9 @@ class GetStatusResponse(_message.Message):
     VERSION_FIELD_NUMBER: _ClassVar[int]
     ENROLL_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     PERSISTENT_FIELD_NUMBER: _ClassVar[int]
+    ROSTER_VERSION_FIELD_NUMBER: _ClassVar[int]
+    ROSTER_HASH_FIELD_NUMBER: _ClassVar[int]
+    SINGLE_ADMIN_FIELD_NUMBER: _ClassVar[int]
     leader: str
     replicas: _containers.RepeatedCompositeFieldContainer[Replica]
     store: StoreStatus
@@ -331,7 +336,10 @@ class GetStatusResponse(_message.Message):
     version: str
     enroll_address: str
     persistent: bool
-    def __init__(self, leader: _Optional[str] = ..., replicas: _Optional[_Iterable[_Union[Replica, _Mapping]]] = ..., store: _Optional[_Union[StoreStatus, _Mapping]] = ..., replica_id: _Optional[str] = ..., version: _Optional[str] = ..., enroll_address: _Optional[str] = ..., persistent: _Optional[bool] = ...) -> None: ...
+    roster_version: int
+    roster_hash: str
+    single_admin: bool
+    def __init__(self, leader: _Optional[str] = ..., replicas: _Optional[_Iterable[_Union[Replica, _Mapping]]] = ..., store: _Optional[_Union[StoreStatus, _Mapping]] = ..., replica_id: _Optional[str] = ..., version: _Optional[str] = ..., enroll_address: _Optional[str] = ..., persistent: _Optional[bool] = ..., roster_version: _Optional[int] = ..., roster_hash: _Optional[str] = ..., single_admin: _Optional[bool] = ...) -> None: ...
 
 class WhoAmIRequest(_message.Message):
     __slots__ = ()
@@ -348,3 +356,31 @@ class WhoAmIResponse(_message.Message):
     country: str
     not_after: _timestamp_pb2.Timestamp
     def __init__(self, identity: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., country: _Optional[str] = ..., not_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class GetRosterRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetRosterResponse(_message.Message):
+    __slots__ = ("chain", "version", "hash")
+    CHAIN_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    HASH_FIELD_NUMBER: _ClassVar[int]
+    chain: _containers.RepeatedScalarFieldContainer[bytes]
+    version: int
+    hash: str
+    def __init__(self, chain: _Optional[_Iterable[bytes]] = ..., version: _Optional[int] = ..., hash: _Optional[str] = ...) -> None: ...
+
+class ApplyRosterRequest(_message.Message):
+    __slots__ = ("roster",)
+    ROSTER_FIELD_NUMBER: _ClassVar[int]
+    roster: bytes
+    def __init__(self, roster: _Optional[bytes] = ...) -> None: ...
+
+class ApplyRosterResponse(_message.Message):
+    __slots__ = ("version", "hash")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    HASH_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    hash: str
+    def __init__(self, version: _Optional[int] = ..., hash: _Optional[str] = ...) -> None: ...

@@ -85,6 +85,16 @@ class FederationServiceStub:
                 request_serializer=controlplane_dot_api_dot_v1_dot_federation__pb2.IssueUserCertificateRequest.SerializeToString,
                 response_deserializer=controlplane_dot_api_dot_v1_dot_federation__pb2.IssueUserCertificateResponse.FromString,
                 _registered_method=True)
+        self.GetRoster = channel.unary_unary(
+                '/stargate.federation.v1.FederationService/GetRoster',
+                request_serializer=controlplane_dot_api_dot_v1_dot_federation__pb2.GetRosterRequest.SerializeToString,
+                response_deserializer=controlplane_dot_api_dot_v1_dot_federation__pb2.GetRosterResponse.FromString,
+                _registered_method=True)
+        self.ApplyRoster = channel.unary_unary(
+                '/stargate.federation.v1.FederationService/ApplyRoster',
+                request_serializer=controlplane_dot_api_dot_v1_dot_federation__pb2.ApplyRosterRequest.SerializeToString,
+                response_deserializer=controlplane_dot_api_dot_v1_dot_federation__pb2.ApplyRosterResponse.FromString,
+                _registered_method=True)
         self.ListAuditEvents = channel.unary_unary(
                 '/stargate.federation.v1.FederationService/ListAuditEvents',
                 request_serializer=controlplane_dot_api_dot_v1_dot_federation__pb2.ListAuditEventsRequest.SerializeToString,
@@ -181,6 +191,23 @@ class FederationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetRoster(self, request, context):
+        """GetRoster returns every version of the signed roster (who may approve what, and how many
+        must), oldest first. Any role.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ApplyRoster(self, request, context):
+        """ApplyRoster stores the next roster version. It must name the current version's hash and be
+        signed by the current version's roster-change threshold of its admins; every site checks the
+        same before it uses it. Admin only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListAuditEvents(self, request, context):
         """ListAuditEvents pages through the hash-linked audit log. Admin or auditor.
         """
@@ -254,6 +281,16 @@ def add_FederationServiceServicer_to_server(servicer, server):
                     servicer.IssueUserCertificate,
                     request_deserializer=controlplane_dot_api_dot_v1_dot_federation__pb2.IssueUserCertificateRequest.FromString,
                     response_serializer=controlplane_dot_api_dot_v1_dot_federation__pb2.IssueUserCertificateResponse.SerializeToString,
+            ),
+            'GetRoster': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRoster,
+                    request_deserializer=controlplane_dot_api_dot_v1_dot_federation__pb2.GetRosterRequest.FromString,
+                    response_serializer=controlplane_dot_api_dot_v1_dot_federation__pb2.GetRosterResponse.SerializeToString,
+            ),
+            'ApplyRoster': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApplyRoster,
+                    request_deserializer=controlplane_dot_api_dot_v1_dot_federation__pb2.ApplyRosterRequest.FromString,
+                    response_serializer=controlplane_dot_api_dot_v1_dot_federation__pb2.ApplyRosterResponse.SerializeToString,
             ),
             'ListAuditEvents': grpc.unary_unary_rpc_method_handler(
                     servicer.ListAuditEvents,
@@ -542,6 +579,60 @@ class FederationService:
             '/stargate.federation.v1.FederationService/IssueUserCertificate',
             controlplane_dot_api_dot_v1_dot_federation__pb2.IssueUserCertificateRequest.SerializeToString,
             controlplane_dot_api_dot_v1_dot_federation__pb2.IssueUserCertificateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRoster(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stargate.federation.v1.FederationService/GetRoster',
+            controlplane_dot_api_dot_v1_dot_federation__pb2.GetRosterRequest.SerializeToString,
+            controlplane_dot_api_dot_v1_dot_federation__pb2.GetRosterResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApplyRoster(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stargate.federation.v1.FederationService/ApplyRoster',
+            controlplane_dot_api_dot_v1_dot_federation__pb2.ApplyRosterRequest.SerializeToString,
+            controlplane_dot_api_dot_v1_dot_federation__pb2.ApplyRosterResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -51,7 +51,7 @@ class SafetySiteState(_message.Message):
     def __init__(self, site_id: _Optional[str] = ..., state: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class SafetyAction(_message.Message):
-    __slots__ = ("id", "kind", "state", "release", "scope", "reason", "requested_by", "approvals", "approvals_required", "created_at", "effective_at", "related_id", "acked", "pending", "unreachable", "rejected", "sites", "automatic")
+    __slots__ = ("id", "kind", "state", "release", "scope", "reason", "requested_by", "approvals", "approvals_required", "created_at", "effective_at", "related_id", "acked", "pending", "unreachable", "rejected", "sites", "automatic", "signed_approvals", "roster_version", "single_admin")
     ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -70,6 +70,9 @@ class SafetyAction(_message.Message):
     REJECTED_FIELD_NUMBER: _ClassVar[int]
     SITES_FIELD_NUMBER: _ClassVar[int]
     AUTOMATIC_FIELD_NUMBER: _ClassVar[int]
+    SIGNED_APPROVALS_FIELD_NUMBER: _ClassVar[int]
+    ROSTER_VERSION_FIELD_NUMBER: _ClassVar[int]
+    SINGLE_ADMIN_FIELD_NUMBER: _ClassVar[int]
     id: str
     kind: SafetyActionKind
     state: str
@@ -88,7 +91,10 @@ class SafetyAction(_message.Message):
     rejected: int
     sites: _containers.RepeatedCompositeFieldContainer[SafetySiteState]
     automatic: bool
-    def __init__(self, id: _Optional[str] = ..., kind: _Optional[_Union[SafetyActionKind, str]] = ..., state: _Optional[str] = ..., release: _Optional[str] = ..., scope: _Optional[str] = ..., reason: _Optional[str] = ..., requested_by: _Optional[str] = ..., approvals: _Optional[_Iterable[str]] = ..., approvals_required: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., effective_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., related_id: _Optional[str] = ..., acked: _Optional[int] = ..., pending: _Optional[int] = ..., unreachable: _Optional[int] = ..., rejected: _Optional[int] = ..., sites: _Optional[_Iterable[_Union[SafetySiteState, _Mapping]]] = ..., automatic: _Optional[bool] = ...) -> None: ...
+    signed_approvals: _containers.RepeatedCompositeFieldContainer[PersonApproval]
+    roster_version: int
+    single_admin: bool
+    def __init__(self, id: _Optional[str] = ..., kind: _Optional[_Union[SafetyActionKind, str]] = ..., state: _Optional[str] = ..., release: _Optional[str] = ..., scope: _Optional[str] = ..., reason: _Optional[str] = ..., requested_by: _Optional[str] = ..., approvals: _Optional[_Iterable[str]] = ..., approvals_required: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., effective_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., related_id: _Optional[str] = ..., acked: _Optional[int] = ..., pending: _Optional[int] = ..., unreachable: _Optional[int] = ..., rejected: _Optional[int] = ..., sites: _Optional[_Iterable[_Union[SafetySiteState, _Mapping]]] = ..., automatic: _Optional[bool] = ..., signed_approvals: _Optional[_Iterable[_Union[PersonApproval, _Mapping]]] = ..., roster_version: _Optional[int] = ..., single_admin: _Optional[bool] = ...) -> None: ...
 
 class HaltRequest(_message.Message):
     __slots__ = ("release", "scope", "reason", "ttl_seconds")
@@ -109,12 +115,14 @@ class HaltResponse(_message.Message):
     def __init__(self, action: _Optional[_Union[SafetyAction, _Mapping]] = ...) -> None: ...
 
 class ResumeRequest(_message.Message):
-    __slots__ = ("halt_id", "reason")
+    __slots__ = ("halt_id", "reason", "approval")
     HALT_ID_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    APPROVAL_FIELD_NUMBER: _ClassVar[int]
     halt_id: str
     reason: str
-    def __init__(self, halt_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+    approval: PersonApproval
+    def __init__(self, halt_id: _Optional[str] = ..., reason: _Optional[str] = ..., approval: _Optional[_Union[PersonApproval, _Mapping]] = ...) -> None: ...
 
 class ResumeResponse(_message.Message):
     __slots__ = ("action",)
@@ -151,10 +159,12 @@ class UnfreezeResponse(_message.Message):
     def __init__(self, action: _Optional[_Union[SafetyAction, _Mapping]] = ...) -> None: ...
 
 class ApproveSafetyActionRequest(_message.Message):
-    __slots__ = ("id",)
+    __slots__ = ("id", "approval")
     ID_FIELD_NUMBER: _ClassVar[int]
+    APPROVAL_FIELD_NUMBER: _ClassVar[int]
     id: str
-    def __init__(self, id: _Optional[str] = ...) -> None: ...
+    approval: PersonApproval
+    def __init__(self, id: _Optional[str] = ..., approval: _Optional[_Union[PersonApproval, _Mapping]] = ...) -> None: ...
 
 class ApproveSafetyActionResponse(_message.Message):
     __slots__ = ("action",)
@@ -185,6 +195,14 @@ class ListSafetyActionsResponse(_message.Message):
     ACTIONS_FIELD_NUMBER: _ClassVar[int]
     actions: _containers.RepeatedCompositeFieldContainer[SafetyAction]
     def __init__(self, actions: _Optional[_Iterable[_Union[SafetyAction, _Mapping]]] = ...) -> None: ...
+
+class PersonApproval(_message.Message):
+    __slots__ = ("person", "signature")
+    PERSON_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    person: str
+    signature: bytes
+    def __init__(self, person: _Optional[str] = ..., signature: _Optional[bytes] = ...) -> None: ...
 
 class SafetyPublicKey(_message.Message):
     __slots__ = ("key_id", "public_key_pem")

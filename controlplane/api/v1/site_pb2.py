@@ -29,7 +29,7 @@ from controlplane.api.v1 import types_pb2 as controlplane_dot_api_dot_v1_dot_typ
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x63ontrolplane/api/v1/site.proto\x12\x16stargate.federation.v1\x1a\"controlplane/api/v1/logproof.proto\x1a!controlplane/api/v1/options.proto\x1a controlplane/api/v1/safety.proto\x1a\x1f\x63ontrolplane/api/v1/types.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"s\n\rEnrollRequest\x12\x13\n\x05token\x18\x01 \x01(\tB\x04\xe8\xe0\x18\x01\x12\x15\n\x07\x63sr_pem\x18\x02 \x01(\tB\x04\xe8\xe0\x18\x01\x12\x36\n\x05\x66\x61\x63ts\x18\x03 \x01(\x0b\x32!.stargate.federation.v1.SiteFactsB\x04\xe8\xe0\x18\x01\"\xe7\x02\n\x0e\x45nrollResponse\x12\x1d\n\x0f\x63\x65rtificate_pem\x18\x01 \x01(\tB\x04\xe8\xe0\x18\x04\x12\x1b\n\rca_bundle_pem\x18\x02 \x01(\tB\x04\xe8\xe0\x18\x04\x12\x33\n\tnot_after\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe8\xe0\x18\x01\x12\x42\n\x0bsafety_keys\x18\x04 \x03(\x0b\x32\'.stargate.federation.v1.SafetyPublicKeyB\x04\xe8\xe0\x18\x04\x12\x44\n\rdirective_key\x18\x14 \x01(\x0b\x32\'.stargate.federation.v1.SafetyPublicKeyB\x04\xe8\xe0\x18\x04\x12\x42\n\npublishers\x18\x15 \x03(\x0b\x32(.stargate.federation.v1.TrustedPublisherB\x04\xe8\xe0\x18\x04\x12\x16\n\x08log_vkey\x18\x1e \x01(\tB\x04\xe8\xe0\x18\x04\"\xcc\x03\n\x0e\x43onnectRequest\x12\x34\n\x05hello\x18\x01 \x01(\x0b\x32\x1d.stargate.federation.v1.HelloB\x04\xe8\xe0\x18\x01H\x00\x12<\n\theartbeat\x18\x02 \x01(\x0b\x32!.stargate.federation.v1.HeartbeatB\x04\xe8\xe0\x18\x02H\x00\x12\x30\n\x03\x61\x63k\x18\x03 \x01(\x0b\x32\x1b.stargate.federation.v1.AckB\x04\xe8\xe0\x18\x01H\x00\x12\x36\n\x06reject\x18\x04 \x01(\x0b\x32\x1e.stargate.federation.v1.RejectB\x04\xe8\xe0\x18\x01H\x00\x12@\n\x08incident\x18\x05 \x01(\x0b\x32&.stargate.federation.v1.IncidentReportB\x04\xe8\xe0\x18\x01H\x00\x12\x43\n\nlocal_halt\x18\x06 \x01(\x0b\x32\'.stargate.federation.v1.LocalHaltReportB\x04\xe8\xe0\x18\x01H\x00\x12J\n\x11log_proof_request\x18\x1e \x01(\x0b\x32\'.stargate.federation.v1.LogProofRequestB\x04\xe8\xe0\x18\x01H\x00\x42\t\n\x07message\"\xf4\x01\n\x05Hello\x12\x15\n\x07site_id\x18\x01 \x01(\tB\x04\xe8\xe0\x18\x01\x12\x36\n\x05\x66\x61\x63ts\x18\x02 \x01(\x0b\x32!.stargate.federation.v1.SiteFactsB\x04\xe8\xe0\x18\x01\x12#\n\x15last_applied_sequence\x18\x03 \x01(\x04\x42\x04\xe8\xe0\x18\x01\x12\"\n\x14last_safety_sequence\x18\x04 \x01(\x04\x42\x04\xe8\xe0\x18\x01\x12\x1b\n\rmin_witnesses\x18\x1e \x01(\rB\x04\xe8\xe0\x18\x01\x12\x17\n\twitnesses\x18\x1f \x03(\tB\x04\xe8\xe0\x18\x01\x12\x1d\n\x0f\x63heckpoint_size\x18  \x01(\x04\x42\x04\xe8\xe0\x18\x01\"\xed\x02\n\tHeartbeat\x12\x15\n\x07site_id\x18\x01 \x01(\tB\x04\xe8\xe0\x18\x01\x12G\n\x08\x63\x61pacity\x18\x02 \x03(\x0b\x32/.stargate.federation.v1.Heartbeat.CapacityEntryB\x04\xe8\xe0\x18\x02\x12\x38\n\x06health\x18\x03 \x01(\x0e\x32\".stargate.federation.v1.SiteHealthB\x04\xe8\xe0\x18\x01\x12\x43\n\x0b\x64\x65ployments\x18\x04 \x03(\x0b\x32(.stargate.federation.v1.DeploymentStatusB\x04\xe8\xe0\x18\x02\x12#\n\x15last_applied_sequence\x18\x05 \x01(\x04\x42\x04\xe8\xe0\x18\x01\x1a\\\n\rCapacityEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12:\n\x05value\x18\x02 \x01(\x0b\x32+.stargate.federation.v1.AcceleratorCapacity:\x02\x38\x01\"o\n\x03\x41\x63k\x12\x15\n\x07site_id\x18\x01 \x01(\tB\x04\xe8\xe0\x18\x01\x12\x1a\n\x0c\x64irective_id\x18\x02 \x01(\tB\x04\xe8\xe0\x18\x01\x12\x16\n\x08sequence\x18\x03 \x01(\x04\x42\x04\xe8\xe0\x18\x01\x12\x1d\n\x0fsafety_sequence\x18\x04 \x01(\x04\x42\x04\xe8\xe0\x18\x01\"\x88\x01\n\x06Reject\x12\x15\n\x07site_id\x18\x01 \x01(\tB\x04\xe8\xe0\x18\x01\x12\x1a\n\x0c\x64irective_id\x18\x02 \x01(\tB\x04\xe8\xe0\x18\x01\x12\x16\n\x08sequence\x18\x03 \x01(\x04\x42\x04\xe8\xe0\x18\x01\x12\x14\n\x06reason\x18\x04 \x01(\tB\x04\xe8\xe0\x18\x01\x12\x1d\n\x0fsafety_sequence\x18\x05 \x01(\x04\x42\x04\xe8\xe0\x18\x01\"\x91\x02\n\x0f\x43onnectResponse\x12\x38\n\x07welcome\x18\x01 \x01(\x0b\x32\x1f.stargate.federation.v1.WelcomeB\x04\xe8\xe0\x18\x03H\x00\x12<\n\tdirective\x18\x02 \x01(\x0b\x32!.stargate.federation.v1.DirectiveB\x04\xe8\xe0\x18\x03H\x00\x12\x36\n\x06\x62\x65\x61\x63on\x18\x03 \x01(\x0b\x32\x1e.stargate.federation.v1.BeaconB\x04\xe8\xe0\x18\x03H\x00\x12\x43\n\tlog_proof\x18\x1e \x01(\x0b\x32(.stargate.federation.v1.LogProofResponseB\x04\xe8\xe0\x18\x03H\x00\x42\t\n\x07message\"\x84\x01\n\x07Welcome\x12\x18\n\nreplica_id\x18\x01 \x01(\tB\x04\xe8\xe0\x18\x03\x12(\n\x1aheartbeat_interval_seconds\x18\x02 \x01(\x01\x42\x04\xe8\xe0\x18\x03\x12\x35\n\x0bserver_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe8\xe0\x18\x03\"G\n\x17RenewCertificateRequest\x12\x15\n\x07site_id\x18\x01 \x01(\tB\x04\xe8\xe0\x18\x01\x12\x15\n\x07\x63sr_pem\x18\x02 \x01(\tB\x04\xe8\xe0\x18\x01\"\x8b\x01\n\x18RenewCertificateResponse\x12\x1d\n\x0f\x63\x65rtificate_pem\x18\x01 \x01(\tB\x04\xe8\xe0\x18\x04\x12\x1b\n\rca_bundle_pem\x18\x02 \x01(\tB\x04\xe8\xe0\x18\x04\x12\x33\n\tnot_after\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe8\xe0\x18\x01\"W\n\x15ReportIncidentRequest\x12>\n\x08incident\x18\x01 \x01(\x0b\x32&.stargate.federation.v1.IncidentReportB\x04\xe8\xe0\x18\x01\"*\n\x16ReportIncidentResponse\x12\x10\n\x08recorded\x18\x01 \x01(\x08\x32\xae\x03\n\x0bSiteService\x12W\n\x06\x45nroll\x12%.stargate.federation.v1.EnrollRequest\x1a&.stargate.federation.v1.EnrollResponse\x12^\n\x07\x43onnect\x12&.stargate.federation.v1.ConnectRequest\x1a\'.stargate.federation.v1.ConnectResponse(\x01\x30\x01\x12u\n\x10RenewCertificate\x12/.stargate.federation.v1.RenewCertificateRequest\x1a\x30.stargate.federation.v1.RenewCertificateResponse\x12o\n\x0eReportIncident\x12-.stargate.federation.v1.ReportIncidentRequest\x1a..stargate.federation.v1.ReportIncidentResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x63ontrolplane/api/v1/site.proto\x12\x16stargate.federation.v1\x1a\"controlplane/api/v1/logproof.proto\x1a!controlplane/api/v1/options.proto\x1a controlplane/api/v1/safety.proto\x1a\x1f\x63ontrolplane/api/v1/types.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"s\n\rEnrollRequest\x12\x13\n\x05token\x18\x01 \x01(\tB\x04\xe8\xe0\x18\x01\x12\x15\n\x07\x63sr_pem\x18\x02 \x01(\tB\x04\xe8\xe0\x18\x01\x12\x36\n\x05\x66\x61\x63ts\x18\x03 \x01(\x0b\x32!.stargate.federation.v1.SiteFactsB\x04\xe8\xe0\x18\x01\"\x83\x03\n\x0e\x45nrollResponse\x12\x1d\n\x0f\x63\x65rtificate_pem\x18\x01 \x01(\tB\x04\xe8\xe0\x18\x04\x12\x1b\n\rca_bundle_pem\x18\x02 \x01(\tB\x04\xe8\xe0\x18\x04\x12\x33\n\tnot_after\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe8\xe0\x18\x01\x12\x42\n\x0bsafety_keys\x18\x04 \x03(\x0b\x32\'.stargate.federation.v1.SafetyPublicKeyB\x04\xe8\xe0\x18\x04\x12\x44\n\rdirective_key\x18\x14 \x01(\x0b\x32\'.stargate.federation.v1.SafetyPublicKeyB\x04\xe8\xe0\x18\x04\x12\x42\n\npublishers\x18\x15 \x03(\x0b\x32(.stargate.federation.v1.TrustedPublisherB\x04\xe8\xe0\x18\x04\x12\x16\n\x08log_vkey\x18\x1e \x01(\tB\x04\xe8\xe0\x18\x04\x12\x1a\n\x0croster_chain\x18\x19 \x03(\x0c\x42\x04\xe8\xe0\x18\x03\"\xcc\x03\n\x0e\x43onnectRequest\x12\x34\n\x05hello\x18\x01 \x01(\x0b\x32\x1d.stargate.federation.v1.HelloB\x04\xe8\xe0\x18\x01H\x00\x12<\n\theartbeat\x18\x02 \x01(\x0b\x32!.stargate.federation.v1.HeartbeatB\x04\xe8\xe0\x18\x02H\x00\x12\x30\n\x03\x61\x63k\x18\x03 \x01(\x0b\x32\x1b.stargate.federation.v1.AckB\x04\xe8\xe0\x18\x01H\x00\x12\x36\n\x06reject\x18\x04 \x01(\x0b\x32\x1e.stargate.federation.v1.RejectB\x04\xe8\xe0\x18\x01H\x00\x12@\n\x08incident\x18\x05 \x01(\x0b\x32&.stargate.federation.v1.IncidentReportB\x04\xe8\xe0\x18\x01H\x00\x12\x43\n\nlocal_halt\x18\x06 \x01(\x0b\x32\'.stargate.federation.v1.LocalHaltReportB\x04\xe8\xe0\x18\x01H\x00\x12J\n\x11log_proof_request\x18\x1e \x01(\x0b\x32\'.stargate.federation.v1.LogProofRequestB\x04\xe8\xe0\x18\x01H\x00\x42\t\n\x07message\"\xf4\x01\n\x05Hello\x12\x15\n\x07site_id\x18\x01 \x01(\tB\x04\xe8\xe0\x18\x01\x12\x36\n\x05\x66\x61\x63ts\x18\x02 \x01(\x0b\x32!.stargate.federation.v1.SiteFactsB\x04\xe8\xe0\x18\x01\x12#\n\x15last_applied_sequence\x18\x03 \x01(\x04\x42\x04\xe8\xe0\x18\x01\x12\"\n\x14last_safety_sequence\x18\x04 \x01(\x04\x42\x04\xe8\xe0\x18\x01\x12\x1b\n\rmin_witnesses\x18\x1e \x01(\rB\x04\xe8\xe0\x18\x01\x12\x17\n\twitnesses\x18\x1f \x03(\tB\x04\xe8\xe0\x18\x01\x12\x1d\n\x0f\x63heckpoint_size\x18  \x01(\x04\x42\x04\xe8\xe0\x18\x01\"\xed\x02\n\tHeartbeat\x12\x15\n\x07site_id\x18\x01 \x01(\tB\x04\xe8\xe0\x18\x01\x12G\n\x08\x63\x61pacity\x18\x02 \x03(\x0b\x32/.stargate.federation.v1.Heartbeat.CapacityEntryB\x04\xe8\xe0\x18\x02\x12\x38\n\x06health\x18\x03 \x01(\x0e\x32\".stargate.federation.v1.SiteHealthB\x04\xe8\xe0\x18\x01\x12\x43\n\x0b\x64\x65ployments\x18\x04 \x03(\x0b\x32(.stargate.federation.v1.DeploymentStatusB\x04\xe8\xe0\x18\x02\x12#\n\x15last_applied_sequence\x18\x05 \x01(\x04\x42\x04\xe8\xe0\x18\x01\x1a\\\n\rCapacityEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12:\n\x05value\x18\x02 \x01(\x0b\x32+.stargate.federation.v1.AcceleratorCapacity:\x02\x38\x01\"o\n\x03\x41\x63k\x12\x15\n\x07site_id\x18\x01 \x01(\tB\x04\xe8\xe0\x18\x01\x12\x1a\n\x0c\x64irective_id\x18\x02 \x01(\tB\x04\xe8\xe0\x18\x01\x12\x16\n\x08sequence\x18\x03 \x01(\x04\x42\x04\xe8\xe0\x18\x01\x12\x1d\n\x0fsafety_sequence\x18\x04 \x01(\x04\x42\x04\xe8\xe0\x18\x01\"\x88\x01\n\x06Reject\x12\x15\n\x07site_id\x18\x01 \x01(\tB\x04\xe8\xe0\x18\x01\x12\x1a\n\x0c\x64irective_id\x18\x02 \x01(\tB\x04\xe8\xe0\x18\x01\x12\x16\n\x08sequence\x18\x03 \x01(\x04\x42\x04\xe8\xe0\x18\x01\x12\x14\n\x06reason\x18\x04 \x01(\tB\x04\xe8\xe0\x18\x01\x12\x1d\n\x0fsafety_sequence\x18\x05 \x01(\x04\x42\x04\xe8\xe0\x18\x01\"\xcf\x02\n\x0f\x43onnectResponse\x12\x38\n\x07welcome\x18\x01 \x01(\x0b\x32\x1f.stargate.federation.v1.WelcomeB\x04\xe8\xe0\x18\x03H\x00\x12<\n\tdirective\x18\x02 \x01(\x0b\x32!.stargate.federation.v1.DirectiveB\x04\xe8\xe0\x18\x03H\x00\x12\x36\n\x06\x62\x65\x61\x63on\x18\x03 \x01(\x0b\x32\x1e.stargate.federation.v1.BeaconB\x04\xe8\xe0\x18\x03H\x00\x12\x43\n\tlog_proof\x18\x1e \x01(\x0b\x32(.stargate.federation.v1.LogProofResponseB\x04\xe8\xe0\x18\x03H\x00\x12<\n\x06roster\x18\x19 \x01(\x0b\x32$.stargate.federation.v1.RosterUpdateB\x04\xe8\xe0\x18\x03H\x00\x42\t\n\x07message\"#\n\x0cRosterUpdate\x12\x13\n\x05\x63hain\x18\x01 \x03(\x0c\x42\x04\xe8\xe0\x18\x03\"\x84\x01\n\x07Welcome\x12\x18\n\nreplica_id\x18\x01 \x01(\tB\x04\xe8\xe0\x18\x03\x12(\n\x1aheartbeat_interval_seconds\x18\x02 \x01(\x01\x42\x04\xe8\xe0\x18\x03\x12\x35\n\x0bserver_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe8\xe0\x18\x03\"G\n\x17RenewCertificateRequest\x12\x15\n\x07site_id\x18\x01 \x01(\tB\x04\xe8\xe0\x18\x01\x12\x15\n\x07\x63sr_pem\x18\x02 \x01(\tB\x04\xe8\xe0\x18\x01\"\x8b\x01\n\x18RenewCertificateResponse\x12\x1d\n\x0f\x63\x65rtificate_pem\x18\x01 \x01(\tB\x04\xe8\xe0\x18\x04\x12\x1b\n\rca_bundle_pem\x18\x02 \x01(\tB\x04\xe8\xe0\x18\x04\x12\x33\n\tnot_after\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe8\xe0\x18\x01\"W\n\x15ReportIncidentRequest\x12>\n\x08incident\x18\x01 \x01(\x0b\x32&.stargate.federation.v1.IncidentReportB\x04\xe8\xe0\x18\x01\"*\n\x16ReportIncidentResponse\x12\x10\n\x08recorded\x18\x01 \x01(\x08\x32\xae\x03\n\x0bSiteService\x12W\n\x06\x45nroll\x12%.stargate.federation.v1.EnrollRequest\x1a&.stargate.federation.v1.EnrollResponse\x12^\n\x07\x43onnect\x12&.stargate.federation.v1.ConnectRequest\x1a\'.stargate.federation.v1.ConnectResponse(\x01\x30\x01\x12u\n\x10RenewCertificate\x12/.stargate.federation.v1.RenewCertificateRequest\x1a\x30.stargate.federation.v1.RenewCertificateResponse\x12o\n\x0eReportIncident\x12-.stargate.federation.v1.ReportIncidentRequest\x1a..stargate.federation.v1.ReportIncidentResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -56,6 +56,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ENROLLRESPONSE'].fields_by_name['publishers']._serialized_options = b'\350\340\030\004'
   _globals['_ENROLLRESPONSE'].fields_by_name['log_vkey']._loaded_options = None
   _globals['_ENROLLRESPONSE'].fields_by_name['log_vkey']._serialized_options = b'\350\340\030\004'
+  _globals['_ENROLLRESPONSE'].fields_by_name['roster_chain']._loaded_options = None
+  _globals['_ENROLLRESPONSE'].fields_by_name['roster_chain']._serialized_options = b'\350\340\030\003'
   _globals['_CONNECTREQUEST'].fields_by_name['hello']._loaded_options = None
   _globals['_CONNECTREQUEST'].fields_by_name['hello']._serialized_options = b'\350\340\030\001'
   _globals['_CONNECTREQUEST'].fields_by_name['heartbeat']._loaded_options = None
@@ -122,6 +124,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CONNECTRESPONSE'].fields_by_name['beacon']._serialized_options = b'\350\340\030\003'
   _globals['_CONNECTRESPONSE'].fields_by_name['log_proof']._loaded_options = None
   _globals['_CONNECTRESPONSE'].fields_by_name['log_proof']._serialized_options = b'\350\340\030\003'
+  _globals['_CONNECTRESPONSE'].fields_by_name['roster']._loaded_options = None
+  _globals['_CONNECTRESPONSE'].fields_by_name['roster']._serialized_options = b'\350\340\030\003'
+  _globals['_ROSTERUPDATE'].fields_by_name['chain']._loaded_options = None
+  _globals['_ROSTERUPDATE'].fields_by_name['chain']._serialized_options = b'\350\340\030\003'
   _globals['_WELCOME'].fields_by_name['replica_id']._loaded_options = None
   _globals['_WELCOME'].fields_by_name['replica_id']._serialized_options = b'\350\340\030\003'
   _globals['_WELCOME'].fields_by_name['heartbeat_interval_seconds']._loaded_options = None
@@ -143,31 +149,33 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ENROLLREQUEST']._serialized_start=229
   _globals['_ENROLLREQUEST']._serialized_end=344
   _globals['_ENROLLRESPONSE']._serialized_start=347
-  _globals['_ENROLLRESPONSE']._serialized_end=706
-  _globals['_CONNECTREQUEST']._serialized_start=709
-  _globals['_CONNECTREQUEST']._serialized_end=1169
-  _globals['_HELLO']._serialized_start=1172
-  _globals['_HELLO']._serialized_end=1416
-  _globals['_HEARTBEAT']._serialized_start=1419
-  _globals['_HEARTBEAT']._serialized_end=1784
-  _globals['_HEARTBEAT_CAPACITYENTRY']._serialized_start=1692
-  _globals['_HEARTBEAT_CAPACITYENTRY']._serialized_end=1784
-  _globals['_ACK']._serialized_start=1786
-  _globals['_ACK']._serialized_end=1897
-  _globals['_REJECT']._serialized_start=1900
-  _globals['_REJECT']._serialized_end=2036
-  _globals['_CONNECTRESPONSE']._serialized_start=2039
-  _globals['_CONNECTRESPONSE']._serialized_end=2312
-  _globals['_WELCOME']._serialized_start=2315
-  _globals['_WELCOME']._serialized_end=2447
-  _globals['_RENEWCERTIFICATEREQUEST']._serialized_start=2449
-  _globals['_RENEWCERTIFICATEREQUEST']._serialized_end=2520
-  _globals['_RENEWCERTIFICATERESPONSE']._serialized_start=2523
-  _globals['_RENEWCERTIFICATERESPONSE']._serialized_end=2662
-  _globals['_REPORTINCIDENTREQUEST']._serialized_start=2664
-  _globals['_REPORTINCIDENTREQUEST']._serialized_end=2751
-  _globals['_REPORTINCIDENTRESPONSE']._serialized_start=2753
-  _globals['_REPORTINCIDENTRESPONSE']._serialized_end=2795
-  _globals['_SITESERVICE']._serialized_start=2798
-  _globals['_SITESERVICE']._serialized_end=3228
+  _globals['_ENROLLRESPONSE']._serialized_end=734
+  _globals['_CONNECTREQUEST']._serialized_start=737
+  _globals['_CONNECTREQUEST']._serialized_end=1197
+  _globals['_HELLO']._serialized_start=1200
+  _globals['_HELLO']._serialized_end=1444
+  _globals['_HEARTBEAT']._serialized_start=1447
+  _globals['_HEARTBEAT']._serialized_end=1812
+  _globals['_HEARTBEAT_CAPACITYENTRY']._serialized_start=1720
+  _globals['_HEARTBEAT_CAPACITYENTRY']._serialized_end=1812
+  _globals['_ACK']._serialized_start=1814
+  _globals['_ACK']._serialized_end=1925
+  _globals['_REJECT']._serialized_start=1928
+  _globals['_REJECT']._serialized_end=2064
+  _globals['_CONNECTRESPONSE']._serialized_start=2067
+  _globals['_CONNECTRESPONSE']._serialized_end=2402
+  _globals['_ROSTERUPDATE']._serialized_start=2404
+  _globals['_ROSTERUPDATE']._serialized_end=2439
+  _globals['_WELCOME']._serialized_start=2442
+  _globals['_WELCOME']._serialized_end=2574
+  _globals['_RENEWCERTIFICATEREQUEST']._serialized_start=2576
+  _globals['_RENEWCERTIFICATEREQUEST']._serialized_end=2647
+  _globals['_RENEWCERTIFICATERESPONSE']._serialized_start=2650
+  _globals['_RENEWCERTIFICATERESPONSE']._serialized_end=2789
+  _globals['_REPORTINCIDENTREQUEST']._serialized_start=2791
+  _globals['_REPORTINCIDENTREQUEST']._serialized_end=2878
+  _globals['_REPORTINCIDENTRESPONSE']._serialized_start=2880
+  _globals['_REPORTINCIDENTRESPONSE']._serialized_end=2922
+  _globals['_SITESERVICE']._serialized_start=2925
+  _globals['_SITESERVICE']._serialized_end=3355
 # @@protoc_insertion_point(module_scope)

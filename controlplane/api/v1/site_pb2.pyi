@@ -24,7 +24,7 @@ class EnrollRequest(_message.Message):
     def __init__(self, token: _Optional[str] = ..., csr_pem: _Optional[str] = ..., facts: _Optional[_Union[_types_pb2.SiteFacts, _Mapping]] = ...) -> None: ...
 
 class EnrollResponse(_message.Message):
-    __slots__ = ("certificate_pem", "ca_bundle_pem", "not_after", "safety_keys", "directive_key", "publishers", "log_vkey")
+    __slots__ = ("certificate_pem", "ca_bundle_pem", "not_after", "safety_keys", "directive_key", "publishers", "log_vkey", "roster_chain")
     CERTIFICATE_PEM_FIELD_NUMBER: _ClassVar[int]
     CA_BUNDLE_PEM_FIELD_NUMBER: _ClassVar[int]
     NOT_AFTER_FIELD_NUMBER: _ClassVar[int]
@@ -32,6 +32,7 @@ class EnrollResponse(_message.Message):
     DIRECTIVE_KEY_FIELD_NUMBER: _ClassVar[int]
     PUBLISHERS_FIELD_NUMBER: _ClassVar[int]
     LOG_VKEY_FIELD_NUMBER: _ClassVar[int]
+    ROSTER_CHAIN_FIELD_NUMBER: _ClassVar[int]
     certificate_pem: str
     ca_bundle_pem: str
     not_after: _timestamp_pb2.Timestamp
@@ -39,7 +40,8 @@ class EnrollResponse(_message.Message):
     directive_key: _safety_pb2.SafetyPublicKey
     publishers: _containers.RepeatedCompositeFieldContainer[_types_pb2.TrustedPublisher]
     log_vkey: str
-    def __init__(self, certificate_pem: _Optional[str] = ..., ca_bundle_pem: _Optional[str] = ..., not_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., safety_keys: _Optional[_Iterable[_Union[_safety_pb2.SafetyPublicKey, _Mapping]]] = ..., directive_key: _Optional[_Union[_safety_pb2.SafetyPublicKey, _Mapping]] = ..., publishers: _Optional[_Iterable[_Union[_types_pb2.TrustedPublisher, _Mapping]]] = ..., log_vkey: _Optional[str] = ...) -> None: ...
+    roster_chain: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, certificate_pem: _Optional[str] = ..., ca_bundle_pem: _Optional[str] = ..., not_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., safety_keys: _Optional[_Iterable[_Union[_safety_pb2.SafetyPublicKey, _Mapping]]] = ..., directive_key: _Optional[_Union[_safety_pb2.SafetyPublicKey, _Mapping]] = ..., publishers: _Optional[_Iterable[_Union[_types_pb2.TrustedPublisher, _Mapping]]] = ..., log_vkey: _Optional[str] = ..., roster_chain: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class ConnectRequest(_message.Message):
     __slots__ = ("hello", "heartbeat", "ack", "reject", "incident", "local_halt", "log_proof_request")
@@ -125,16 +127,24 @@ class Reject(_message.Message):
     def __init__(self, site_id: _Optional[str] = ..., directive_id: _Optional[str] = ..., sequence: _Optional[int] = ..., reason: _Optional[str] = ..., safety_sequence: _Optional[int] = ...) -> None: ...
 
 class ConnectResponse(_message.Message):
-    __slots__ = ("welcome", "directive", "beacon", "log_proof")
+    __slots__ = ("welcome", "directive", "beacon", "log_proof", "roster")
     WELCOME_FIELD_NUMBER: _ClassVar[int]
     DIRECTIVE_FIELD_NUMBER: _ClassVar[int]
     BEACON_FIELD_NUMBER: _ClassVar[int]
     LOG_PROOF_FIELD_NUMBER: _ClassVar[int]
+    ROSTER_FIELD_NUMBER: _ClassVar[int]
     welcome: Welcome
     directive: _types_pb2.Directive
     beacon: _safety_pb2.Beacon
     log_proof: _logproof_pb2.LogProofResponse
-    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., directive: _Optional[_Union[_types_pb2.Directive, _Mapping]] = ..., beacon: _Optional[_Union[_safety_pb2.Beacon, _Mapping]] = ..., log_proof: _Optional[_Union[_logproof_pb2.LogProofResponse, _Mapping]] = ...) -> None: ...
+    roster: RosterUpdate
+    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., directive: _Optional[_Union[_types_pb2.Directive, _Mapping]] = ..., beacon: _Optional[_Union[_safety_pb2.Beacon, _Mapping]] = ..., log_proof: _Optional[_Union[_logproof_pb2.LogProofResponse, _Mapping]] = ..., roster: _Optional[_Union[RosterUpdate, _Mapping]] = ...) -> None: ...
+
+class RosterUpdate(_message.Message):
+    __slots__ = ("chain",)
+    CHAIN_FIELD_NUMBER: _ClassVar[int]
+    chain: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, chain: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class Welcome(_message.Message):
     __slots__ = ("replica_id", "heartbeat_interval_seconds", "server_time")

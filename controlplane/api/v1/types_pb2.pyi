@@ -221,7 +221,7 @@ class UndeployPayload(_message.Message):
     def __init__(self, deployment_name: _Optional[str] = ...) -> None: ...
 
 class Directive(_message.Message):
-    __slots__ = ("sequence", "id", "kind", "issued_at", "expires_at", "issuer", "safety_sequence", "key_id", "signature", "deploy", "undeploy", "halt", "resume", "publishers", "directive_key_id", "directive_signature", "log_proof")
+    __slots__ = ("sequence", "id", "kind", "issued_at", "expires_at", "issuer", "safety_sequence", "key_id", "signature", "deploy", "undeploy", "halt", "resume", "publishers", "directive_key_id", "directive_signature", "log_proof", "approvals")
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
@@ -239,6 +239,7 @@ class Directive(_message.Message):
     DIRECTIVE_KEY_ID_FIELD_NUMBER: _ClassVar[int]
     DIRECTIVE_SIGNATURE_FIELD_NUMBER: _ClassVar[int]
     LOG_PROOF_FIELD_NUMBER: _ClassVar[int]
+    APPROVALS_FIELD_NUMBER: _ClassVar[int]
     sequence: int
     id: str
     kind: DirectiveKind
@@ -256,7 +257,8 @@ class Directive(_message.Message):
     directive_key_id: str
     directive_signature: bytes
     log_proof: _logproof_pb2.LogProof
-    def __init__(self, sequence: _Optional[int] = ..., id: _Optional[str] = ..., kind: _Optional[_Union[DirectiveKind, str]] = ..., issued_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., issuer: _Optional[str] = ..., safety_sequence: _Optional[int] = ..., key_id: _Optional[str] = ..., signature: _Optional[bytes] = ..., deploy: _Optional[_Union[DeployPayload, _Mapping]] = ..., undeploy: _Optional[_Union[UndeployPayload, _Mapping]] = ..., halt: _Optional[_Union[_safety_pb2.HaltPayload, _Mapping]] = ..., resume: _Optional[_Union[_safety_pb2.ResumePayload, _Mapping]] = ..., publishers: _Optional[_Union[PublishersPayload, _Mapping]] = ..., directive_key_id: _Optional[str] = ..., directive_signature: _Optional[bytes] = ..., log_proof: _Optional[_Union[_logproof_pb2.LogProof, _Mapping]] = ...) -> None: ...
+    approvals: _containers.RepeatedCompositeFieldContainer[_safety_pb2.PersonApproval]
+    def __init__(self, sequence: _Optional[int] = ..., id: _Optional[str] = ..., kind: _Optional[_Union[DirectiveKind, str]] = ..., issued_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., issuer: _Optional[str] = ..., safety_sequence: _Optional[int] = ..., key_id: _Optional[str] = ..., signature: _Optional[bytes] = ..., deploy: _Optional[_Union[DeployPayload, _Mapping]] = ..., undeploy: _Optional[_Union[UndeployPayload, _Mapping]] = ..., halt: _Optional[_Union[_safety_pb2.HaltPayload, _Mapping]] = ..., resume: _Optional[_Union[_safety_pb2.ResumePayload, _Mapping]] = ..., publishers: _Optional[_Union[PublishersPayload, _Mapping]] = ..., directive_key_id: _Optional[str] = ..., directive_signature: _Optional[bytes] = ..., log_proof: _Optional[_Union[_logproof_pb2.LogProof, _Mapping]] = ..., approvals: _Optional[_Iterable[_Union[_safety_pb2.PersonApproval, _Mapping]]] = ...) -> None: ...
 
 class DirectiveRecord(_message.Message):
     __slots__ = ("site_id", "directive", "state", "reason", "completed_at")
