@@ -268,7 +268,7 @@ class LinkDaemon:
             # merges "" as null, which the CRD refuses, so a link going down was never recorded.
             "replica": agent.replica if up else None,
             "certificateNotAfter": self.runtime.identity.not_after(),
-            "logAlarm": agent.log.alarm[:1024],
+            "logAlarm": agent.log.alarm[:1024] or None,  # None, not "": see "replica" above
             "logCheckpointSize": agent.log.view.size,
         }
         loop = asyncio.get_running_loop()

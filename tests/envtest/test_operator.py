@@ -32,6 +32,7 @@ from tests.integration.test_metrics_logs import scrape, value
 from tests.support.envtest import ApiServer, binary
 from tests.support.federation import Federation
 from tests.support.procs import Proc, free_port
+from tests.support.requests import deploy as send_deploy
 
 CHART = Path(__file__).resolve().parents[2] / "charts" / "stargate-site"
 GVP = "/apis/federation.stargate.io/v1alpha1"
@@ -219,8 +220,8 @@ async def test_operator_enrolls_deploys_vetoes_restores_and_exports_metrics(
             assert identity is not None and {"site.key", "site.crt", "ca.crt"} <= set(identity["data"])
 
             async with Kubelet(api, WORKLOADS), fed.client() as c:
-                ok = (await c.call("Deploy", deploy("atlas", replicas=2, risk_tier=2))).directive
-                vetoed = (await c.call("Deploy", deploy("risky", risk_tier=3))).directive
+                ok = (await send_deploy(c, deploy("atlas", replicas=2, risk_tier=2))).directive
+                vetoed = (await send_deploy(c, deploy("risky", risk_tier=3))).directive
                 rec = await outcome(fed, ok.id)
                 assert rec.state == tpb.DIRECTIVE_STATE_ACKED, rec
                 rec = await outcome(fed, vetoed.id)

@@ -20,8 +20,9 @@ from controlplane.domain import artifact_halts as ah
 from controlplane.errors import FailedPrecondition
 from controlplane.pki.identity import Role
 from controlplane.services.low_level_deploy import release_payload
-from tests.integration.test_safety import action, person
-from tests.support.federation import Federation
+from tests.integration.test_safety import action
+from tests.support.federation import Federation, approve
+from tests.support.federation import resume as signed_resume
 from tests.support.procs import Result, run
 from tests.support.requests import register_release
 
@@ -149,7 +150,7 @@ async def test_resume_clears_exactly_what_its_halt_set_and_another_digest_is_una
     c, site = await _setup(fed)
     items = site.backend.items  # type: ignore[attr-defined]
     try:
-        async with person(fed, tmp_path, "bob", Role.ADMIN) as bob:
+        async with fed.person(tmp_path, "bob", Role.ADMIN) as bob:
             for name, release in (("atlas", "atlas-r1"), ("copy", "atlas-copy"), ("v2", "atlas-r2")):
                 await send_deploy(c, name, release)
             await until(lambda: {"atlas", "copy", "v2"} <= set(items), what="three deployed")
@@ -159,8 +160,8 @@ async def test_resume_clears_exactly_what_its_halt_set_and_another_digest_is_una
             second = await _halted(c, "atlas-copy")  # a second halt of the same artifact
 
             async def resume(halt: xpb.SafetyAction) -> None:
-                res = (await c.call("Resume", xpb.ResumeRequest(halt_id=halt.id, reason="ok"))).action
-                await bob.call("ApproveSafetyAction", xpb.ApproveSafetyActionRequest(id=res.id))
+                res = await signed_resume(c, halt.id, "ok")  # signed with admin's approval key
+                await approve(bob, res.id)  # and bob's: the two people the roster needs
                 await until(lambda: _state_is(c, res.id, "Resumed"), what="resumed")
 
             await resume(first)

@@ -95,6 +95,10 @@ async def test_unsigned_deploy_written_into_etcd_never_runs(tmp_path: Path) -> N
         fed = await Federation(tmp_path / "fed", tls.store(etcd.client_urls)).start()
         try:
             site = await fed.add_site("fr-par-1", "FR")
+            assert fed.cp is not None and fed.cp.runtime is not None
+            # A planted Deploy has no audit event to prove: the link sends it after this wait
+            # (services/log_proofs.py; 30 s by default) and the site judges it.
+            fed.cp.runtime.deploy_proof_wait = 0.5
             etcdctl = Etcdctl(etcd, tls)
             # Unsigned, as the attack wrote it: 4 replicas of model "evil", put with etcdctl.
             rec = evil("fr-par-1", await next_sequence(fed, "fr-par-1"))
@@ -126,6 +130,7 @@ async def test_mis_signed_directive_refused_by_site(fed: Federation) -> None:
     fr = await fed.add_site("fr-par-1", "FR")
     await fed.add_site("de-fra-1", "DE")
     assert fed.cp is not None and fed.cp.runtime is not None
+    fed.cp.runtime.deploy_proof_wait = 0.5  # planted Deploys have no audit event to prove
     key = fed.cp.runtime.directive_key
 
     # An altered field: signed by the real key, then the replicas changed in the store.

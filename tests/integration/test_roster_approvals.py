@@ -40,6 +40,7 @@ from tests.integration.test_safety import deploy, until
 from tests.support.federation import TD as FED_TD
 from tests.support.federation import Federation
 from tests.support.procs import assert_one_line_error, run, two_admin_federation
+from tests.support.requests import deploy as send_deploy
 
 TD = "roster.test"
 
@@ -207,7 +208,7 @@ async def test_a_site_refuses_a_resume_the_store_says_is_approved_without_the_ro
     site = await fed.add_site("fr-par-1", "FR")
     rt: Any = fed.cp.runtime  # type: ignore[union-attr]
     async with fed.client() as c:
-        await c.call("Deploy", deploy("fr-par-1", "atlas", "atlas-r1"))
+        await send_deploy(c, deploy("fr-par-1", "atlas", "atlas-r1"))
         await until(lambda: "atlas" in site.backend.items)
         halt = (await c.call("Halt", xpb.HaltRequest(release="atlas-r1", scope="site:fr-par-1"))).action
         await until(lambda: site.backend.items["atlas"].halted)
@@ -367,7 +368,7 @@ async def test_a_site_refuses_a_roster_version_below_the_threshold_and_applies_a
     assert rd.SignedRoster.from_json(pinned.read_bytes()) == good  # persisted before use
     # And the site now counts carol, whom only v2 lists: admin + carol resume a halt.
     async with fed.client() as c:
-        await c.call("Deploy", deploy("fr-par-1", "atlas", "atlas-r1"))
+        await send_deploy(c, deploy("fr-par-1", "atlas", "atlas-r1"))
         await until(lambda: "atlas" in site.backend.items)
         halt = (await c.call("Halt", xpb.HaltRequest(release="atlas-r1", scope="site:fr-par-1"))).action
         await until(lambda: site.backend.items["atlas"].halted)

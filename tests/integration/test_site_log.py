@@ -29,6 +29,7 @@ from operators.agent.policy import LocalPolicy
 from operators.agent.site_log import SiteLog
 from tests.support.federation import Federation
 from tests.support.procs import CLI, run
+from tests.support.requests import deploy as send_deploy
 
 DIGEST = "sha256:" + "ab" * 32
 
@@ -66,7 +67,7 @@ async def test_a_site_shown_a_forked_checkpoint_alarms_and_refuses_deploys(fed: 
     assert (site.directory / "log.vkey").exists()  # given at enrollment
     await _until(lambda: sl.view.size > 0, 10, "the site never took a checkpoint from a beacon")
     async with fed.client() as c:  # a Deploy with its proof is applied
-        d = (await c.call("Deploy", _deploy("fr-par-1", "one"))).directive
+        d = (await send_deploy(c, _deploy("fr-par-1", "one"))).directive
     assert (await _outcome(fed, "fr-par-1", d.id)).state == tpb.DIRECTIVE_STATE_ACKED
     await asyncio.sleep(1.5)  # the newest checkpoint covers everything so far
     rt = fed.cp.runtime  # type: ignore[union-attr]
@@ -84,7 +85,7 @@ async def test_a_site_shown_a_forked_checkpoint_alarms_and_refuses_deploys(fed: 
         sl.alarm
     )
     async with fed.client() as c:
-        d = (await c.call("Deploy", _deploy("fr-par-1", "two"))).directive
+        d = (await send_deploy(c, _deploy("fr-par-1", "two"))).directive
     rec2 = await _outcome(fed, "fr-par-1", d.id, timeout=40)
     assert rec2.state == tpb.DIRECTIVE_STATE_REJECTED and "alarmed" in rec2.reason, rec2.reason
     # Persistent: a restarted site still alarms (its state file) until an operator clears it.
@@ -108,7 +109,7 @@ async def test_min_witnesses_refuses_an_uncosigned_deploy_and_applies_a_cosigned
     policy = LocalPolicy(witnesses=[vkey], min_witnesses=1)
     site = await fed.add_site("fr-par-1", "FR", policy=policy)
     async with fed.client() as c:
-        d = (await c.call("Deploy", _deploy("fr-par-1", "one"))).directive
+        d = (await send_deploy(c, _deploy("fr-par-1", "one"))).directive
     rec = await _outcome(fed, "fr-par-1", d.id)
     assert rec.state == tpb.DIRECTIVE_STATE_REJECTED, rec
     assert "cosigned by 0 of the trusted witnesses" in rec.reason or "no inclusion proof" in rec.reason, (
@@ -138,7 +139,7 @@ async def test_min_witnesses_refuses_an_uncosigned_deploy_and_applies_a_cosigned
     try:
         fed.cp.runtime.deploy_proof_wait = 30.0  # type: ignore[union-attr]
         async with fed.client() as c:
-            d = (await c.call("Deploy", _deploy("fr-par-1", "two"))).directive
+            d = (await send_deploy(c, _deploy("fr-par-1", "two"))).directive
         rec = await _outcome(fed, "fr-par-1", d.id, timeout=40)
         assert rec.state == tpb.DIRECTIVE_STATE_ACKED, (rec.reason, proc.returncode)
         assert "two" in site.backend.items and site.agent.log.alarm == ""

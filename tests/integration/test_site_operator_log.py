@@ -18,6 +18,7 @@ from operators.kube.link import CLEAR_LOG_ALARM
 from tests.integration.test_site_operator import deploy, outcome
 from tests.integration.test_site_operator_kit import FL, Site, site, until
 from tests.support.federation import Federation
+from tests.support.requests import deploy as send_deploy
 
 FL_PATH = "/apis/federation.stargate.io/v1alpha1/federationlinks/federation"
 
@@ -49,7 +50,7 @@ async def test_operator_alarms_on_a_forked_checkpoint_until_cleared(fed: Federat
         assert (cond["status"], cond["reason"]) == ("False", "Alarm") and "does not extend" in cond["message"]
         assert [e for e in fr.events("LogAlarm") if e.get("type") == "Warning"]
         async with fed.client() as c:
-            d = (await c.call("Deploy", deploy("fr-par-1", "atlas"))).directive
+            d = (await send_deploy(c, deploy("fr-par-1", "atlas"))).directive
         rec2 = await outcome(fed, "fr-par-1", d.id)
         assert rec2.state == tpb.DIRECTIVE_STATE_REJECTED and "alarmed" in rec2.reason, rec2.reason
         # An operator looked into it and clears it; the annotation is removed once done.
