@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from typing import TypeAlias
 
@@ -13,7 +14,7 @@ from controlplane.api.v1 import federation_pb2 as fpb
 from controlplane.api.v1 import federation_pb2_grpc as fgrpc
 from controlplane.domain.roster import SignedRoster
 from controlplane.domain.validation import validate_dns_label
-from controlplane.errors import InvalidArgument, NotFound, PermissionDenied
+from controlplane.errors import InvalidArgument, NotFound, PermissionDenied, StargateError
 from controlplane.pki.ca import USER_TTL
 from controlplane.pki.identity import Identity, Role
 from controlplane.server import convert
@@ -203,7 +204,12 @@ class FederationServicer(fgrpc.FederationServiceServicer):
         self, request: fpb.GetStatusRequest, context: Ctx, caller: Identity
     ) -> fpb.GetStatusResponse:
         status = await self.rt.status()
-        chain = await self.rt.roster.chain()
+        # Status must answer during a store outage (it is how people see one): the roster this
+        # replica last read, then.
+        chain = self.rt.roster.last
+        if status.healthy:
+            with contextlib.suppress(StargateError):
+                chain = await self.rt.roster.chain()
         roster = chain[-1].roster if chain else None  # a PKI directory made before rosters: none
         return fpb.GetStatusResponse(
             leader=status.leader,

@@ -38,6 +38,8 @@ class RosterStore:
         #: (read at, current version's hash, the chain as sent to sites); links read it every pass.
         self._cached: tuple[float, str, list[bytes]] = (-CACHE_S, "", [])
         self._lock = asyncio.Lock()
+        #: The chain this replica last read (status answers with it while the store is down).
+        self.last: list[rd.SignedRoster] = []
 
     async def wire_chain(self) -> tuple[str, list[bytes]]:
         """(current version's hash, every version's JSON) at most ``CACHE_S`` old: each link checks
@@ -83,6 +85,7 @@ class RosterStore:
                 log.error("roster v%d does not chain: %s", signed.roster.version, why)
                 break
             out.append(signed)
+        self.last = out
         return out
 
     async def current(self) -> rd.Roster:
