@@ -37,6 +37,15 @@ async def _cli(fed: Federation, *args: str) -> Result:
 async def _plant(fed: Federation) -> None:
     """A site whose stored facts carry control characters, an audit event and a directive reason too."""
     site = await fed.add_site("fr-par-1", "FR")
+    await site.stop()  # its heartbeats would overwrite the planted facts
+    assert fed.cp is not None and fed.cp.runtime is not None
+    rt = fed.cp.runtime
+    # Wait until the federation's side of the link is gone: a heartbeat it was still storing
+    # could otherwise land after the plant (seen once in a full run).
+    for _ in range(500):
+        if "fr-par-1" not in rt.liveness.local():
+            break
+        await asyncio.sleep(0.01)
     kv = await fed.store.get(site_key("fr-par-1"))
     assert kv is not None
     rec = SiteRecord.from_json(kv.value).replace(
@@ -45,7 +54,6 @@ async def _plant(fed: Federation) -> None:
         operator_version=HOSTILE["c1"],
         deployments=[{"name": HOSTILE["deployment"], "model": HOSTILE["label"], "phase": ESC}],
     )
-    await site.stop()  # its heartbeats would overwrite the planted facts
     await fed.store.put(kv.key, rec.to_json())
     async with fed.client() as c:
         await c.call(
