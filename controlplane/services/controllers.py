@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from controlplane.errors import NotLeader, StargateError
+from controlplane.errors import NotLeader, StargateError, StoreError
 from controlplane.services import clock
 from controlplane.services.liveness import Liveness
 from controlplane.services.rollout_engine import RolloutEngine
@@ -137,11 +137,23 @@ class LivenessSweeper:
     actor: str
     interval: float
     name: str = "liveness"
+    #: Set when a sweep failed on the store; the next sweep that reads it starts a new grace.
+    store_failed: bool = False
+    recovered_at: float = 0.0
 
     async def step(self, fence: Sequence[Compare], term: Term) -> None:
         # The start of the term counts as a heartbeat of every site: until now this replica did not
         # watch heartbeats, and the others may not have republished their maps yet (Liveness.sweep).
-        await self.liveness.sweep(self.actor, fence=fence, since=term.since)
+        # So does the end of a store outage this replica saw: the other replicas' maps and links
+        # went through the same outage (their writes failed, links reconnected), and they get the
+        # same MISSED_HEARTBEATS intervals to publish again before anything is declared missed.
+        if self.store_failed:
+            self.store_failed, self.recovered_at = False, clock.now()
+        try:
+            await self.liveness.sweep(self.actor, fence=fence, since=max(term.since, self.recovered_at))
+        except StoreError:
+            self.store_failed = True
+            raise
 
 
 @dataclass
