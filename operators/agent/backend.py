@@ -10,6 +10,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from controlplane.domain.datasets import Dataset
+from controlplane.domain.jobs import JobProgress, JobRun
+
 
 @dataclass
 class Workload:
@@ -73,6 +76,29 @@ class WorkloadBackend(abc.ABC):
         The default has no local artifact store to consult and accepts; backends with one (a
         registry mirror, MemoryBackend.artifacts) MUST check that the bytes hash to ``digest``."""
         return None
+
+    # --- localisation jobs (controlplane/domain/jobs.py) -------------------------------------
+    # A site that runs no jobs keeps these defaults: it offers no datasets and refuses every job.
+
+    async def datasets(self) -> list[Dataset]:
+        """The datasets the site offers (each already checked against the site's country by the
+        backend: ``Dataset.refusal``). Only their ``summary`` goes upstream."""
+        return []
+
+    async def start_job(self, run: JobRun, dataset: Dataset) -> None:
+        """Start ``run`` next to ``dataset``, with no way out for its data (the Kubernetes backend:
+        a batch/v1 Job with the dataset's claim mounted read-only and a NetworkPolicy denying all
+        egress). MUST be idempotent on ``run.job_id``. Refuses (``Refused``) what it cannot run."""
+        raise Refused("this site runs no jobs")
+
+    async def cancel_job(self, job_id: str) -> None:
+        """Stop the run ``job_id`` (its pods deleted, the output discarded); no error if absent."""
+        return None
+
+    async def job_progress(self) -> list[JobProgress]:
+        """The latest aggregates of every run the site knows of (finished ones included until the
+        federation has seen their end)."""
+        return []
 
 
 def runs(w_release: object, w_model: object, w_digest: object, release: str, model: str, digest: str) -> bool:
