@@ -12,10 +12,12 @@ from pathlib import Path
 
 from controlplane.client.enroll import Facts, join
 from controlplane.client.retry import RetryPolicy
+from controlplane.domain.datasets import Dataset
 from operators.agent.backend import MemoryBackend
 from operators.agent.link import SiteAgent
 from operators.agent.policy import LocalPolicy
 from operators.agent.records import ApplicationRecord, FileRecord
+from operators.agent.sim_jobs import SimJobs
 
 #: Simulated sites reconnect fast so that tests of outages stay short; still jittered.
 SIM_RETRY = RetryPolicy(initial=0.05, maximum=0.5, deadline=None, persistent=True)
@@ -31,11 +33,14 @@ class SimulatedSite:
         policy: LocalPolicy | None = None,
         persist: bool = True,
         retry: RetryPolicy = SIM_RETRY,
+        datasets: list[Dataset] | None = None,
+        jobs: SimJobs | None = None,
     ) -> None:
         self.facts = facts
         self.directory = directory
         self.servers = servers
-        self.backend = MemoryBackend()
+        #: Datasets held and, when ``jobs`` is set, jobs run with that modelled duration and outcome.
+        self.backend = MemoryBackend(datasets=datasets, jobs=jobs)
         record: ApplicationRecord = FileRecord(directory / "applied.json") if persist else ApplicationRecord()
         self.agent = SiteAgent(
             facts=facts,

@@ -7,6 +7,7 @@ from typing import Any
 
 from controlplane.api.v1 import audit_pb2
 from controlplane.api.v1 import federation_pb2
+from controlplane.api.v1 import jobs_pb2
 from controlplane.api.v1 import rollouts_pb2
 from controlplane.api.v1 import safety_pb2
 
@@ -215,3 +216,34 @@ class TypedCalls:
         """DeleteRelease removes a release that no rollout references and no site reports running;
         otherwise it is refused, naming the rollouts and sites. Admin only, audited."""
         return await self.call("DeleteRelease", request)  # type: ignore[no-any-return]
+
+    async def list_datasets(self, request: jobs_pb2.ListDatasetsRequest) -> jobs_pb2.ListDatasetsResponse:
+        """ListDatasets lists the datasets the sites report (summaries only), optionally of one country
+        (their jurisdiction) or one language (a BCP 47 tag; 'fr' also matches 'fr-CA')."""
+        return await self.call("ListDatasets", request)  # type: ignore[no-any-return]
+
+    async def create_job(self, request: jobs_pb2.CreateJobRequest) -> jobs_pb2.CreateJobResponse:
+        """CreateJob places a LocalizationJob: the sites that hold a matching dataset and pass the
+        admission chain (export rule and risk tier of the base release, capacity, the site's jobs
+        policy); every other site is listed with its reasons. The job then waits for the data country's
+        steward (WaitingForApproval), or is Refused when no site qualifies. Admins only."""
+        return await self.call("CreateJob", request)  # type: ignore[no-any-return]
+
+    async def get_job(self, request: jobs_pb2.GetJobRequest) -> jobs_pb2.GetJobResponse:
+        """GetJob returns one job with its phase, its site(s), its progress and every excluded site."""
+        return await self.call("GetJob", request)  # type: ignore[no-any-return]
+
+    async def list_jobs(self, request: jobs_pb2.ListJobsRequest) -> jobs_pb2.ListJobsResponse:
+        """ListJobs returns every job, newest first."""
+        return await self.call("ListJobs", request)  # type: ignore[no-any-return]
+
+    async def approve_job(self, request: jobs_pb2.ApproveJobRequest) -> jobs_pb2.ApproveJobResponse:
+        """ApproveJob records the consent of the data country's steward (a steward of that country only;
+        admins only when federation policy allows): the job is then Admitted and a signed RunJob
+        directive goes to its site."""
+        return await self.call("ApproveJob", request)  # type: ignore[no-any-return]
+
+    async def cancel_job(self, request: jobs_pb2.CancelJobRequest) -> jobs_pb2.CancelJobResponse:
+        """CancelJob stops a job that has not ended: a signed CancelJob directive goes to its site, which
+        stops the run and discards its output. Admins only."""
+        return await self.call("CancelJob", request)  # type: ignore[no-any-return]

@@ -8,9 +8,18 @@ from typing import Any
 
 import grpc
 
-from controlplane.api.v1 import audit_pb2, federation_pb2, rollouts_pb2, safety_pb2, site_pb2, watch_pb2
+from controlplane.api.v1 import (
+    audit_pb2,
+    federation_pb2,
+    jobs_pb2,
+    rollouts_pb2,
+    safety_pb2,
+    site_pb2,
+    watch_pb2,
+)
 from controlplane.api.v1 import audit_pb2_grpc as agrpc
 from controlplane.api.v1 import federation_pb2_grpc as fgrpc
+from controlplane.api.v1 import jobs_pb2_grpc as jgrpc
 from controlplane.api.v1 import rollouts_pb2_grpc as ogrpc
 from controlplane.api.v1 import safety_pb2_grpc as xgrpc
 from controlplane.api.v1 import site_pb2_grpc as sgrpc
@@ -34,6 +43,7 @@ _SERVICES: list[tuple[type, Any]] = [
     (xgrpc.SafetyServiceStub, safety_pb2.DESCRIPTOR.services_by_name["SafetyService"]),
     (agrpc.AuditServiceStub, audit_pb2.DESCRIPTOR.services_by_name["AuditService"]),
     (wgrpc.WatchServiceStub, watch_pb2.DESCRIPTOR.services_by_name["WatchService"]),
+    (jgrpc.JobServiceStub, jobs_pb2.DESCRIPTOR.services_by_name["JobService"]),
     (sgrpc.SiteServiceStub, site_pb2.DESCRIPTOR.services_by_name["SiteService"]),
 ]
 #: rpc name -> the stub class that carries it, read from the wire API's descriptors once.

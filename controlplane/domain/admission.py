@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from controlplane.domain.datasets import DatasetWant
+from controlplane.domain.jobs import JobsPolicy
 from controlplane.domain.records import SiteRecord, SiteStatus
 from controlplane.domain.releases import export_allows
 
@@ -38,6 +40,13 @@ class Workload:
     #: Accelerator type and how many of them one site needs ("" / 0: none).
     accelerator: str = ""
     need: int = 0
+    #: A localisation job only: the dataset it must run next to, and what the site's jobs policy
+    #: judges (purpose, the base release's publisher, the trainer image, the hours asked).
+    dataset: DatasetWant | None = None
+    purpose: str = ""
+    publisher: str = ""
+    image: str = ""
+    max_hours: float = 0.0
 
     @classmethod
     def of(cls, release: Any, placement: Any = None) -> Workload:
@@ -185,6 +194,36 @@ def _capacity(site: SiteRecord, w: Workload) -> str | None:
     if free < w.need:
         return f"capacity: needs {w.need} {w.accelerator}, {free} free for the federation"
     return None
+
+
+@filter_plugin("dataset")
+def _dataset(site: SiteRecord, w: Workload) -> str | None:
+    """A job runs only where its data is: a site of the data's country holding a matching dataset
+    that allows the job's purpose."""
+    want = w.dataset
+    if want is None:
+        return None
+    if want.country and site.country != want.country:
+        return f"dataset: the data is in {want.country}, this site in {site.country}"
+    found = [d for d in site.datasets if d.get("jurisdiction") == site.country and want.matches(d)]
+    if not found:
+        return f"dataset: no dataset {want.describe()} at this site"
+    if w.purpose and not any(w.purpose in (d.get("purposes") or ()) for d in found):
+        names = ", ".join(sorted(str(d.get("name")) for d in found))
+        return f"dataset: {names} does not allow purpose {w.purpose}"
+    return None
+
+
+@filter_plugin("site-jobs-policy")
+def _jobs_policy(site: SiteRecord, w: Workload) -> str | None:
+    """The site's jobs policy as it reported it (the site checks again at RunJob)."""
+    if w.dataset is None or not site.policy or not site.policy.get("jobs"):
+        return None
+    policy = JobsPolicy.from_summary(site.policy["jobs"])
+    why = policy.check(
+        purpose=w.purpose, publisher=w.publisher, image=w.image, accelerators=w.need, hours=w.max_hours
+    )
+    return f"site {why}" if why else None
 
 
 @scorer_plugin("headroom")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from controlplane.domain.validation import validate_country, validate_dns_subdomain
 from controlplane.errors import InvalidArgument
@@ -140,3 +141,51 @@ class Dataset:
                 "a dataset is offered only where its law applies"
             )
         return None
+
+
+def language_matches(want: str, held: str) -> bool:
+    """Whether a dataset holding ``held`` serves a job asking for ``want``: the same tag, or a
+    more specific one of the asked language ("fr" is served by "fr-CA"; "fr-CA" only by "fr-CA")."""
+    return held == want or held.startswith(want + "-")
+
+
+@dataclass(frozen=True)
+class DatasetWant:
+    """Which dataset a job runs next to: by name, or by language in a country."""
+
+    name: str = ""
+    language: str = ""
+    #: The data's country (its jurisdiction); resolved from the name when not given.
+    country: str = ""
+
+    @classmethod
+    def parse(cls, name: str, language: str, country: str, prefix: str = "spec.dataset.") -> DatasetWant:
+        if not name and not language:
+            raise InvalidArgument(prefix + "name", "name a dataset, or give its language and country")
+        if name:
+            validate_dns_subdomain(prefix + "name", name)
+        if language:
+            validate_language(language, prefix + "language")
+            if not country:
+                raise InvalidArgument(prefix + "country", "is required with a language")
+        if country:
+            validate_country(country, prefix + "country")
+        return cls(name, language, country)
+
+    def describe(self) -> str:
+        parts = [self.name] if self.name else []
+        if self.language:
+            parts.append(f"language {self.language}")
+        if self.country:
+            parts.append(f"in {self.country}")
+        return " ".join(parts)
+
+    def matches(self, d: dict[str, Any]) -> bool:
+        """Whether the stored summary ``d`` (DatasetSummary.to_dict) is one this job may use."""
+        if self.name and d.get("name") != self.name:
+            return False
+        if self.country and d.get("jurisdiction") != self.country:
+            return False
+        return not self.language or any(
+            language_matches(self.language, str(x)) for x in d.get("languages") or ()
+        )

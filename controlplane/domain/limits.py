@@ -86,6 +86,10 @@ INCIDENT_COUNT = Range(0, 10_000, "incidents")
 #: Witnesses a checkpoint may be asked to carry (a witness list is admin-managed and small).
 WITNESS_COUNT = Range(0, 1_000, "witnesses")
 DEV_SITES = Range(1, 5_000, "simulated sites")
+#: Accelerators one localisation job may hold (8 nodes of 8 is a large fine-tune today).
+JOB_ACCELERATORS = Range(0, 4_096, "accelerators")
+#: Longest a job may be allowed to run: a year, in hours.
+JOB_HOURS = Range(0, 8_760, "hours; 0: no limit")
 
 LIMITS: dict[str, Range] = {
     # FederationService
@@ -118,6 +122,9 @@ LIMITS: dict[str, Range] = {
     "Gates.interval_seconds": seconds(1, "10 seconds"),
     "Gates.failure_limit": Range(0, 1_000, "failed measurements tolerated"),
     "Gates.progress_deadline_seconds": seconds(7, "10 minutes"),
+    # JobService
+    "JobResources.accelerators": JOB_ACCELERATORS,
+    "JobResources.max_hours": JOB_HOURS,
     # AuditService (sizes and sequences of the transparency log)
     "GetCheckpointRequest.tree_size": SEQUENCE,
     "GetCheckpointRequest.min_cosignatures": WITNESS_COUNT,
@@ -136,6 +143,12 @@ LIMITS: dict[str, Range] = {
     "SiteFacts.security_tier": Range(0, 4, "1..4; 0: 1"),
     "PolicySummary.accepted_risk_tiers": Range(1, 4, "a risk tier"),
     "PolicySummary.federation_capacity_share": RATIO,
+    "JobsPolicySummary.max_accelerators": JOB_ACCELERATORS,
+    "JobsPolicySummary.max_hours": JOB_HOURS,
+    "JobStatus.step": Range(0, 10**12, "steps"),
+    # Negative means "not measured" (types.proto); -1 is what sites send for it.
+    "JobStatus.loss": Range(-1, 1e6, "a loss; negative: not measured"),
+    "JobStatus.eval_score": Range(-1, 1, "0..1; negative: not measured"),
     "Hello.last_applied_sequence": SEQUENCE,
     "Hello.last_safety_sequence": SEQUENCE,
     "Hello.min_witnesses": WITNESS_COUNT,

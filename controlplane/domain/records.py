@@ -31,6 +31,7 @@ LEADER = ROOT + "leader/controllers"
 PUBLISHERS = ROOT + "publishers/"
 RELEASES = ROOT + "releases/"
 ROLLOUTS = ROOT + "rollouts/"
+JOBS = ROOT + "jobs/"
 
 
 def site_key(site_id: str) -> str:
@@ -134,8 +135,12 @@ class SiteRecord(Record):
     #: ``last_applied_sequence`` of the heartbeat that carried ``deployments``: they describe the
     #: site after every directive up to this sequence (rollout evidence, domain/gates.py).
     reported_sequence: int = 0
-    #: The site's policy summary (accepted_risk_tiers, federation_capacity_share, ...).
+    #: The site's policy summary (accepted_risk_tiers, federation_capacity_share, jobs, ...).
     policy: dict[str, Any] = field(default_factory=dict)
+    #: The datasets the site offers, as validated summaries (DatasetSummary.to_dict; at most 256).
+    datasets: list[dict[str, Any]] = field(default_factory=list)
+    #: The localisation job runs the site reports (JobStatus fields; aggregates only).
+    jobs: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def shown_status(self) -> str:

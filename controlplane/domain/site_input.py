@@ -18,6 +18,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from controlplane.domain.datasets import DatasetSummary
 from controlplane.domain.text import escape_controls
 from controlplane.domain.validation import (
     validate_digest,
@@ -31,6 +32,10 @@ MAX_ACCELERATOR_TYPES = 16
 MAX_DEPLOYMENTS = 128
 MAX_RISK_TIERS = 4
 MAX_REASON = 512
+#: Datasets one site may offer (a national archive site might hold tens; 256 summaries are ~50 KiB).
+MAX_DATASETS = 256
+#: Job runs one site may report at once.
+MAX_JOBS = 64
 #: Largest message a site may send on its link (a heartbeat of 128 deployments is ~40 KiB).
 MAX_LINK_MESSAGE_BYTES = 256 * 1024
 
@@ -99,6 +104,51 @@ def validate_deployments(field: str, items: Sequence[Mapping[str, Any]]) -> None
         raise InvalidArgument(field, f"at most {MAX_DEPLOYMENTS} deployments, got {len(items)}")
     for i, d in enumerate(items):
         validate_deployment(f"{field}[{i}]", d)
+
+
+#: The phases a site may report of a run (the federation's own phases before these are its own).
+JOB_PHASES = frozenset({"Running", "Succeeded", "Failed", "Cancelled"})
+
+
+def validate_job_statuses(field: str, items: Sequence[Mapping[str, Any]]) -> None:
+    """Reported job runs (JobStatus fields by name; numbers are checked at the edge)."""
+    if len(items) > MAX_JOBS:
+        raise InvalidArgument(field, f"at most {MAX_JOBS} job runs, got {len(items)}")
+    for i, d in enumerate(items):
+        where = f"{field}[{i}]"
+        validate_dns_subdomain(where + ".job_id", str(d.get("job_id", "")))
+        if str(d.get("phase", "")) not in JOB_PHASES:
+            raise InvalidArgument(where + ".phase", f"must be one of {', '.join(sorted(JOB_PHASES))}")
+        if d.get("output_digest"):
+            validate_digest(str(d["output_digest"]), where + ".output_digest")
+
+
+def accepted_datasets(
+    field: str, items: Sequence[Mapping[str, Any]], country: str
+) -> tuple[list[dict[str, object]], list[InvalidArgument]]:
+    """The dataset summaries a site reports that the federation stores (validated, normalised,
+    each name once), and why each other one is refused: a summary that does not parse, or whose
+    jurisdiction is not the site's country (a site offers only data held under its own law)."""
+    ok: list[dict[str, object]] = []
+    refused: list[InvalidArgument] = []
+    names: set[str] = set()
+    for i, item in enumerate(items):
+        where = f"{field}[{i}]."
+        try:
+            summary = DatasetSummary.parse(dict(item), where)
+            if summary.jurisdiction != country:
+                raise InvalidArgument(
+                    where + "jurisdiction",
+                    f"{summary.jurisdiction} is not the site's country {country or '?'}",
+                )
+            if summary.name in names:
+                raise InvalidArgument(where + "name", f"dataset {summary.name!r} reported twice")
+        except InvalidArgument as e:
+            refused.append(e)
+            continue
+        names.add(summary.name)
+        ok.append(summary.to_dict())
+    return ok, refused
 
 
 def clean_text(value: str, max_len: int = MAX_REASON) -> str:

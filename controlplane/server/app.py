@@ -19,9 +19,18 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from controlplane.api.v1 import audit_pb2, federation_pb2, rollouts_pb2, safety_pb2, site_pb2, watch_pb2
+from controlplane.api.v1 import (
+    audit_pb2,
+    federation_pb2,
+    jobs_pb2,
+    rollouts_pb2,
+    safety_pb2,
+    site_pb2,
+    watch_pb2,
+)
 from controlplane.api.v1 import audit_pb2_grpc as agrpc
 from controlplane.api.v1 import federation_pb2_grpc as fgrpc
+from controlplane.api.v1 import jobs_pb2_grpc as jgrpc
 from controlplane.api.v1 import rollouts_pb2_grpc as ogrpc
 from controlplane.api.v1 import safety_pb2_grpc as xgrpc
 from controlplane.api.v1 import site_pb2_grpc as sgrpc
@@ -36,6 +45,7 @@ from controlplane.pki.safety_key import ensure_safety_key
 from controlplane.process import tune_gc
 from controlplane.server.audit_servicer import AuditServicer
 from controlplane.server.federation_servicer import FederationServicer
+from controlplane.server.job_servicer import JobServicer
 from controlplane.server.release_servicer import ReleaseServicer
 from controlplane.server.runtime import Runtime
 from controlplane.server.safety_servicer import SafetyServicer
@@ -164,6 +174,7 @@ class ControlPlane:
         ogrpc.add_ReleaseServiceServicer_to_server(ReleaseServicer(rt), server)
         agrpc.add_AuditServiceServicer_to_server(AuditServicer(rt), server)
         wgrpc.add_WatchServiceServicer_to_server(WatchServicer(rt), server)
+        jgrpc.add_JobServiceServicer_to_server(JobServicer(rt), server)
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         names = (
@@ -173,6 +184,7 @@ class ControlPlane:
             rollouts_pb2.DESCRIPTOR.services_by_name["ReleaseService"].full_name,
             audit_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name,
             watch_pb2.DESCRIPTOR.services_by_name["WatchService"].full_name,
+            jobs_pb2.DESCRIPTOR.services_by_name["JobService"].full_name,
             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
             reflection.SERVICE_NAME,
         )

@@ -52,6 +52,13 @@ ROLES: dict[str, frozenset[Role]] = {
     "DeleteRelease": _ADMIN,
     # The service checks the steward's country, and whether admins may approve (off by default).
     "ApproveRollout": frozenset({Role.ADMIN, Role.STEWARD}),
+    # Localisation jobs (docs/localisation.md): the service checks the steward's country.
+    "ListDatasets": _READERS,
+    "CreateJob": _ADMIN,
+    "GetJob": _READERS,
+    "ListJobs": _READERS,
+    "ApproveJob": frozenset({Role.ADMIN, Role.STEWARD}),
+    "CancelJob": _ADMIN,
     "Connect": frozenset({Role.SITE}),
     "RenewCertificate": frozenset({Role.SITE}),
     # Safety controls (docs/safety.md); the service also refuses a non-admin approver.

@@ -74,6 +74,21 @@ def _directive_id(field: str, value: str) -> None:
         raise InvalidArgument(field, "must be the id (a UUID) of a directive")
 
 
+def datasets_of(heartbeat: Any) -> list[dict[str, Any]]:
+    """A heartbeat's dataset summaries as dicts (validated one by one: site_input.accepted_datasets)."""
+    return [
+        {
+            "name": d.name,
+            "jurisdiction": d.jurisdiction,
+            "classification": d.classification,
+            "languages": list(d.languages),
+            "purposes": list(d.purposes),
+            "size": d.size,
+        }
+        for d in heartbeat.datasets
+    ]
+
+
 def check_message(which: str, body: Any) -> None:
     """A message after the Hello, by kind (``which``); InvalidArgument or ResourceExhausted names
     the field."""
@@ -102,6 +117,13 @@ def check_message(which: str, body: Any) -> None:
                 }
                 for d in body.deployments
             ],
+        )
+        if len(body.datasets) > site_input.MAX_DATASETS:
+            n = len(body.datasets)
+            raise InvalidArgument("heartbeat.datasets", f"at most {site_input.MAX_DATASETS}, got {n}")
+        site_input.validate_job_statuses(
+            "heartbeat.jobs",
+            [{"job_id": j.job_id, "phase": j.phase, "output_digest": j.output_digest} for j in body.jobs],
         )
     elif which in ("ack", "reject", "log_proof_request"):
         _directive_id(f"{which}.directive_id", body.directive_id)

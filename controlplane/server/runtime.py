@@ -22,6 +22,7 @@ from controlplane.api.v1 import types_pb2 as tpb
 from controlplane.domain.ratelimit import TokenBuckets
 from controlplane.domain.records import LIVENESS, REPLICAS, ReplicaRecord
 from controlplane.domain.roster import SignedRoster
+from controlplane.domain.site_input import clean_text
 from controlplane.errors import StargateError
 from controlplane.pki.ca import SITE_TTL, CertificateAuthority
 from controlplane.pki.directive_key import DirectiveKey
@@ -35,12 +36,15 @@ from controlplane.services.checkpoints import Checkpoints
 from controlplane.services.controllers import (
     IncidentPruning,
     IncidentRules,
+    JobController,
     LeaderRunner,
     LivenessSweeper,
     RolloutController,
 )
 from controlplane.services.directives import Directives
 from controlplane.services.enrollment import Enrollment
+from controlplane.services.job_engine import JobEngine
+from controlplane.services.jobs import Jobs
 from controlplane.services.links import LinkHub
 from controlplane.services.liveness import Liveness, parse_map
 from controlplane.services.log_proofs import LogProofs
@@ -147,6 +151,12 @@ class Runtime:
             f"controller/rollouts@{replica_id}",
             freeze=self.safety.frozen_reason,
         )
+        self.jobs = Jobs(
+            store, self.audit, self.registry, self.releases, lambda: self.rollouts.admin_may_approve
+        )
+        self.job_engine = JobEngine(
+            self.jobs, self.registry, self.directives, f"controller/jobs@{replica_id}"
+        )
         #: Seconds between rollout engine steps (each step is one read of the registry + records).
         self.rollout_tick = min(0.25, heartbeat_interval / 4)
         self._lease: LeaseKeeper | None = None
@@ -161,6 +171,7 @@ class Runtime:
             IncidentRules(self.safety, f"{SAFETY_CONTROLLER}@{replica_id}", heartbeat_interval / 4),
             IncidentPruning(self.safety),
             RolloutController(self.rollout_engine, self.rollout_tick),
+            JobController(self.job_engine, self.rollout_tick),
         ):
             self.controllers.register(c)
 
@@ -240,7 +251,13 @@ class Runtime:
     # --- site facts -----------------------------------------------------------------------------
 
     async def site_facts(
-        self, site_id: str, *, facts: Any = None, heartbeat: Any = None, last_applied: int = 0
+        self,
+        site_id: str,
+        *,
+        facts: Any = None,
+        heartbeat: Any = None,
+        last_applied: int = 0,
+        datasets: list[dict[str, Any]] | None = None,
     ) -> None:
         """Store what a site reports, only when it changed (no store write per heartbeat)."""
         change: dict[str, Any] = {"last_applied_sequence": int(last_applied)}
@@ -259,6 +276,8 @@ class Runtime:
             change["health"] = tpb.SiteHealth.Name(heartbeat.health)
             change["deployments"] = [_coarse(d) for d in heartbeat.deployments]
             change["reported_sequence"] = int(last_applied)
+            change["datasets"] = list(datasets or [])
+            change["jobs"] = [_coarse_job(j) for j in heartbeat.jobs]
         if facts is not None:
             # A new link: another replica may have stored newer reports meanwhile, so what this
             # replica remembers is no guide to what is stored; the next heartbeat is written.
@@ -293,6 +312,22 @@ def _coarse(d: Any) -> dict[str, Any]:
     if "measured" in out:
         out["measured"] = sorted(measured)
     return out
+
+
+def _coarse_job(j: Any) -> dict[str, Any]:
+    """A reported job run, its text made safe and its loss rounded to 0.001 and score to 0.01 (a
+    stored change then means progress, not noise)."""
+    loss = float(j.loss) if math.isfinite(j.loss) else -1.0
+    score = float(j.eval_score) if math.isfinite(j.eval_score) else -1.0
+    return {
+        "job_id": j.job_id,
+        "phase": j.phase,
+        "step": int(j.step),
+        "loss": round(loss, 3) if loss >= 0 else -1.0,
+        "eval_score": round(min(1.0, score), 2) if score >= 0 else -1.0,
+        "reason": clean_text(j.reason),
+        "output_digest": j.output_digest,
+    }
 
 
 #: (field, its HealthMetric name, lowest, highest) of the aggregates a site reports.

@@ -20,7 +20,7 @@ from controlplane.api.v1 import safety_pb2 as xpb
 from controlplane.api.v1 import site_pb2 as spb
 from controlplane.api.v1 import site_pb2_grpc as sgrpc
 from controlplane.api.v1 import types_pb2 as tpb
-from controlplane.domain import defects
+from controlplane.domain import defects, site_input
 from controlplane.domain.ratelimit import peer_host
 from controlplane.domain.records import UNDELIVERED, DirectiveRecord
 from controlplane.domain.site_input import clean_text
@@ -338,8 +338,17 @@ class LinkStream:
         if self.safety is not None and await self.safety.handle(which, body):
             return  # safety acks/rejects, incidents, local halts
         if which == "heartbeat":
+            # Each dataset summary on its own: a bad one is refused (audited, bounded per site and
+            # window) and dropped; the others, and the rest of the heartbeat, are stored.
+            datasets, refused = site_input.accepted_datasets(
+                "heartbeat.datasets", inbound.datasets_of(body), self.caller.country
+            )
+            for e in refused:
+                await self._refused("heartbeat.datasets", e)
             try:
-                await rt.site_facts(self.site_id, heartbeat=body, last_applied=body.last_applied_sequence)
+                await rt.site_facts(
+                    self.site_id, heartbeat=body, last_applied=body.last_applied_sequence, datasets=datasets
+                )
             except Unavailable as e:
                 # Facts are refreshed by every heartbeat: keep the link (and the site's liveness)
                 # through a store outage instead of dropping it; the next heartbeat writes them.

@@ -19,11 +19,13 @@ import grpc
 from controlplane.api.v1 import watch_pb2 as wpb
 from controlplane.api.v1 import watch_pb2_grpc as wgrpc
 from controlplane.domain import safety as sd
+from controlplane.domain.job_records import job_key
 from controlplane.domain.records import ROLLOUTS
 from controlplane.domain.validation import validate_dns_subdomain
 from controlplane.errors import InvalidArgument, NotFound, ResourceExhausted
 from controlplane.pki.identity import Identity
 from controlplane.server.auth import authorize
+from controlplane.server.job_servicer import job_to_pb
 from controlplane.server.release_servicer import rollout_to_pb
 from controlplane.server.rpc import streaming
 from controlplane.server.runtime import Runtime
@@ -62,6 +64,15 @@ def _action_prefixes(action_id: str) -> tuple[str, ...]:
     return sd.action_key(action_id), sd.acks_prefix(action_id)
 
 
+async def _job(rt: Runtime, name: str) -> wpb.WatchResponse:
+    return wpb.WatchResponse(job=job_to_pb(await rt.jobs.get(name)))
+
+
+def _job_prefixes(name: str) -> tuple[str, ...]:
+    validate_dns_subdomain("name", name)
+    return (job_key(name),)
+
+
 def _rollout_prefixes(name: str) -> tuple[str, ...]:
     validate_dns_subdomain("name", name)
     return (ROLLOUTS + name,)
@@ -70,6 +81,7 @@ def _rollout_prefixes(name: str) -> tuple[str, ...]:
 KINDS: dict[int, Kind] = {
     wpb.WATCH_KIND_ROLLOUT: Kind("GetRollout", _rollout_prefixes, _rollout),
     wpb.WATCH_KIND_SAFETY_ACTION: Kind("GetSafetyAction", _action_prefixes, _safety_action, refresh=5.0),
+    wpb.WATCH_KIND_JOB: Kind("GetJob", _job_prefixes, _job),
 }
 
 
@@ -86,7 +98,9 @@ class WatchServicer(wgrpc.WatchServiceServicer):
     ) -> AsyncIterator[wpb.WatchResponse]:
         kind = KINDS.get(request.kind)
         if kind is None:
-            raise InvalidArgument("kind", "must be WATCH_KIND_ROLLOUT or WATCH_KIND_SAFETY_ACTION")
+            raise InvalidArgument(
+                "kind", "must be WATCH_KIND_ROLLOUT, WATCH_KIND_SAFETY_ACTION or WATCH_KIND_JOB"
+            )
         authorize(caller, kind.get_method)
         prefixes = kind.prefixes(request.name)
         if self._active >= MAX_WATCHES:

@@ -24,6 +24,7 @@ from typing import Protocol
 
 from controlplane.errors import NotLeader, StargateError, StoreError
 from controlplane.services import clock
+from controlplane.services.job_engine import JobEngine
 from controlplane.services.liveness import Liveness
 from controlplane.services.rollout_engine import RolloutEngine
 from controlplane.services.safety import Safety
@@ -193,3 +194,16 @@ class RolloutController:
 
     async def step(self, fence: Sequence[Compare], term: Term) -> None:
         await self.engine.tick(list(fence))
+
+
+@dataclass
+class JobController:
+    """Localisation jobs: RunJob to admitted jobs' sites, phases from the sites' reports, CancelJob
+    to cancelled ones (services/job_engine.py). One read of the jobs and the registry per tick."""
+
+    engine: JobEngine
+    interval: float
+    name: str = "jobs"
+
+    async def step(self, fence: Sequence[Compare], term: Term) -> None:
+        await self.engine.step(fence)

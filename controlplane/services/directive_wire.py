@@ -21,8 +21,16 @@ KINDS = {
     "Halt": tpb.DIRECTIVE_KIND_HALT,
     "Resume": tpb.DIRECTIVE_KIND_RESUME,
     "Publishers": tpb.DIRECTIVE_KIND_PUBLISHERS,
+    "RunJob": tpb.DIRECTIVE_KIND_RUN_JOB,
+    "CancelJob": tpb.DIRECTIVE_KIND_CANCEL_JOB,
 }
-_PAYLOAD = {"Deploy": "deploy", "Undeploy": "undeploy", "Publishers": "publishers"}
+_PAYLOAD = {
+    "Deploy": "deploy",
+    "Undeploy": "undeploy",
+    "Publishers": "publishers",
+    "RunJob": "run_job",
+    "CancelJob": "cancel_job",
+}
 
 
 def ts(seconds: float) -> Timestamp:

@@ -18,18 +18,18 @@ from controlplane.api.v1 import rollouts_pb2 as opb
 from controlplane.domain import placement, rollouts
 from controlplane.domain.records import ROLLOUTS
 from controlplane.domain.rollouts import Phase, RolloutRecord, SitePhase, SiteState, WavePhase, WaveState
-from controlplane.domain.validation import validate_country, validate_dns_label, validate_dns_subdomain
+from controlplane.domain.validation import validate_dns_label, validate_dns_subdomain
 from controlplane.errors import (
     AlreadyExists,
     Conflict,
     FailedPrecondition,
     InvalidArgument,
     NotFound,
-    PermissionDenied,
 )
-from controlplane.pki.identity import Identity, Role
+from controlplane.pki.identity import Identity
 from controlplane.services import clock
 from controlplane.services.audit import AuditLog, Entry
+from controlplane.services.consent import check_approver
 from controlplane.services.registry import Registry
 from controlplane.services.releases import Releases, signed_to_dict
 from controlplane.store import Compare, Delete, KeyValue, Put, Store
@@ -276,24 +276,14 @@ class Rollouts:
         return await self._releases.delete(actor, name, why)
 
     async def approve(self, caller: Identity, name: str, country: str) -> RolloutRecord:
-        validate_country(country)
-
-        async def refuse(public: str, why: str) -> None:
-            await self._audit.record(
-                Entry(caller.spiffe_id, "rollout.approve", f"rollout/{name}", "denied", why)
-            )
-            raise PermissionDenied(public)
-
-        if caller.role is Role.STEWARD and caller.country != country:
-            await refuse(
-                f"country: a steward of {caller.country} cannot approve for {country}",
-                f"steward of {caller.country} cannot approve for {country}",
-            )
-        if caller.role is Role.ADMIN and not self.admin_may_approve:
-            await refuse(
-                "only the country's steward may approve (federation policy)",
-                "admin approval is disabled by federation policy",
-            )
+        await check_approver(
+            self._audit,
+            caller,
+            "rollout.approve",
+            f"rollout/{name}",
+            country,
+            admin_may_approve=self.admin_may_approve,
+        )
 
         def mutate(rec: RolloutRecord) -> RolloutRecord:
             if country not in rec.needs_approval:

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from controlplane.domain.datasets import Dataset
-from controlplane.domain.jobs import JobProgress, JobRun
+from controlplane.domain.jobs import JobPhase, JobProgress, JobRun
+from operators.agent.sim_jobs import SimJobs, SimRun, manifest, progress
 
 
 @dataclass
@@ -139,9 +140,21 @@ class MemoryBackend(WorkloadBackend):
     """Workloads in a dict: what `make dev` and the benchmarks run by the hundreds."""
 
     def __init__(
-        self, artifacts: dict[str, bytes] | None = None, health: dict[str, SimHealth] | None = None
+        self,
+        artifacts: dict[str, bytes] | None = None,
+        health: dict[str, SimHealth] | None = None,
+        datasets: list[Dataset] | None = None,
+        jobs: SimJobs | None = None,
     ) -> None:
         self.items: dict[str, Workload] = {}
+        #: The datasets the simulated site holds (the sites file's ``datasets:``), as held: the
+        #: agent offers only those of the site's own jurisdiction.
+        self.held: list[Dataset] = list(datasets or [])
+        #: How its jobs run; None: the site runs no jobs (refuses them, as the default backend).
+        self.jobs = jobs
+        self.runs: dict[str, SimRun] = {}
+        #: Artifacts the site's jobs trained (digest -> manifest); also in ``artifacts`` when simulated.
+        self.trained: dict[str, bytes] = {}
         #: The site's local artifact store (digest -> manifest bytes); None = not simulated.
         self.artifacts = artifacts
         #: The health model per release name ("*": every other release), to drive rollout gates
@@ -196,6 +209,33 @@ class MemoryBackend(WorkloadBackend):
                 w.halted, w.ready_replicas = False, w.replicas
                 names.append(w.name)
         return sorted(names)
+
+    async def datasets(self) -> list[Dataset]:
+        return list(self.held)
+
+    async def start_job(self, run: JobRun, dataset: Dataset) -> None:
+        if self.jobs is None:
+            raise Refused("this site runs no jobs")
+        if run.job_id not in self.runs:  # idempotent on the run's id
+            self.runs[run.job_id] = SimRun(run, time.monotonic())
+
+    async def cancel_job(self, job_id: str) -> None:
+        r = self.runs.get(job_id)
+        if r is not None and progress(r, self.jobs or SimJobs()).phase is JobPhase.RUNNING:
+            r.cancelled = True
+
+    async def job_progress(self) -> list[JobProgress]:
+        out = []
+        for r in self.runs.values():
+            p = progress(r, self.jobs or SimJobs())
+            if p.output_digest and not r.digest:
+                # The trained artifact goes into the site's own store; only its digest goes upstream.
+                r.digest = p.output_digest
+                self.trained[r.digest] = manifest(r.run)
+                if self.artifacts is not None:
+                    self.artifacts[r.digest] = manifest(r.run)
+            out.append(p)
+        return out
 
     async def workloads(self) -> list[Workload]:
         now = time.monotonic()

@@ -30,7 +30,7 @@ from controlplane.client.enroll import Facts, site_csr
 from controlplane.client.retry import LINK, RetryPolicy
 from controlplane.pki.keys import load_certificate, write_atomic, write_private_key
 from controlplane.telemetry import logs
-from operators.agent import telemetry
+from operators.agent import jobs, telemetry
 from operators.agent.backend import Refused, WorkloadBackend
 from operators.agent.directive_trust import DirectiveTrust
 from operators.agent.policy import LocalPolicy
@@ -174,10 +174,13 @@ class SiteAgent:
         """One stream until it fails, the server ends it, or the certificate is due for renewal
         (then it is renewed on this channel and the stream ends, so the next one uses it)."""
         outbox = self._outbox = asyncio.Queue()
+        facts = self.facts.to_pb(await self._free())
+        # What the site's policy accepts, so that placement skips what the site would refuse.
+        json_format.ParseDict(self.policy.summary(), facts.policy)
         hello = spb.ConnectRequest(
             hello=spb.Hello(
                 site_id=self.facts.site_id,
-                facts=self.facts.to_pb(await self._free()),
+                facts=facts,
                 last_applied_sequence=self.record.last_sequence,
                 last_safety_sequence=self.safety.last_sequence,
                 **self.log.hello(),
@@ -286,6 +289,8 @@ class SiteAgent:
                 health=tpb.SITE_HEALTH_HEALTHY,
                 deployments=deployments,
                 last_applied_sequence=self.record.last_sequence,
+                datasets=await jobs.summaries(self.backend, self.facts.country),
+                jobs=await jobs.statuses(self.backend),
             )
         )
 
@@ -429,6 +434,10 @@ class SiteAgent:
                 await self.backend.undeploy(d.undeploy.deployment_name)
             elif d.kind == tpb.DIRECTIVE_KIND_PUBLISHERS:
                 self.trust.set_publishers(d.publishers)
+            elif d.kind == tpb.DIRECTIVE_KIND_RUN_JOB:  # the site's vetoes: operators/agent/jobs.py
+                await jobs.run_job(self.backend, self.policy, self.facts.country, d.run_job)
+            elif d.kind == tpb.DIRECTIVE_KIND_CANCEL_JOB:
+                await jobs.cancel_job(self.backend, d.cancel_job)
             else:
                 raise Refused(f"unsupported directive kind {kind}")
         except Refused as e:

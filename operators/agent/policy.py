@@ -6,6 +6,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from controlplane.domain.jobs import JobsPolicy
+
+__all__ = ["JobsPolicy", "LocalPolicy"]
+
 
 @dataclass
 class LocalPolicy:
@@ -33,6 +37,18 @@ class LocalPolicy:
     witnesses: list[str] = field(default_factory=list)
     #: Cosignatures of those witnesses a Deploy's checkpoint needs (0: the log's signature alone).
     min_witnesses: int = 0
+    #: What localisation jobs may do here (every RunJob is checked against it).
+    jobs: JobsPolicy = field(default_factory=JobsPolicy)
+
+    def summary(self) -> dict[str, object]:
+        """What placement needs of this policy (PolicySummary's fields by name), sent upstream in
+        every Hello so that the federation skips a site that would refuse (the site still checks)."""
+        return {
+            "accepted_risk_tiers": sorted(self.accepted_risk_tiers),
+            "federation_capacity_share": self.federation_capacity_share,
+            "require_local_approval": self.require_local_approval,
+            "jobs": self.jobs.summary(),
+        }
 
     def check_deploy(
         self,

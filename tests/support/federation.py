@@ -18,6 +18,7 @@ from controlplane.client.config import ConfigFile, Context
 from controlplane.client.enroll import Facts
 from controlplane.client.federation import FederationClient
 from controlplane.client.retry import RetryPolicy
+from controlplane.domain.datasets import Dataset
 from controlplane.pki import approval_key
 from controlplane.pki.ca import CertificateAuthority
 from controlplane.pki.identity import Identity, Kind, Role
@@ -26,6 +27,7 @@ from controlplane.server.app import ControlPlane, ServerConfig
 from controlplane.server.bootstrap import InitOptions, init
 from controlplane.store import Store
 from operators.agent.policy import LocalPolicy
+from operators.agent.sim_jobs import SimJobs
 from operators.sim import SimulatedSite
 from tests.support.requests import add_publisher
 
@@ -127,8 +129,21 @@ class Federation:
             )
         return str(resp.token)
 
-    def new_site(self, facts: Facts, policy: LocalPolicy | None = None) -> SimulatedSite:
-        site = SimulatedSite(facts, self.dir / "sites" / facts.site_id, [self.address], policy=policy)
+    def new_site(
+        self,
+        facts: Facts,
+        policy: LocalPolicy | None = None,
+        datasets: list[Dataset] | None = None,
+        jobs: SimJobs | None = None,
+    ) -> SimulatedSite:
+        site = SimulatedSite(
+            facts,
+            self.dir / "sites" / facts.site_id,
+            [self.address],
+            policy=policy,
+            datasets=datasets,
+            jobs=jobs,
+        )
         self.sites[facts.site_id] = site
         return site
 
@@ -139,9 +154,11 @@ class Federation:
         *,
         accelerators: dict[str, int] | None = None,
         policy: LocalPolicy | None = None,
+        datasets: list[Dataset] | None = None,
+        jobs: SimJobs | None = None,
     ) -> SimulatedSite:
         facts = Facts(site_id, country, "r1", {}, accelerators or {"h100": 16}, 3)
-        site = self.new_site(facts, policy)
+        site = self.new_site(facts, policy, datasets, jobs)
         await site.enroll(self.enroll_address, self.ca_pem, await self.token(site_id, country))
         site.start()
         await site.wait_connected(10)

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from controlplane.api.v1 import audit_pb2, federation_pb2, rollouts_pb2, safety_pb2
+from controlplane.api.v1 import audit_pb2, federation_pb2, jobs_pb2, rollouts_pb2, safety_pb2
 from controlplane.client.calls import TypedCalls
 from controlplane.client.federation import RPCS
 
@@ -15,6 +15,7 @@ SERVICES = [
     rollouts_pb2.DESCRIPTOR.services_by_name["ReleaseService"],
     safety_pb2.DESCRIPTOR.services_by_name["SafetyService"],
     audit_pb2.DESCRIPTOR.services_by_name["AuditService"],
+    jobs_pb2.DESCRIPTOR.services_by_name["JobService"],
 ]
 UNARY = [m for s in SERVICES for m in s.methods if not (m.client_streaming or m.server_streaming)]
 

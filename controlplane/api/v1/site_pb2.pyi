@@ -80,7 +80,7 @@ class Hello(_message.Message):
     def __init__(self, site_id: _Optional[str] = ..., facts: _Optional[_Union[_types_pb2.SiteFacts, _Mapping]] = ..., last_applied_sequence: _Optional[int] = ..., last_safety_sequence: _Optional[int] = ..., min_witnesses: _Optional[int] = ..., witnesses: _Optional[_Iterable[str]] = ..., checkpoint_size: _Optional[int] = ...) -> None: ...
 
 class Heartbeat(_message.Message):
-    __slots__ = ("site_id", "capacity", "health", "deployments", "last_applied_sequence")
+    __slots__ = ("site_id", "capacity", "health", "deployments", "last_applied_sequence", "datasets", "jobs")
     class CapacityEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -93,12 +93,16 @@ class Heartbeat(_message.Message):
     HEALTH_FIELD_NUMBER: _ClassVar[int]
     DEPLOYMENTS_FIELD_NUMBER: _ClassVar[int]
     LAST_APPLIED_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    DATASETS_FIELD_NUMBER: _ClassVar[int]
+    JOBS_FIELD_NUMBER: _ClassVar[int]
     site_id: str
     capacity: _containers.MessageMap[str, _types_pb2.AcceleratorCapacity]
     health: _types_pb2.SiteHealth
     deployments: _containers.RepeatedCompositeFieldContainer[_types_pb2.DeploymentStatus]
     last_applied_sequence: int
-    def __init__(self, site_id: _Optional[str] = ..., capacity: _Optional[_Mapping[str, _types_pb2.AcceleratorCapacity]] = ..., health: _Optional[_Union[_types_pb2.SiteHealth, str]] = ..., deployments: _Optional[_Iterable[_Union[_types_pb2.DeploymentStatus, _Mapping]]] = ..., last_applied_sequence: _Optional[int] = ...) -> None: ...
+    datasets: _containers.RepeatedCompositeFieldContainer[_types_pb2.DatasetSummary]
+    jobs: _containers.RepeatedCompositeFieldContainer[_types_pb2.JobStatus]
+    def __init__(self, site_id: _Optional[str] = ..., capacity: _Optional[_Mapping[str, _types_pb2.AcceleratorCapacity]] = ..., health: _Optional[_Union[_types_pb2.SiteHealth, str]] = ..., deployments: _Optional[_Iterable[_Union[_types_pb2.DeploymentStatus, _Mapping]]] = ..., last_applied_sequence: _Optional[int] = ..., datasets: _Optional[_Iterable[_Union[_types_pb2.DatasetSummary, _Mapping]]] = ..., jobs: _Optional[_Iterable[_Union[_types_pb2.JobStatus, _Mapping]]] = ...) -> None: ...
 
 class Ack(_message.Message):
     __slots__ = ("site_id", "directive_id", "sequence", "safety_sequence")

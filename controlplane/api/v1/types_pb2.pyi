@@ -50,6 +50,8 @@ class DirectiveKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DIRECTIVE_KIND_HALT: _ClassVar[DirectiveKind]
     DIRECTIVE_KIND_RESUME: _ClassVar[DirectiveKind]
     DIRECTIVE_KIND_PUBLISHERS: _ClassVar[DirectiveKind]
+    DIRECTIVE_KIND_RUN_JOB: _ClassVar[DirectiveKind]
+    DIRECTIVE_KIND_CANCEL_JOB: _ClassVar[DirectiveKind]
 
 class DirectiveState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -81,6 +83,8 @@ DIRECTIVE_KIND_UNDEPLOY: DirectiveKind
 DIRECTIVE_KIND_HALT: DirectiveKind
 DIRECTIVE_KIND_RESUME: DirectiveKind
 DIRECTIVE_KIND_PUBLISHERS: DirectiveKind
+DIRECTIVE_KIND_RUN_JOB: DirectiveKind
+DIRECTIVE_KIND_CANCEL_JOB: DirectiveKind
 DIRECTIVE_STATE_UNSPECIFIED: DirectiveState
 DIRECTIVE_STATE_PENDING: DirectiveState
 DIRECTIVE_STATE_ACKED: DirectiveState
@@ -131,14 +135,64 @@ class SiteFacts(_message.Message):
     def __init__(self, site_id: _Optional[str] = ..., country: _Optional[str] = ..., region: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., capacity: _Optional[_Mapping[str, AcceleratorCapacity]] = ..., security_tier: _Optional[int] = ..., operator_version: _Optional[str] = ..., policy: _Optional[_Union[PolicySummary, _Mapping]] = ...) -> None: ...
 
 class PolicySummary(_message.Message):
-    __slots__ = ("accepted_risk_tiers", "federation_capacity_share", "require_local_approval")
+    __slots__ = ("accepted_risk_tiers", "federation_capacity_share", "require_local_approval", "jobs")
     ACCEPTED_RISK_TIERS_FIELD_NUMBER: _ClassVar[int]
     FEDERATION_CAPACITY_SHARE_FIELD_NUMBER: _ClassVar[int]
     REQUIRE_LOCAL_APPROVAL_FIELD_NUMBER: _ClassVar[int]
+    JOBS_FIELD_NUMBER: _ClassVar[int]
     accepted_risk_tiers: _containers.RepeatedScalarFieldContainer[int]
     federation_capacity_share: float
     require_local_approval: bool
-    def __init__(self, accepted_risk_tiers: _Optional[_Iterable[int]] = ..., federation_capacity_share: _Optional[float] = ..., require_local_approval: _Optional[bool] = ...) -> None: ...
+    jobs: JobsPolicySummary
+    def __init__(self, accepted_risk_tiers: _Optional[_Iterable[int]] = ..., federation_capacity_share: _Optional[float] = ..., require_local_approval: _Optional[bool] = ..., jobs: _Optional[_Union[JobsPolicySummary, _Mapping]] = ...) -> None: ...
+
+class JobsPolicySummary(_message.Message):
+    __slots__ = ("allow_purposes", "allow_publishers", "allow_images", "max_accelerators", "max_hours")
+    ALLOW_PURPOSES_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_PUBLISHERS_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_IMAGES_FIELD_NUMBER: _ClassVar[int]
+    MAX_ACCELERATORS_FIELD_NUMBER: _ClassVar[int]
+    MAX_HOURS_FIELD_NUMBER: _ClassVar[int]
+    allow_purposes: _containers.RepeatedScalarFieldContainer[str]
+    allow_publishers: _containers.RepeatedScalarFieldContainer[str]
+    allow_images: _containers.RepeatedScalarFieldContainer[str]
+    max_accelerators: int
+    max_hours: float
+    def __init__(self, allow_purposes: _Optional[_Iterable[str]] = ..., allow_publishers: _Optional[_Iterable[str]] = ..., allow_images: _Optional[_Iterable[str]] = ..., max_accelerators: _Optional[int] = ..., max_hours: _Optional[float] = ...) -> None: ...
+
+class DatasetSummary(_message.Message):
+    __slots__ = ("name", "jurisdiction", "classification", "languages", "purposes", "size")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    JURISDICTION_FIELD_NUMBER: _ClassVar[int]
+    CLASSIFICATION_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGES_FIELD_NUMBER: _ClassVar[int]
+    PURPOSES_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    jurisdiction: str
+    classification: str
+    languages: _containers.RepeatedScalarFieldContainer[str]
+    purposes: _containers.RepeatedScalarFieldContainer[str]
+    size: str
+    def __init__(self, name: _Optional[str] = ..., jurisdiction: _Optional[str] = ..., classification: _Optional[str] = ..., languages: _Optional[_Iterable[str]] = ..., purposes: _Optional[_Iterable[str]] = ..., size: _Optional[str] = ...) -> None: ...
+
+class JobStatus(_message.Message):
+    __slots__ = ("job_id", "phase", "step", "loss", "eval_score", "reason", "output_digest")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    PHASE_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    LOSS_FIELD_NUMBER: _ClassVar[int]
+    EVAL_SCORE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    phase: str
+    step: int
+    loss: float
+    eval_score: float
+    reason: str
+    output_digest: str
+    def __init__(self, job_id: _Optional[str] = ..., phase: _Optional[str] = ..., step: _Optional[int] = ..., loss: _Optional[float] = ..., eval_score: _Optional[float] = ..., reason: _Optional[str] = ..., output_digest: _Optional[str] = ...) -> None: ...
 
 class DeploymentStatus(_message.Message):
     __slots__ = ("name", "model", "version", "phase", "replicas", "ready_replicas", "source", "halted", "error_rate", "latency_p95_ms", "safety_score", "release", "digest", "measured")
@@ -214,6 +268,48 @@ class DeployPayload(_message.Message):
     rollout: str
     def __init__(self, deployment_name: _Optional[str] = ..., model: _Optional[str] = ..., version: _Optional[str] = ..., digest: _Optional[str] = ..., replicas: _Optional[int] = ..., accelerator: _Optional[str] = ..., accelerators_per_replica: _Optional[int] = ..., locale: _Optional[str] = ..., release: _Optional[str] = ..., risk_tier: _Optional[int] = ..., signed_release: _Optional[_Union[_release_pb2.SignedRelease, _Mapping]] = ..., rollout: _Optional[str] = ...) -> None: ...
 
+class RunJobPayload(_message.Message):
+    __slots__ = ("job_id", "job", "dataset", "purpose", "image", "command", "accelerator", "accelerators", "max_hours", "base_release", "base_model", "base_digest", "output_name", "output_version", "publisher")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    DATASET_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    COMMAND_FIELD_NUMBER: _ClassVar[int]
+    ACCELERATOR_FIELD_NUMBER: _ClassVar[int]
+    ACCELERATORS_FIELD_NUMBER: _ClassVar[int]
+    MAX_HOURS_FIELD_NUMBER: _ClassVar[int]
+    BASE_RELEASE_FIELD_NUMBER: _ClassVar[int]
+    BASE_MODEL_FIELD_NUMBER: _ClassVar[int]
+    BASE_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_NAME_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    PUBLISHER_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    job: str
+    dataset: str
+    purpose: str
+    image: str
+    command: _containers.RepeatedScalarFieldContainer[str]
+    accelerator: str
+    accelerators: int
+    max_hours: float
+    base_release: str
+    base_model: str
+    base_digest: str
+    output_name: str
+    output_version: str
+    publisher: str
+    def __init__(self, job_id: _Optional[str] = ..., job: _Optional[str] = ..., dataset: _Optional[str] = ..., purpose: _Optional[str] = ..., image: _Optional[str] = ..., command: _Optional[_Iterable[str]] = ..., accelerator: _Optional[str] = ..., accelerators: _Optional[int] = ..., max_hours: _Optional[float] = ..., base_release: _Optional[str] = ..., base_model: _Optional[str] = ..., base_digest: _Optional[str] = ..., output_name: _Optional[str] = ..., output_version: _Optional[str] = ..., publisher: _Optional[str] = ...) -> None: ...
+
+class CancelJobPayload(_message.Message):
+    __slots__ = ("job_id", "reason")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    reason: str
+    def __init__(self, job_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
 class UndeployPayload(_message.Message):
     __slots__ = ("deployment_name",)
     DEPLOYMENT_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -221,7 +317,7 @@ class UndeployPayload(_message.Message):
     def __init__(self, deployment_name: _Optional[str] = ...) -> None: ...
 
 class Directive(_message.Message):
-    __slots__ = ("sequence", "id", "kind", "issued_at", "expires_at", "issuer", "safety_sequence", "key_id", "signature", "deploy", "undeploy", "halt", "resume", "publishers", "directive_key_id", "directive_signature", "log_proof", "approvals")
+    __slots__ = ("sequence", "id", "kind", "issued_at", "expires_at", "issuer", "safety_sequence", "key_id", "signature", "deploy", "undeploy", "halt", "resume", "publishers", "run_job", "cancel_job", "directive_key_id", "directive_signature", "log_proof", "approvals")
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
@@ -236,6 +332,8 @@ class Directive(_message.Message):
     HALT_FIELD_NUMBER: _ClassVar[int]
     RESUME_FIELD_NUMBER: _ClassVar[int]
     PUBLISHERS_FIELD_NUMBER: _ClassVar[int]
+    RUN_JOB_FIELD_NUMBER: _ClassVar[int]
+    CANCEL_JOB_FIELD_NUMBER: _ClassVar[int]
     DIRECTIVE_KEY_ID_FIELD_NUMBER: _ClassVar[int]
     DIRECTIVE_SIGNATURE_FIELD_NUMBER: _ClassVar[int]
     LOG_PROOF_FIELD_NUMBER: _ClassVar[int]
@@ -254,11 +352,13 @@ class Directive(_message.Message):
     halt: _safety_pb2.HaltPayload
     resume: _safety_pb2.ResumePayload
     publishers: PublishersPayload
+    run_job: RunJobPayload
+    cancel_job: CancelJobPayload
     directive_key_id: str
     directive_signature: bytes
     log_proof: _logproof_pb2.LogProof
     approvals: _containers.RepeatedCompositeFieldContainer[_safety_pb2.PersonApproval]
-    def __init__(self, sequence: _Optional[int] = ..., id: _Optional[str] = ..., kind: _Optional[_Union[DirectiveKind, str]] = ..., issued_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., issuer: _Optional[str] = ..., safety_sequence: _Optional[int] = ..., key_id: _Optional[str] = ..., signature: _Optional[bytes] = ..., deploy: _Optional[_Union[DeployPayload, _Mapping]] = ..., undeploy: _Optional[_Union[UndeployPayload, _Mapping]] = ..., halt: _Optional[_Union[_safety_pb2.HaltPayload, _Mapping]] = ..., resume: _Optional[_Union[_safety_pb2.ResumePayload, _Mapping]] = ..., publishers: _Optional[_Union[PublishersPayload, _Mapping]] = ..., directive_key_id: _Optional[str] = ..., directive_signature: _Optional[bytes] = ..., log_proof: _Optional[_Union[_logproof_pb2.LogProof, _Mapping]] = ..., approvals: _Optional[_Iterable[_Union[_safety_pb2.PersonApproval, _Mapping]]] = ...) -> None: ...
+    def __init__(self, sequence: _Optional[int] = ..., id: _Optional[str] = ..., kind: _Optional[_Union[DirectiveKind, str]] = ..., issued_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., issuer: _Optional[str] = ..., safety_sequence: _Optional[int] = ..., key_id: _Optional[str] = ..., signature: _Optional[bytes] = ..., deploy: _Optional[_Union[DeployPayload, _Mapping]] = ..., undeploy: _Optional[_Union[UndeployPayload, _Mapping]] = ..., halt: _Optional[_Union[_safety_pb2.HaltPayload, _Mapping]] = ..., resume: _Optional[_Union[_safety_pb2.ResumePayload, _Mapping]] = ..., publishers: _Optional[_Union[PublishersPayload, _Mapping]] = ..., run_job: _Optional[_Union[RunJobPayload, _Mapping]] = ..., cancel_job: _Optional[_Union[CancelJobPayload, _Mapping]] = ..., directive_key_id: _Optional[str] = ..., directive_signature: _Optional[bytes] = ..., log_proof: _Optional[_Union[_logproof_pb2.LogProof, _Mapping]] = ..., approvals: _Optional[_Iterable[_Union[_safety_pb2.PersonApproval, _Mapping]]] = ...) -> None: ...
 
 class DirectiveRecord(_message.Message):
     __slots__ = ("site_id", "directive", "state", "reason", "completed_at")

@@ -22,23 +22,24 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from controlplane.api.v1 import jobs_pb2 as controlplane_dot_api_dot_v1_dot_jobs__pb2
 from controlplane.api.v1 import rollouts_pb2 as controlplane_dot_api_dot_v1_dot_rollouts__pb2
 from controlplane.api.v1 import safety_pb2 as controlplane_dot_api_dot_v1_dot_safety__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x63ontrolplane/api/v1/watch.proto\x12\x16stargate.federation.v1\x1a\"controlplane/api/v1/rollouts.proto\x1a controlplane/api/v1/safety.proto\"e\n\x0cWatchRequest\x12/\n\x04kind\x18\x01 \x01(\x0e\x32!.stargate.federation.v1.WatchKind\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x16\n\x0e\x61\x66ter_revision\x18\x03 \x01(\x03\"\xaf\x01\n\rWatchResponse\x12\x10\n\x08revision\x18\x01 \x01(\x03\x12\x0f\n\x07\x64\x65leted\x18\x02 \x01(\x08\x12\x32\n\x07rollout\x18\x03 \x01(\x0b\x32\x1f.stargate.federation.v1.RolloutH\x00\x12=\n\rsafety_action\x18\x04 \x01(\x0b\x32$.stargate.federation.v1.SafetyActionH\x00\x42\x08\n\x06object*]\n\tWatchKind\x12\x1a\n\x16WATCH_KIND_UNSPECIFIED\x10\x00\x12\x16\n\x12WATCH_KIND_ROLLOUT\x10\x01\x12\x1c\n\x18WATCH_KIND_SAFETY_ACTION\x10\x02\x32\x66\n\x0cWatchService\x12V\n\x05Watch\x12$.stargate.federation.v1.WatchRequest\x1a%.stargate.federation.v1.WatchResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x63ontrolplane/api/v1/watch.proto\x12\x16stargate.federation.v1\x1a\x1e\x63ontrolplane/api/v1/jobs.proto\x1a\"controlplane/api/v1/rollouts.proto\x1a controlplane/api/v1/safety.proto\"e\n\x0cWatchRequest\x12/\n\x04kind\x18\x01 \x01(\x0e\x32!.stargate.federation.v1.WatchKind\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x16\n\x0e\x61\x66ter_revision\x18\x03 \x01(\x03\"\xdb\x01\n\rWatchResponse\x12\x10\n\x08revision\x18\x01 \x01(\x03\x12\x0f\n\x07\x64\x65leted\x18\x02 \x01(\x08\x12\x32\n\x07rollout\x18\x03 \x01(\x0b\x32\x1f.stargate.federation.v1.RolloutH\x00\x12=\n\rsafety_action\x18\x04 \x01(\x0b\x32$.stargate.federation.v1.SafetyActionH\x00\x12*\n\x03job\x18\x05 \x01(\x0b\x32\x1b.stargate.federation.v1.JobH\x00\x42\x08\n\x06object*q\n\tWatchKind\x12\x1a\n\x16WATCH_KIND_UNSPECIFIED\x10\x00\x12\x16\n\x12WATCH_KIND_ROLLOUT\x10\x01\x12\x1c\n\x18WATCH_KIND_SAFETY_ACTION\x10\x02\x12\x12\n\x0eWATCH_KIND_JOB\x10\x03\x32\x66\n\x0cWatchService\x12V\n\x05Watch\x12$.stargate.federation.v1.WatchRequest\x1a%.stargate.federation.v1.WatchResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'controlplane.api.v1.watch_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_WATCHKIND']._serialized_start=410
-  _globals['_WATCHKIND']._serialized_end=503
-  _globals['_WATCHREQUEST']._serialized_start=129
-  _globals['_WATCHREQUEST']._serialized_end=230
-  _globals['_WATCHRESPONSE']._serialized_start=233
-  _globals['_WATCHRESPONSE']._serialized_end=408
-  _globals['_WATCHSERVICE']._serialized_start=505
-  _globals['_WATCHSERVICE']._serialized_end=607
+  _globals['_WATCHKIND']._serialized_start=486
+  _globals['_WATCHKIND']._serialized_end=599
+  _globals['_WATCHREQUEST']._serialized_start=161
+  _globals['_WATCHREQUEST']._serialized_end=262
+  _globals['_WATCHRESPONSE']._serialized_start=265
+  _globals['_WATCHRESPONSE']._serialized_end=484
+  _globals['_WATCHSERVICE']._serialized_start=601
+  _globals['_WATCHSERVICE']._serialized_end=703
 # @@protoc_insertion_point(module_scope)
