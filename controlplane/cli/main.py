@@ -8,7 +8,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from controlplane.cli import commands, directives, people, releases, roster, safety, witness
+from controlplane.cli import commands, directives, jobs, people, releases, roster, safety, witness
 from controlplane.cli.args import limited
 from controlplane.cli.output import safe_text
 from controlplane.domain.limits import Range
@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     releases.register(sub)
     safety.register(sub)
     witness.register(sub)
+    jobs.register(sub)
     from controlplane.cli import dev
 
     dev.register(sub)

@@ -1,4 +1,4 @@
-"""Kubernetes-style manifests (ModelRelease, Rollout) to wire messages.
+"""Kubernetes-style manifests (ModelRelease, Rollout, LocalizationJob) to wire messages.
 
 camelCase fields, unknown fields rejected, every error naming the field path
 (``spec.waves[1].bake``), the reason and the file. Files are read within bounds (size, alias
@@ -18,6 +18,7 @@ from typing import Any
 from google.protobuf.message import Message
 
 from controlplane.api import bounds
+from controlplane.api.v1 import jobs_pb2 as jpb
 from controlplane.api.v1 import release_pb2 as rpb
 from controlplane.api.v1 import rollouts_pb2 as opb
 from controlplane.client import yamlfile
@@ -92,7 +93,35 @@ ROLLOUT_SPEC: dict[str, tuple[str, Any]] = {
     ),
     "approvals": ("approvals", {"countrySteward": ("country_steward", bool)}),
 }
-REQUIRED = {"ModelRelease": ("model", "version", "digest", "riskTier"), "Rollout": ("release", "waves")}
+JOB_SPEC: dict[str, tuple[str, Any]] = {
+    "base": ("base", str),
+    "dataset": (
+        "dataset",
+        {"name": ("name", str), "language": ("language", str), "country": ("country", str)},
+    ),
+    "purpose": ("purpose", str),
+    "trainer": ("trainer", {"image": ("image", str), "command": ("command", [str])}),
+    "resources": (
+        "resources",
+        {
+            "accelerator": ("accelerator", str),
+            "accelerators": ("accelerators", int),
+            "maxHours": ("max_hours", float),
+        },
+    ),
+    "output": ("output", {"name": ("name", str), "version": ("version", str)}),
+}
+REQUIRED = {
+    "ModelRelease": ("model", "version", "digest", "riskTier"),
+    "Rollout": ("release", "waves"),
+    "LocalizationJob": ("base", "dataset", "purpose", "trainer"),
+}
+#: Manifest kind -> the wire message it becomes.
+KINDS: dict[str, type[Message]] = {
+    "ModelRelease": rpb.ModelRelease,
+    "Rollout": opb.RolloutSpec,
+    "LocalizationJob": jpb.LocalizationJobSpec,
+}
 
 
 def _scalar(value: Any, kind: Any, where: str) -> Any:
@@ -181,7 +210,11 @@ def _document(doc: Any, index: int) -> Message:
         rollout = opb.RolloutSpec(name=meta["name"])
         _fill(rollout, spec, ROLLOUT_SPEC, "spec")
         return rollout
-    raise InvalidArgument("kind", f"must be ModelRelease or Rollout, got {kind!r}")
+    if kind == "LocalizationJob":
+        job = jpb.LocalizationJobSpec(name=meta["name"])
+        _fill(job, spec, JOB_SPEC, "spec")
+        return job
+    raise InvalidArgument("kind", f"must be ModelRelease, Rollout or LocalizationJob, got {kind!r}")
 
 
 def load(path: Path) -> list[Message]:
@@ -205,6 +238,6 @@ def load(path: Path) -> list[Message]:
 def load_one(path: Path, cls: type[Message]) -> Any:
     found = [m for m in load(path) if isinstance(m, cls)]
     if len(found) != 1:
-        kind = "ModelRelease" if cls is rpb.ModelRelease else "Rollout"
+        kind = next(k for k, c in KINDS.items() if c is cls)
         raise InvalidArgument("kind", f"{path} must hold exactly one {kind}, found {len(found)}")
     return found[0]
