@@ -17,7 +17,7 @@ from controlplane.errors import InvalidArgument
 
 async def dev_up(args: argparse.Namespace) -> int:
     from controlplane.cli.commands import sites_list
-    from controlplane.devenv.topology import Topology, default_sites, load_topology
+    from controlplane.devenv.topology import default_topology, load_topology
     from controlplane.devenv.up import DevFederation, DevOptions
 
     for vkey in args.witness or []:
@@ -27,7 +27,7 @@ async def dev_up(args: argparse.Namespace) -> int:
             raise InvalidArgument("--witness", str(e)) from e
     if args.min_witnesses > len(args.witness or []):
         raise InvalidArgument("--min-witnesses", "more than the --witness keys given")
-    topo = load_topology(Path(args.sites_file)) if args.sites_file else Topology(default_sites(args.sites))
+    topo = load_topology(Path(args.sites_file)) if args.sites_file else default_topology(args.sites)
     fed = DevFederation(
         DevOptions(
             Path(args.dir).resolve(),
@@ -36,6 +36,8 @@ async def dev_up(args: argparse.Namespace) -> int:
             args.store,
             args.heartbeat_interval,
             health=topo.health,
+            datasets=topo.datasets,
+            jobs=topo.jobs,
             metrics_listen=args.metrics_listen,
             witnesses=list(args.witness or []),
             min_witnesses=args.min_witnesses,
@@ -91,7 +93,8 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--sites-file",
         help="YAML list of sites: id, country, region, labels, accelerators, securityTier, health "
-        "(per release: errorRate, latencyP95Ms, safetyScore, readyAfter; see docs/rollouts.md)",
+        "(per release: errorRate, latencyP95Ms, safetyScore, readyAfter; see docs/rollouts.md), "
+        "datasets and jobs (see docs/localisation.md)",
     )
     p.add_argument(
         "--store",

@@ -11,6 +11,8 @@ from controlplane.client import yamlfile
 from controlplane.client.enroll import Facts
 from controlplane.client.manifests import duration
 from controlplane.domain import limits, site_input
+from controlplane.domain.datasets import Dataset, DatasetSummary
+from controlplane.domain.jobs import JobPhase
 from controlplane.domain.validation import (
     validate_country,
     validate_dns_label,
@@ -19,13 +21,35 @@ from controlplane.domain.validation import (
 )
 from controlplane.errors import InvalidArgument
 from operators.agent.backend import SimHealth
+from operators.agent.sim_jobs import SimJobs
 
 DEFAULT_SITES = [
     Facts("fr-par-1", "FR", "paris", {"tier": "gold"}, {"h100": 64}, 3),
     Facts("de-fra-1", "DE", "frankfurt", {"tier": "gold"}, {"h100": 32, "a100": 64}, 3),
     Facts("jp-tyo-1", "JP", "tokyo", {"tier": "silver"}, {"h200": 16}, 2),
 ]
-_KEYS = {"id", "country", "region", "labels", "accelerators", "securityTier", "health"}
+_KEYS = {"id", "country", "region", "labels", "accelerators", "securityTier", "health", "datasets", "jobs"}
+#: datasets: [{these keys}]; jurisdiction defaults to the site's country (another one is accepted
+#: here, and the simulated site then refuses to offer it: its law is not the site's).
+_DATASET_KEYS = {
+    "name",
+    "jurisdiction",
+    "classification",
+    "languages",
+    "purposes",
+    "size",
+    "claim",
+    "steward",
+}
+#: What `make dev`'s default sites hold: a dataset each, in the site's language.
+DEFAULT_DATASETS = {
+    "fr-par-1": [{"name": "fr-news", "languages": ["fr"], "classification": "personal",
+                  "purposes": ["fine-tune", "evaluate"], "size": "large"}],
+    "de-fra-1": [{"name": "de-web", "languages": ["de"], "classification": "public",
+                  "purposes": ["fine-tune", "evaluate"], "size": "medium"}],
+    "jp-tyo-1": [{"name": "ja-eval", "languages": ["ja"], "classification": "public",
+                  "purposes": ["evaluate"], "size": "small"}],
+}  # fmt: skip
 #: health: {<release name, or "*" for every other release>: {these keys}}; a metric set to null is
 #: not measured at that site (a gate on it is then inconclusive there).
 _HEALTH_KEYS = {"errorRate": "error_rate", "latencyP95Ms": "latency_p95_ms", "safetyScore": "safety_score"}
@@ -36,6 +60,21 @@ class Topology:
     sites: list[Facts]
     #: site id -> release name -> how the simulated site's workloads of that release behave.
     health: dict[str, dict[str, SimHealth]] = field(default_factory=dict)
+    #: site id -> the datasets the simulated site holds (as held: it offers only its own law's).
+    datasets: dict[str, list[Dataset]] = field(default_factory=dict)
+    #: site id -> how its jobs run (a site without an entry runs none).
+    jobs: dict[str, SimJobs] = field(default_factory=dict)
+
+
+def default_topology(n: int) -> Topology:
+    """``--sites N``: the default sites, the first three with a dataset each, all running jobs."""
+    sites = default_sites(n)
+    held = {
+        f.site_id: [_dataset(d, f.country, f"sites[{i}].datasets[0]") for d in DEFAULT_DATASETS[f.site_id]]
+        for i, f in enumerate(sites)
+        if f.site_id in DEFAULT_DATASETS
+    }
+    return Topology(sites, datasets=held, jobs={f.site_id: SimJobs() for f in sites})
 
 
 def default_sites(n: int) -> list[Facts]:
@@ -68,18 +107,64 @@ def load_topology(path: Path) -> Topology:
     if not isinstance(raw, list) or not raw:
         raise InvalidArgument("--sites-file", f"{path} must be a non-empty YAML list of sites")
     limits.DEV_SITES.check("--sites-file", len(raw))
-    sites, seen, health = [], set(), {}
+    sites, seen, health, held, jobs = [], set(), {}, {}, {}
     try:
         for i, item in enumerate(raw):
             sites.append(_site(item, f"sites[{i}]"))
-            if sites[-1].site_id in seen:
-                raise InvalidArgument(f"sites[{i}].id", f"duplicate site id {sites[-1].site_id!r}")
-            seen.add(sites[-1].site_id)
+            sid, country = sites[-1].site_id, sites[-1].country
+            if sid in seen:
+                raise InvalidArgument(f"sites[{i}].id", f"duplicate site id {sid!r}")
+            seen.add(sid)
             if item.get("health") is not None:
-                health[sites[-1].site_id] = _health(item["health"], f"sites[{i}].health")
+                health[sid] = _health(item["health"], f"sites[{i}].health")
+            if item.get("datasets") is not None:
+                held[sid] = _datasets(item["datasets"], country, f"sites[{i}].datasets")
+            if item.get("jobs") is not None:
+                jobs[sid] = _jobs(item["jobs"], f"sites[{i}].jobs")
     except InvalidArgument as e:
         raise InvalidArgument(e.field, f"{e.reason} (in {path})") from e
-    return Topology(sites, health)
+    return Topology(sites, health, held, jobs)
+
+
+def _dataset(raw: Any, country: str, where: str) -> Dataset:
+    if not isinstance(raw, dict):
+        raise InvalidArgument(where, "must be a mapping {name, languages, classification, purposes, size}")
+    unknown = set(raw) - _DATASET_KEYS
+    if unknown:
+        known = ", ".join(sorted(_DATASET_KEYS))
+        raise InvalidArgument(f"{where}.{sorted(unknown)[0]}", f"unknown field (known: {known})")
+    fields: dict[str, object] = {"jurisdiction": country, **raw}
+    summary = DatasetSummary.parse(fields, where + ".")
+    return Dataset(
+        summary, claim=str(raw.get("claim") or summary.name), steward=str(raw.get("steward") or "")
+    )
+
+
+def _datasets(raw: Any, country: str, where: str) -> list[Dataset]:
+    if not isinstance(raw, list) or len(raw) > site_input.MAX_DATASETS:
+        raise InvalidArgument(where, f"must be a list of at most {site_input.MAX_DATASETS} datasets")
+    out = [_dataset(d, country, f"{where}[{i}]") for i, d in enumerate(raw)]
+    names = [d.summary.name for d in out]
+    dup = next((n for n in names if names.count(n) > 1), None)
+    if dup:
+        raise InvalidArgument(where, f"dataset {dup!r} is listed twice")
+    return out
+
+
+def _jobs(raw: Any, where: str) -> SimJobs:
+    if not isinstance(raw, dict) or set(raw) - {"duration", "outcome"}:
+        raise InvalidArgument(where, "must be {duration: 3s, outcome: Succeeded | Failed}")
+    model = SimJobs()
+    if "duration" in raw:
+        d = duration(raw["duration"], f"{where}.duration")
+        if not 0 <= d <= 86_400:
+            raise InvalidArgument(f"{where}.duration", "must be between 0s and 24h")
+        model = SimJobs(d, model.outcome)
+    if "outcome" in raw:
+        if raw["outcome"] not in (JobPhase.SUCCEEDED, JobPhase.FAILED):
+            raise InvalidArgument(f"{where}.outcome", "must be Succeeded or Failed")
+        model = SimJobs(model.duration, JobPhase(raw["outcome"]))
+    return model
 
 
 def _health(raw: Any, where: str) -> dict[str, SimHealth]:

@@ -18,6 +18,7 @@ from controlplane.client.enroll import Facts
 from controlplane.client.federation import FederationClient
 from controlplane.client.people import person_request
 from controlplane.devenv import demo_release
+from controlplane.domain.datasets import Dataset
 from controlplane.domain.roster import ROSTER_FILE
 from controlplane.pki import approval_key
 from controlplane.pki.directive_key import SITE_KEY_FILE
@@ -31,6 +32,7 @@ from operators.agent import telemetry
 from operators.agent.backend import SimHealth
 from operators.agent.link import SiteAgent
 from operators.agent.policy import LocalPolicy
+from operators.agent.sim_jobs import SimJobs
 from operators.sim import SimulatedSite
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,9 @@ class DevOptions:
     heartbeat_interval: float = 5.0
     #: site id -> release -> health model of the simulated site (the sites file's `health:`).
     health: dict[str, dict[str, SimHealth]] = field(default_factory=dict)
+    #: site id -> datasets held / how its jobs run (the sites file's `datasets:` and `jobs:`).
+    datasets: dict[str, list[Dataset]] = field(default_factory=dict)
+    jobs: dict[str, SimJobs] = field(default_factory=dict)
     #: HOST:PORT of /metrics (the replica's and the simulated sites' series); "" for none.
     metrics_listen: str = ""
     #: What every simulated site requires of the log (SitePolicy.witnesses / minWitnesses).
@@ -154,6 +159,8 @@ class DevFederation:
                     )
                     await site.enroll(self.cp.enroll_address, ca, resp.token)
                 site.backend.health.update(self.opts.health.get(facts.site_id, {}))
+                site.backend.held = list(self.opts.datasets.get(facts.site_id, []))
+                site.backend.jobs = self.opts.jobs.get(facts.site_id)
                 site.start()
                 self._stop_metrics.append(telemetry.watch(functools.partial(_agent, site)))
                 self.sites.append(site)

@@ -27,14 +27,18 @@ from operators.agent.policy import LocalPolicy
 log = logging.getLogger(__name__)
 
 
-async def offered(backend: WorkloadBackend, country: str) -> list[Dataset]:
+async def offered(backend: WorkloadBackend, country: str, warned: set[str] | None = None) -> list[Dataset]:
     """The datasets the site offers: those held under its own law, at most 256 (the federation's
-    bound). A dataset of another jurisdiction is never mentioned upstream, only logged here."""
+    bound). A dataset of another jurisdiction is never mentioned upstream, only logged here (once
+    per name in ``warned``: a heartbeat every 5 s would repeat it 17,000 times a day)."""
     out = []
     for ds in await backend.datasets():
         why = ds.refusal(country)
         if why is not None:
-            log.warning("dataset %s is not offered: %s", ds.summary.name, why)
+            if warned is None or ds.summary.name not in warned:
+                log.warning("dataset %s is not offered: %s", ds.summary.name, why)
+                if warned is not None:
+                    warned.add(ds.summary.name)
             continue
         out.append(ds)
     if len(out) > MAX_DATASETS:
@@ -42,10 +46,12 @@ async def offered(backend: WorkloadBackend, country: str) -> list[Dataset]:
     return sorted(out, key=lambda d: d.summary.name)[:MAX_DATASETS]
 
 
-async def summaries(backend: WorkloadBackend, country: str) -> list[tpb.DatasetSummary]:
+async def summaries(
+    backend: WorkloadBackend, country: str, warned: set[str] | None = None
+) -> list[tpb.DatasetSummary]:
     """What goes upstream of the datasets: built only from ``DatasetSummary``."""
     out = []
-    for ds in await offered(backend, country):
+    for ds in await offered(backend, country, warned):
         s = ds.summary
         out.append(
             tpb.DatasetSummary(

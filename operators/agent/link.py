@@ -88,6 +88,8 @@ class SiteAgent:
         self._unsent_incidents: collections.deque[spb.ConnectRequest] = collections.deque(
             maxlen=MAX_UNSENT_INCIDENTS
         )
+        #: Datasets held under another country's law, already logged as not offered.
+        self._not_offered: set[str] = set()
         #: Signed halts/resumes, beacons and fail-closed (operators/agent/safety.py).
         self.safety = SiteSafety(
             facts.site_id,
@@ -289,7 +291,7 @@ class SiteAgent:
                 health=tpb.SITE_HEALTH_HEALTHY,
                 deployments=deployments,
                 last_applied_sequence=self.record.last_sequence,
-                datasets=await jobs.summaries(self.backend, self.facts.country),
+                datasets=await jobs.summaries(self.backend, self.facts.country, self._not_offered),
                 jobs=await jobs.statuses(self.backend),
             )
         )

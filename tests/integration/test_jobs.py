@@ -233,7 +233,7 @@ async def test_a_site_claiming_another_countrys_data_is_refused_and_audited(
     """A modified site agent that offers everything it holds: the federation keeps only what is
     under the site's own law, refuses the rest naming the field, and audits it (bounded)."""
 
-    async def everything(backend: Any, country: str) -> list[Any]:
+    async def everything(backend: Any, country: str, warned: Any = None) -> list[Any]:
         return list(await backend.datasets())
 
     monkeypatch.setattr(site_jobs, "offered", everything)
