@@ -18,7 +18,8 @@ ENTRY = """\
   country: FR
   datasets:
     - {name: fr-news, languages: [fr], classification: personal, purposes: [fine-tune, evaluate], size: large}
-    - {name: de-copy, jurisdiction: DE, languages: [de], classification: public, purposes: [evaluate], size: small}
+    - {name: de-copy, jurisdiction: DE, languages: [de], classification: public, purposes: [evaluate],
+       size: small}
   jobs: {duration: 3s, outcome: Failed}
 """
 
@@ -45,7 +46,7 @@ async def test_datasets_and_jobs_of_a_site_entry(tmp_path: Path) -> None:
         (("size: large", "size: 12GB"), "sites[0].datasets[0].size"),
         (("languages: [fr]", "languages: [French]"), "sites[0].datasets[0].languages[0]"),
         (("jurisdiction: DE", "jurisdiction: Germany"), "sites[0].datasets[1].jurisdiction"),
-        (("size: small}", "size: small, path: /data}"), "sites[0].datasets[1].path"),
+        (("size: small}", "size: small, path: /data}"), "sites[0].datasets[1].path"),  # never a path
         (("outcome: Failed", "outcome: Maybe"), "sites[0].jobs.outcome"),
         (("duration: 3s", "duration: soon"), "sites[0].jobs.duration"),
         (("name: de-copy", "name: fr-news"), "sites[0].datasets"),
