@@ -37,10 +37,8 @@ def test_dev_up_sites_file_datasets_and_a_job(tmp_path: Path) -> None:
         r = run("jobs", "create", "-f", str(job), "-o", "json", config=admin)
         assert r.code == 0 and r.json()["sites"] == ["fr-par-1"], (r.out, r.err)
         steward = tmp_path / "claire"
-        r = run(
-            "users", "issue", "--name", "claire", "--role", "steward", "--country", "FR", "--out", str(steward),
-            "--lab-generate-key", config=admin,
-        )  # fmt: skip
+        issue = ["users", "issue", "--name", "claire", "--role", "steward", "--country", "FR"]
+        r = run(*issue, "--out", str(steward), "--lab-generate-key", config=admin)
         assert r.code == 0, r.err
         r = run(
             "jobs",
