@@ -6,7 +6,7 @@ identity; the leader's JobEngine (services/job_engine.py) sends the directives a
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from google.protobuf import json_format
 
@@ -24,17 +24,14 @@ from controlplane.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
-    NotLeader,
 )
 from controlplane.pki.identity import Identity
-from controlplane.services import clock
+from controlplane.services import cas, clock
 from controlplane.services.audit import AuditLog, Entry
 from controlplane.services.consent import check_approver
 from controlplane.services.registry import Registry
 from controlplane.services.releases import Releases, signed_to_dict
 from controlplane.store import Compare, KeyValue, Put, Store
-
-CAS_ATTEMPTS = 20
 
 
 def spec_to_dict(spec: jpb.LocalizationJobSpec) -> dict[str, object]:
@@ -160,26 +157,24 @@ class Jobs:
         action: str,
         mutate: Callable[[JobRecord], JobRecord],
         reason: str = "",
-        fence: tuple[Compare, ...] = (),
+        fence: Sequence[Compare] = (),
     ) -> JobRecord:
         """Compare-and-set ``mutate`` on the job, with its audit event (none when nothing changed)."""
-        for _ in range(CAS_ATTEMPTS):
-            kv, rec = await self.get_kv(name)
+        validate_dns_subdomain("name", name)
+
+        def decide(kv: KeyValue | None) -> cas.Write[JobRecord] | JobRecord:
+            if kv is None:
+                raise NotFound(f"job {name!r} not found")
+            rec = JobRecord.from_json(kv.value)
             new = mutate(rec)
             if new == rec:
                 return rec
             new = new.replace(updated_at=clock.now())
             details = {"phase": new.phase} | ({"sites": ",".join(new.sites)} if new.sites else {})
-            result = await self._audit.commit(
-                [*fence, Compare.unchanged(kv)],
-                [Put(kv.key, new.to_json())],
-                [Entry(actor, action, f"job/{name}", reason=reason, details=details)],
-            )
-            if result.succeeded:
-                return new
-            if fence and not await self._store.holds(list(fence)):
-                raise NotLeader()
-        raise Conflict()
+            entry = Entry(actor, action, f"job/{name}", reason=reason, details=details)
+            return cas.Write(new.to_json(), new, [entry])
+
+        return await cas.mutate(self._store, self._audit.commit, job_key(name), decide, fence=fence)
 
     async def approve(self, caller: Identity, name: str, country: str) -> JobRecord:
         await check_approver(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from google.protobuf import json_format
 
@@ -22,7 +22,14 @@ from controlplane.domain.datasets import Dataset
 from controlplane.domain.jobs import JobRun
 from controlplane.domain.site_input import MAX_DATASETS, MAX_JOBS
 from operators.agent.backend import Refused, WorkloadBackend
+from operators.agent.handlers import handler
 from operators.agent.policy import LocalPolicy
+
+if TYPE_CHECKING:
+    from operators.agent.link import SiteAgent
+
+if TYPE_CHECKING:
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -123,3 +130,13 @@ async def run_job(
 
 async def cancel_job(backend: WorkloadBackend, payload: tpb.CancelJobPayload) -> None:
     await backend.cancel_job(payload.job_id)
+
+
+@handler("RunJob")
+async def _run_job(site: SiteAgent, d: tpb.Directive, payload: dict[str, Any]) -> None:
+    await run_job(site.backend, site.policy, site.facts.country, d.run_job)
+
+
+@handler("CancelJob")
+async def _cancel_job(site: SiteAgent, d: tpb.Directive, payload: dict[str, Any]) -> None:
+    await cancel_job(site.backend, d.cancel_job)
