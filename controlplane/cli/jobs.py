@@ -113,6 +113,19 @@ async def jobs_status(args: argparse.Namespace) -> int:
     return 1
 
 
+async def jobs_approve_export(args: argparse.Namespace) -> int:
+    allow = [c.strip() for c in args.allow.split(",") if c.strip()]
+    req = jpb.ApproveVariantExportRequest(release=args.release, allow_countries=allow, reason=args.reason)
+    resp = await _call(args, "ApproveVariantExport", req)
+    data = {"release": args.release, "country": resp.country, "approved_exports": list(resp.approved_exports)}
+    emit(
+        data,
+        args.output,
+        lambda d: f"{d['release']} ({d['country']} data): exports {'; '.join(d['approved_exports'])}",
+    )
+    return 0
+
+
 def _out(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", choices=OBJECT_OUTPUT, default="table")
 
@@ -161,6 +174,15 @@ def register(sub: Any) -> None:
     p.add_argument("--country", required=True)
     _out(p)
     p.set_defaults(handler=jobs_approve)
+    p = jo.add_parser(
+        "approve-export",
+        help="consent to a wider export rule for a variant (its data country's steward only)",
+    )
+    p.add_argument("release", help="the variant release")
+    p.add_argument("--allow", required=True, help="the export rule consented to, e.g. FR,BE")
+    p.add_argument("--reason", required=True, help="why, for the audit log")
+    p.add_argument("-o", "--output", choices=("table", "json", "yaml"), default="table")
+    p.set_defaults(handler=jobs_approve_export)
     p = jo.add_parser("cancel", help="stop a job: a signed CancelJob goes to its site (admin)")
     p.add_argument("name")
     p.add_argument("--reason", default="", help="why, for the audit log and the site")

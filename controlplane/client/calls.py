@@ -247,3 +247,9 @@ class TypedCalls:
         """CancelJob stops a job that has not ended: a signed CancelJob directive goes to its site, which
         stops the run and discards its output. Admins only."""
         return await self.call("CancelJob", request)  # type: ignore[no-any-return]
+
+    async def approve_variant_export(self, request: jobs_pb2.ApproveVariantExportRequest) -> jobs_pb2.ApproveVariantExportResponse:
+        """ApproveVariantExport records the explicit consent of a variant's data country's steward (that
+        country's steward only) to one wider export rule for the variant's artifact: only then may a
+        release of that artifact with exactly that rule be registered. Audited; consent is additive."""
+        return await self.call("ApproveVariantExport", request)  # type: ignore[no-any-return]

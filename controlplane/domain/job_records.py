@@ -17,6 +17,7 @@ from controlplane.domain import admission
 from controlplane.domain.datasets import DatasetWant
 from controlplane.domain.jobs import JobPhase
 from controlplane.domain.records import JOBS, Record, SiteRecord
+from controlplane.domain.releases import is_locale
 
 #: Sites listed per excluded reason in a job record (the rest are counted): a job over 10,000
 #: sites would otherwise store ~1 MB of reasons, over etcd's 1.5 MiB request limit with the rest.
@@ -56,8 +57,10 @@ class JobRecord(Record):
     cancel_directive: str = ""
     #: The latest aggregates the site reported: step, loss, eval_score, output_digest.
     progress: dict[str, Any] = field(default_factory=dict)
-    #: The variant release registered from the output (fine-tune, on success).
+    #: The variant release registered from the output (fine-tune, on success), and the release the
+    #: site was asked to sign (its ModelRelease dict without the digest; set with the RunJob).
     variant: str = ""
+    variant_template: dict[str, Any] = field(default_factory=dict)
     created_at: float = 0.0
     updated_at: float = 0.0
     created_by: str = ""
@@ -131,6 +134,29 @@ def place(sites: Iterable[SiteRecord], w: admission.Workload) -> JobPlan:
     return JobPlan([s for _, s in sorted(scored)], excluded, more)
 
 
+def variant_template(rec: JobRecord, base: Any, languages: Iterable[str]) -> dict[str, Any]:
+    """The variant a fine-tune produces, as the site is to sign it (digest: the site's): the base's
+    model, risk tier and resources, the dataset's languages as locales, the export rule locked to
+    the data's country, ``variant_of`` the base. Empty for an evaluation."""
+    out = rec.spec.get("output") or {}
+    if rec.spec.get("purpose") != "fine-tune" or not out.get("name"):
+        return {}
+    b = base.release
+    return {
+        "name": out["name"],
+        "model": b.model,
+        "version": out.get("version", ""),
+        "risk_tier": int(b.risk_tier),
+        "export": {"allow_countries": [rec.dataset_country]},
+        "resources": {
+            "accelerator": b.resources.accelerator,
+            "accelerators_per_replica": int(b.resources.accelerators_per_replica),
+        },
+        "locales": sorted({x for x in languages if is_locale(x)}),
+        "variant_of": rec.spec.get("base", ""),
+    }
+
+
 def dataset_at(site: SiteRecord, want: DatasetWant, purpose: str) -> dict[str, Any] | None:
     """The dataset the job uses at ``site`` (the first by name that matches and allows its purpose)."""
     found = [d for d in site.datasets if want.matches(d) and purpose in (d.get("purposes") or ())]
@@ -166,7 +192,9 @@ def followed(rec: JobRecord, report: dict[str, Any] | None, directive: tuple[str
     if phase is None:
         return rec
     progress: dict[str, Any] = {
-        k: report[k] for k in ("step", "loss", "eval_score", "output_digest") if k in report
+        k: report[k]
+        for k in ("step", "loss", "eval_score", "output_digest", "variant_signature", "publisher_key")
+        if report.get(k) not in (None, "")
     }
     message = rec.message
     if phase is JobPhase.RUNNING:

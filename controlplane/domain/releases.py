@@ -28,12 +28,20 @@ from controlplane.errors import InvalidArgument
 SIGNING_TAG = b"stargate.federation.v1/ModelRelease\n"
 _VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}")
 _LOCALE = re.compile(r"[a-z]{2,3}(-[A-Z]{2})?")
+
+
+def is_locale(value: str) -> bool:
+    """Whether ``value`` is a locale a release may carry (fr, fr-FR)."""
+    return bool(_LOCALE.fullmatch(value))
+
+
 _ACCEL = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
 
 
 def release_dict(r: Any) -> dict[str, Any]:
-    """The canonical dict of a ModelRelease message (or of an object with the same attributes)."""
-    return {
+    """The canonical dict of a ModelRelease message (or of an object with the same attributes).
+    ``variantOf`` is in it only when set, so every release signed before it existed still verifies."""
+    out = {
         "name": r.name,
         "model": r.model,
         "version": r.version,
@@ -49,6 +57,9 @@ def release_dict(r: Any) -> dict[str, Any]:
         },
         "locales": sorted(r.locales),
     }
+    if getattr(r, "variant_of", ""):
+        out["variantOf"] = r.variant_of
+    return out
 
 
 def canonical_bytes(r: Any) -> bytes:
@@ -101,6 +112,8 @@ def validate_release(r: Any, prefix: str = "spec.") -> None:
     for i, loc in enumerate(r.locales):
         if not _LOCALE.fullmatch(loc):
             raise InvalidArgument(f"{prefix}locales[{i}]", f"{loc[:16]!r} must look like fr-FR")
+    if getattr(r, "variant_of", ""):
+        validate_dns_subdomain(prefix + "variantOf", r.variant_of)
 
 
 def export_allows(allow: Sequence[str], deny: Sequence[str], country: str) -> str | None:

@@ -121,6 +121,10 @@ def validate_job_statuses(field: str, items: Sequence[Mapping[str, Any]]) -> Non
             raise InvalidArgument(where + ".phase", f"must be one of {', '.join(sorted(JOB_PHASES))}")
         if d.get("output_digest"):
             validate_digest(str(d["output_digest"]), where + ".output_digest")
+        if len(d.get("variant_signature") or b"") not in (0, 64):
+            raise InvalidArgument(where + ".variant_signature", "must be a 64-byte Ed25519 signature")
+        if len(d.get("publisher_key") or b"") not in (0, 32):
+            raise InvalidArgument(where + ".publisher_key", "must be a raw 32-byte Ed25519 public key")
 
 
 def accepted_datasets(

@@ -59,6 +59,8 @@ ROLES: dict[str, frozenset[Role]] = {
     "ListJobs": _READERS,
     "ApproveJob": frozenset({Role.ADMIN, Role.STEWARD}),
     "CancelJob": _ADMIN,
+    # Only the variant's data country's steward (the service refuses every admin).
+    "ApproveVariantExport": frozenset({Role.ADMIN, Role.STEWARD}),
     "Connect": frozenset({Role.SITE}),
     "RenewCertificate": frozenset({Role.SITE}),
     # Safety controls (docs/safety.md); the service also refuses a non-admin approver.

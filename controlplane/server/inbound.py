@@ -123,7 +123,16 @@ def check_message(which: str, body: Any) -> None:
             raise InvalidArgument("heartbeat.datasets", f"at most {site_input.MAX_DATASETS}, got {n}")
         site_input.validate_job_statuses(
             "heartbeat.jobs",
-            [{"job_id": j.job_id, "phase": j.phase, "output_digest": j.output_digest} for j in body.jobs],
+            [
+                {
+                    "job_id": j.job_id,
+                    "phase": j.phase,
+                    "output_digest": j.output_digest,
+                    "variant_signature": j.variant_signature,
+                    "publisher_key": j.publisher_key,
+                }
+                for j in body.jobs
+            ],
         )
     elif which in ("ack", "reject", "log_proof_request"):
         _directive_id(f"{which}.directive_id", body.directive_id)

@@ -111,3 +111,12 @@ class JobServicer(jgrpc.JobServiceServicer):
     ) -> jpb.CancelJobResponse:
         rec = await self.rt.jobs.cancel(caller.spiffe_id, request.name, request.reason)
         return jpb.CancelJobResponse(job=job_to_pb(rec))
+
+    @authenticated("ApproveVariantExport")
+    async def ApproveVariantExport(
+        self, request: jpb.ApproveVariantExportRequest, context: Ctx, caller: Identity
+    ) -> jpb.ApproveVariantExportResponse:
+        country, rules = await self.rt.jobs.approve_variant_export(
+            caller, request.release, list(request.allow_countries), request.reason
+        )
+        return jpb.ApproveVariantExportResponse(country=country, approved_exports=rules)

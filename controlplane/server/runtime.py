@@ -9,6 +9,7 @@ Every controller write carries the election's fence.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import datetime as dt
 import logging
@@ -157,7 +158,7 @@ class Runtime:
             store, self.audit, self.registry, self.releases, lambda: self.rollouts.admin_may_approve
         )
         self.job_engine = JobEngine(
-            self.jobs, self.registry, self.directives, f"controller/jobs@{replica_id}"
+            self.jobs, self.registry, self.directives, f"controller/jobs@{replica_id}", self.releases
         )
         #: Seconds between rollout engine steps (each step is one read of the registry + records).
         self.rollout_tick = min(0.25, heartbeat_interval / 4)
@@ -329,6 +330,8 @@ def _coarse_job(j: Any) -> dict[str, Any]:
         "eval_score": round(min(1.0, score), 2) if score >= 0 else -1.0,
         "reason": clean_text(j.reason),
         "output_digest": j.output_digest,
+        "variant_signature": base64.b64encode(j.variant_signature).decode(),
+        "publisher_key": base64.b64encode(j.publisher_key).decode(),
     }
 
 

@@ -104,7 +104,7 @@ class SiteServicer(sgrpc.SiteServiceServicer):
             ),
             publishers=[
                 tpb.TrustedPublisher(name=name, public_key=key)
-                for name, key in raw_keys(await publisher_set(self.rt.releases))
+                for name, key in raw_keys(await publisher_set(self.rt.releases, request.facts.country))
             ],
             log_vkey=self.rt.log_proofs.vkey,
             roster_chain=[r.to_json() for r in await rt.roster.chain()],

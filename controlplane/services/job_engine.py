@@ -12,14 +12,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from controlplane.domain.job_records import JobRecord, dataset_at, followed, place, workload
+from controlplane.domain.job_records import JobRecord, dataset_at, followed, place, variant_template, workload
 from controlplane.domain.jobs import JobPhase
 from controlplane.domain.records import SiteRecord
-from controlplane.errors import NotLeader, StargateError
+from controlplane.errors import FailedPrecondition, NotLeader, StargateError
+from controlplane.services import variant_registry
 from controlplane.services.directives import Directives
 from controlplane.services.jobs import Jobs
 from controlplane.services.registry import Registry
-from controlplane.services.releases import signed_from_dict
+from controlplane.services.releases import Releases, signed_from_dict
 from controlplane.store import Compare
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ def run_payload(rec: JobRecord) -> dict[str, Any]:
         "output_name": out.get("name", ""),
         "output_version": out.get("version", ""),
         "publisher": rec.base.get("publisher", ""),
+        **({"variant": rec.variant_template} if rec.variant_template else {}),
     }
 
 
@@ -60,9 +62,12 @@ class JobEngine:
     registry: Registry
     directives: Directives
     actor: str
+    releases: Releases
 
     async def step(self, fence: Sequence[Compare]) -> None:
-        active = [r for r in await self.jobs.list() if not r.final or self._cancel_due(r)]
+        active = [
+            r for r in await self.jobs.list() if not r.final or self._cancel_due(r) or self._variant_due(r)
+        ]
         if not active:
             return
         sites = {s.site_id: s for s in await self.registry.list()}
@@ -75,12 +80,37 @@ class JobEngine:
                 log.warning("job %s not advanced: %s", rec.name, e.public)
 
     @staticmethod
+    def _variant_due(rec: JobRecord) -> bool:
+        return rec.phase == JobPhase.SUCCEEDED and bool(rec.variant_template) and not rec.variant
+
+    async def _register_variant(self, rec: JobRecord, fence: tuple[Compare, ...]) -> None:
+        try:
+            name = await variant_registry.register(
+                rec, self.releases, self.directives, self.registry, self.actor
+            )
+        except FailedPrecondition as e:
+            why = e.public
+            if why != rec.message:
+                await self.jobs.change(
+                    rec.name, self.actor, "job.variant", lambda r: r.replace(message=why), fence=fence
+                )
+            return
+
+        def registered(r: JobRecord) -> JobRecord:
+            return r.replace(variant=name, message=f"succeeded at {r.sites[0]}; variant {name} registered")
+
+        await self.jobs.change(rec.name, self.actor, "job.variant", registered, fence=fence)
+
+    @staticmethod
     def _cancel_due(rec: JobRecord) -> bool:
         return rec.phase == JobPhase.CANCELLED and bool(rec.run_directive) and not rec.cancel_directive
 
     async def _advance(
         self, rec: JobRecord, sites: dict[str, SiteRecord], fence: tuple[Compare, ...]
     ) -> None:
+        if self._variant_due(rec):
+            await self._register_variant(rec, fence)
+            return
         if self._cancel_due(rec):
             reason = rec.message[:200]
             d = await self.directives.issue(
@@ -136,6 +166,7 @@ class JobEngine:
         placed = rec.replace(
             sites=[chosen], dataset=str(ds.get("name", "")), dataset_languages=list(ds.get("languages") or ())
         )
+        placed = placed.replace(variant_template=variant_template(placed, base, placed.dataset_languages))
         d = await self.directives.issue(
             chosen,
             "RunJob",
@@ -158,6 +189,7 @@ class JobEngine:
                 excluded=plan.excluded,
                 excluded_more=plan.excluded_more,
                 run_directive=d.id,
+                variant_template=placed.variant_template,
                 message=f"admitted; RunJob sent to {chosen}",
             )
 

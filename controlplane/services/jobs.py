@@ -5,6 +5,7 @@ identity; the leader's JobEngine (services/job_engine.py) sends the directives a
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from collections.abc import Callable, Sequence
 
@@ -212,3 +213,31 @@ class Jobs:
             return rec.replace(phase=JobPhase.CANCELLED, message=msg)
 
         return await self.change(name, actor, "job.cancel", mutate, reason)
+
+    async def approve_variant_export(
+        self, caller: Identity, release: str, allow: Sequence[str], reason: str
+    ) -> tuple[str, builtins.list[str]]:
+        """The data country's steward (and only they: never an admin) consents to one more export
+        rule for a variant's artifact; returns (country, every rule consented to)."""
+        signed, _ = await self._releases.get(release)
+        r = signed.release
+        if not r.variant_of:
+            raise FailedPrecondition(
+                f"release {release} is not a variant; its export rule is its publisher's"
+            )
+        country = r.export.allow_countries[0] if r.export.allow_countries else ""
+        await check_approver(
+            self._audit,
+            caller,
+            "release.export-approve",
+            f"release/{release}",
+            country,
+            admin_may_approve=False,
+        )
+        for i, cc in enumerate(allow):
+            validate_country(cc, f"allow_countries[{i}]")
+        if country not in allow:
+            raise InvalidArgument("allow_countries", f"must include the data's country {country}")
+        return country, await self._releases.grant_export(
+            caller.spiffe_id, release, allow, clean_text(reason, 256)
+        )

@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from google.protobuf import json_format
 
 from controlplane.api.v1 import release_pb2 as rpb
 from controlplane.domain import releases as rel
+from controlplane.domain import variants
 from controlplane.domain.records import PUBLISHERS, RELEASES
 from controlplane.domain.validation import validate_dns_label, validate_dns_subdomain
 from controlplane.errors import AlreadyExists, Conflict, FailedPrecondition, NotFound, PermissionDenied
-from controlplane.services import clock
+from controlplane.services import cas, clock
 from controlplane.services.audit import AuditLog, Entry
 from controlplane.store import Compare, Delete, KeyValue, Put, Store
 
@@ -32,7 +34,11 @@ class Releases:
         self._store = store
         self._audit = audit
 
-    async def add_publisher(self, actor: str, name: str, public_key: bytes) -> dict[str, Any]:
+    async def add_publisher(
+        self, actor: str, name: str, public_key: bytes, countries: Sequence[str] = ()
+    ) -> dict[str, Any]:
+        """Register a publisher; ``countries`` limits it to the sites of those countries (a site's
+        own publisher key, registered for its variants: services/job_engine.py)."""
         validate_dns_label("name", name)
         rel.validate_public_key(public_key)
         record: dict[str, Any] = {
@@ -42,6 +48,8 @@ class Releases:
             "added_at": clock.now(),
             "added_by": actor,
         }
+        if countries:
+            record["countries"] = sorted(countries)
         key = PUBLISHERS + name
         result = await self._audit.commit(
             [Compare.absent(key)],
@@ -61,10 +69,19 @@ class Releases:
             raise NotFound(f"publisher {name!r} is not registered")
         return base64.b64decode(json.loads(kv.value)["public_key"])
 
-    async def create(self, actor: str, signed: rpb.SignedRelease) -> rpb.SignedRelease:
+    async def create(
+        self, actor: str, signed: rpb.SignedRelease, *, variant: bool = False
+    ) -> rpb.SignedRelease:
+        """Register a signed release. Only the federation registers a variant (``variant``); a
+        person's release of a variant's artifact must keep the variant's export rule, or one its
+        data country's steward consented to (domain/variants.py)."""
         r = signed.release
         rel.validate_release(r)
         validate_dns_label("publisher", signed.publisher)
+        why = variants.refusal(r, await self.bodies(), registering_variant=variant)
+        if why is not None:
+            await self._audit.record(Entry(actor, "release.create", f"release/{r.name}", "denied", why))
+            raise FailedPrecondition(why)
         try:
             key = await self.publisher_key(signed.publisher)
         except NotFound:
@@ -72,6 +89,11 @@ class Releases:
                 Entry(actor, "release.create", f"release/{r.name}", "denied", "unknown publisher")
             )
             raise
+        scoped = await self.publisher_countries(signed.publisher)
+        outside = variants.outside(r, scoped)
+        if outside:
+            await self._audit.record(Entry(actor, "release.create", f"release/{r.name}", "denied", outside))
+            raise FailedPrecondition(outside)
         if not rel.verify(key, signed.signature, r):
             await self._audit.record(
                 Entry(actor, "release.create", f"release/{r.name}", "denied", "signature does not verify")
@@ -123,6 +145,34 @@ class Releases:
         if not result.succeeded:
             raise Conflict()
         return signed
+
+    async def publisher_countries(self, name: str) -> list[str]:
+        """The countries a publisher is limited to (empty: every country)."""
+        kv = await self._store.get(PUBLISHERS + name)
+        return list(json.loads(kv.value).get("countries") or []) if kv is not None else []
+
+    async def bodies(self) -> list[dict[str, Any]]:
+        """Every stored release body: {signed, created_at, created_by[, export_grants]}."""
+        return [json.loads(kv.value) for kv in (await self._store.range(RELEASES)).items]
+
+    async def grant_export(self, actor: str, name: str, allow: Sequence[str], reason: str) -> list[str]:
+        """Add an export rule the variant ``name``'s data country consented to (audited)."""
+        rule = ",".join(sorted(set(allow)))
+
+        def decide(kv: KeyValue | None) -> cas.Write[list[str]] | list[str]:
+            if kv is None:
+                raise NotFound(f"release {name!r} not found")
+            body = json.loads(kv.value)
+            grants = sorted(set(body.get("export_grants") or []) | {rule})
+            if grants == sorted(body.get("export_grants") or []):
+                return grants
+            body["export_grants"] = grants
+            entry = Entry(
+                actor, "release.export-approve", f"release/{name}", reason=reason, details={"allow": rule}
+            )
+            return cas.Write(json.dumps(body).encode(), grants, [entry])
+
+        return await cas.mutate(self._store, self._audit.commit, RELEASES + name, decide)
 
     async def list(self) -> list[rpb.SignedRelease]:
         return [

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from controlplane.api.v1 import types_pb2 as tpb
+from controlplane.domain.releases import export_allows
 from operators.agent.backend import Refused
 from operators.agent.verify import check_release
 
@@ -61,6 +62,7 @@ async def deploy(site: SiteAgent, d: tpb.Directive, payload: dict[str, Any]) -> 
     if not reason:
         trusted = site.policy.trusted_publisher_keys or site.trust.publisher_keys()
         reason = await check_release(payload, trusted, site.backend)
+    reason = reason or exported_here(payload, site.facts.country)
     reason = reason or site.safety.check_deploy(payload) or site.log.check_deploy(d)
     if reason:
         raise Refused(reason)
@@ -68,6 +70,14 @@ async def deploy(site: SiteAgent, d: tpb.Directive, payload: dict[str, Any]) -> 
     # operator puts it in the ModelDeployment's status); others ignore it.
     payload["directive_id"], payload["directive_sequence"] = d.id, d.sequence
     await site.backend.deploy(payload)
+
+
+def exported_here(payload: dict[str, Any], country: str) -> str | None:
+    """The release's *signed* export rule must allow this site's country: a variant of another
+    country's data (export locked to it) is refused here whatever the federation placed."""
+    export = ((payload.get("signed_release") or {}).get("release") or {}).get("export") or {}
+    why = export_allows(export.get("allow_countries") or [], export.get("deny_countries") or [], country)
+    return f"release: its signed {why}" if why else None
 
 
 @handler("Undeploy")

@@ -19,11 +19,13 @@ from google.protobuf import json_format
 
 from controlplane.api.v1 import types_pb2 as tpb
 from controlplane.domain.datasets import Dataset
-from controlplane.domain.jobs import JobRun
+from controlplane.domain.jobs import JobPhase, JobRun
 from controlplane.domain.site_input import MAX_DATASETS, MAX_JOBS
 from operators.agent.backend import Refused, WorkloadBackend
 from operators.agent.handlers import handler
 from operators.agent.policy import LocalPolicy
+from operators.agent.variants import SiteVariants
+from operators.agent.variants import refusal as variant_refusal
 
 if TYPE_CHECKING:
     from operators.agent.link import SiteAgent
@@ -77,10 +79,12 @@ def _measured(value: float | None) -> float:
     return float(value) if value is not None and math.isfinite(value) and value >= 0 else -1.0
 
 
-async def statuses(backend: WorkloadBackend) -> list[tpb.JobStatus]:
-    """The runs' aggregates: phase, step, loss, eval score, reason, output digest."""
-    return [
-        tpb.JobStatus(
+async def statuses(backend: WorkloadBackend, variants: SiteVariants | None = None) -> list[tpb.JobStatus]:
+    """The runs' aggregates: phase, step, loss, eval score, reason, output digest; for a succeeded
+    fine-tune, the site's signature over its variant and its publisher public key."""
+    out = []
+    for p in sorted(await backend.job_progress(), key=lambda p: p.job_id)[-MAX_JOBS:]:
+        s = tpb.JobStatus(
             job_id=p.job_id,
             phase=str(p.phase),
             step=max(0, int(p.step)),
@@ -89,8 +93,12 @@ async def statuses(backend: WorkloadBackend) -> list[tpb.JobStatus]:
             reason=p.reason[:512],
             output_digest=p.output_digest,
         )
-        for p in sorted(await backend.job_progress(), key=lambda p: p.job_id)[-MAX_JOBS:]
-    ]
+        if variants is not None and p.phase is JobPhase.SUCCEEDED and p.output_digest:
+            signature = variants.sign(p.job_id, p.output_digest)
+            if signature:
+                s.variant_signature, s.publisher_key = signature, variants.public_key()
+        out.append(s)
+    return out
 
 
 def run_of(payload: tpb.RunJobPayload) -> JobRun:
@@ -100,7 +108,11 @@ def run_of(payload: tpb.RunJobPayload) -> JobRun:
 
 
 async def run_job(
-    backend: WorkloadBackend, policy: LocalPolicy, country: str, payload: tpb.RunJobPayload
+    backend: WorkloadBackend,
+    policy: LocalPolicy,
+    country: str,
+    payload: tpb.RunJobPayload,
+    variants: SiteVariants | None = None,
 ) -> None:
     """Apply a RunJob: refuse (``Refused``) what the site does not allow, else start it."""
     if policy.refusal:
@@ -125,6 +137,12 @@ async def run_job(
     )
     if why is not None:
         raise Refused(why)
+    if payload.HasField("variant"):
+        why = variant_refusal(payload.variant, country, run.base_release)
+        if why is not None:
+            raise Refused(why)
+        if variants is not None:
+            variants.remember(run.job_id, payload.variant)
     await backend.start_job(run, ds)
 
 
@@ -134,7 +152,7 @@ async def cancel_job(backend: WorkloadBackend, payload: tpb.CancelJobPayload) ->
 
 @handler("RunJob")
 async def _run_job(site: SiteAgent, d: tpb.Directive, payload: dict[str, Any]) -> None:
-    await run_job(site.backend, site.policy, site.facts.country, d.run_job)
+    await run_job(site.backend, site.policy, site.facts.country, d.run_job, site.variants)
 
 
 @handler("CancelJob")

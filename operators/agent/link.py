@@ -40,6 +40,7 @@ from operators.agent.policy import LocalPolicy
 from operators.agent.records import ApplicationRecord, Applied
 from operators.agent.safety import SiteSafety
 from operators.agent.site_log import SiteLog
+from operators.agent.variants import SiteVariants
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,8 @@ class SiteAgent:
         self._unsent_incidents: collections.deque[spb.ConnectRequest] = collections.deque(
             maxlen=MAX_UNSENT_INCIDENTS
         )
+        #: The site's own publisher key and the variants of its fine-tunes (operators/agent/variants.py).
+        self.variants = SiteVariants(cred_dir, persist=type(self.record) is not ApplicationRecord)
         #: Datasets held under another country's law, already logged as not offered.
         self._not_offered: set[str] = set()
         #: Signed halts/resumes, beacons and fail-closed (operators/agent/safety.py).
@@ -294,7 +297,7 @@ class SiteAgent:
                 deployments=deployments,
                 last_applied_sequence=self.record.last_sequence,
                 datasets=await jobs.summaries(self.backend, self.facts.country, self._not_offered),
-                jobs=await jobs.statuses(self.backend),
+                jobs=await jobs.statuses(self.backend, self.variants),
             )
         )
 

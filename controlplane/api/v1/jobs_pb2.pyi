@@ -198,3 +198,21 @@ class CancelJobResponse(_message.Message):
     JOB_FIELD_NUMBER: _ClassVar[int]
     job: Job
     def __init__(self, job: _Optional[_Union[Job, _Mapping]] = ...) -> None: ...
+
+class ApproveVariantExportRequest(_message.Message):
+    __slots__ = ("release", "allow_countries", "reason")
+    RELEASE_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_COUNTRIES_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    release: str
+    allow_countries: _containers.RepeatedScalarFieldContainer[str]
+    reason: str
+    def __init__(self, release: _Optional[str] = ..., allow_countries: _Optional[_Iterable[str]] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class ApproveVariantExportResponse(_message.Message):
+    __slots__ = ("country", "approved_exports")
+    COUNTRY_FIELD_NUMBER: _ClassVar[int]
+    APPROVED_EXPORTS_FIELD_NUMBER: _ClassVar[int]
+    country: str
+    approved_exports: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, country: _Optional[str] = ..., approved_exports: _Optional[_Iterable[str]] = ...) -> None: ...

@@ -66,6 +66,11 @@ class JobServiceStub:
                 request_serializer=controlplane_dot_api_dot_v1_dot_jobs__pb2.CancelJobRequest.SerializeToString,
                 response_deserializer=controlplane_dot_api_dot_v1_dot_jobs__pb2.CancelJobResponse.FromString,
                 _registered_method=True)
+        self.ApproveVariantExport = channel.unary_unary(
+                '/stargate.federation.v1.JobService/ApproveVariantExport',
+                request_serializer=controlplane_dot_api_dot_v1_dot_jobs__pb2.ApproveVariantExportRequest.SerializeToString,
+                response_deserializer=controlplane_dot_api_dot_v1_dot_jobs__pb2.ApproveVariantExportResponse.FromString,
+                _registered_method=True)
 
 
 class JobServiceServicer:
@@ -122,6 +127,15 @@ class JobServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ApproveVariantExport(self, request, context):
+        """ApproveVariantExport records the explicit consent of a variant's data country's steward (that
+        country's steward only) to one wider export rule for the variant's artifact: only then may a
+        release of that artifact with exactly that rule be registered. Audited; consent is additive.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_JobServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -154,6 +168,11 @@ def add_JobServiceServicer_to_server(servicer, server):
                     servicer.CancelJob,
                     request_deserializer=controlplane_dot_api_dot_v1_dot_jobs__pb2.CancelJobRequest.FromString,
                     response_serializer=controlplane_dot_api_dot_v1_dot_jobs__pb2.CancelJobResponse.SerializeToString,
+            ),
+            'ApproveVariantExport': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApproveVariantExport,
+                    request_deserializer=controlplane_dot_api_dot_v1_dot_jobs__pb2.ApproveVariantExportRequest.FromString,
+                    response_serializer=controlplane_dot_api_dot_v1_dot_jobs__pb2.ApproveVariantExportResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -320,6 +339,33 @@ class JobService:
             '/stargate.federation.v1.JobService/CancelJob',
             controlplane_dot_api_dot_v1_dot_jobs__pb2.CancelJobRequest.SerializeToString,
             controlplane_dot_api_dot_v1_dot_jobs__pb2.CancelJobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApproveVariantExport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stargate.federation.v1.JobService/ApproveVariantExport',
+            controlplane_dot_api_dot_v1_dot_jobs__pb2.ApproveVariantExportRequest.SerializeToString,
+            controlplane_dot_api_dot_v1_dot_jobs__pb2.ApproveVariantExportResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!controlplane/api/v1/release.proto\x12\x16stargate.federation.v1\"=\n\nExportRule\x12\x17\n\x0f\x61llow_countries\x18\x01 \x03(\t\x12\x16\n\x0e\x64\x65ny_countries\x18\x02 \x03(\t\"I\n\x10ReleaseResources\x12\x13\n\x0b\x61\x63\x63\x65lerator\x18\x01 \x01(\t\x12 \n\x18\x61\x63\x63\x65lerators_per_replica\x18\x02 \x01(\x05\"\xe1\x01\n\x0cModelRelease\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\t\x12\x0e\n\x06\x64igest\x18\x04 \x01(\t\x12\x11\n\trisk_tier\x18\x05 \x01(\x05\x12\x32\n\x06\x65xport\x18\x06 \x01(\x0b\x32\".stargate.federation.v1.ExportRule\x12;\n\tresources\x18\x07 \x01(\x0b\x32(.stargate.federation.v1.ReleaseResources\x12\x0f\n\x07locales\x18\x08 \x03(\t\"\x83\x01\n\rSignedRelease\x12\x35\n\x07release\x18\x01 \x01(\x0b\x32$.stargate.federation.v1.ModelRelease\x12\x11\n\tpublisher\x18\x02 \x01(\t\x12\x11\n\tsignature\x18\x03 \x01(\x0c\x12\x15\n\rpublisher_key\x18\x04 \x01(\x0c\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!controlplane/api/v1/release.proto\x12\x16stargate.federation.v1\"=\n\nExportRule\x12\x17\n\x0f\x61llow_countries\x18\x01 \x03(\t\x12\x16\n\x0e\x64\x65ny_countries\x18\x02 \x03(\t\"I\n\x10ReleaseResources\x12\x13\n\x0b\x61\x63\x63\x65lerator\x18\x01 \x01(\t\x12 \n\x18\x61\x63\x63\x65lerators_per_replica\x18\x02 \x01(\x05\"\xf5\x01\n\x0cModelRelease\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\t\x12\x0e\n\x06\x64igest\x18\x04 \x01(\t\x12\x11\n\trisk_tier\x18\x05 \x01(\x05\x12\x32\n\x06\x65xport\x18\x06 \x01(\x0b\x32\".stargate.federation.v1.ExportRule\x12;\n\tresources\x18\x07 \x01(\x0b\x32(.stargate.federation.v1.ReleaseResources\x12\x0f\n\x07locales\x18\x08 \x03(\t\x12\x12\n\nvariant_of\x18\t \x01(\t\"\x83\x01\n\rSignedRelease\x12\x35\n\x07release\x18\x01 \x01(\x0b\x32$.stargate.federation.v1.ModelRelease\x12\x11\n\tpublisher\x18\x02 \x01(\t\x12\x11\n\tsignature\x18\x03 \x01(\x0c\x12\x15\n\rpublisher_key\x18\x04 \x01(\x0c\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,7 +36,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RELEASERESOURCES']._serialized_start=124
   _globals['_RELEASERESOURCES']._serialized_end=197
   _globals['_MODELRELEASE']._serialized_start=200
-  _globals['_MODELRELEASE']._serialized_end=425
-  _globals['_SIGNEDRELEASE']._serialized_start=428
-  _globals['_SIGNEDRELEASE']._serialized_end=559
+  _globals['_MODELRELEASE']._serialized_end=445
+  _globals['_SIGNEDRELEASE']._serialized_start=448
+  _globals['_SIGNEDRELEASE']._serialized_end=579
 # @@protoc_insertion_point(module_scope)

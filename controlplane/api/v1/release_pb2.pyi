@@ -23,7 +23,7 @@ class ReleaseResources(_message.Message):
     def __init__(self, accelerator: _Optional[str] = ..., accelerators_per_replica: _Optional[int] = ...) -> None: ...
 
 class ModelRelease(_message.Message):
-    __slots__ = ("name", "model", "version", "digest", "risk_tier", "export", "resources", "locales")
+    __slots__ = ("name", "model", "version", "digest", "risk_tier", "export", "resources", "locales", "variant_of")
     NAME_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -32,6 +32,7 @@ class ModelRelease(_message.Message):
     EXPORT_FIELD_NUMBER: _ClassVar[int]
     RESOURCES_FIELD_NUMBER: _ClassVar[int]
     LOCALES_FIELD_NUMBER: _ClassVar[int]
+    VARIANT_OF_FIELD_NUMBER: _ClassVar[int]
     name: str
     model: str
     version: str
@@ -40,7 +41,8 @@ class ModelRelease(_message.Message):
     export: ExportRule
     resources: ReleaseResources
     locales: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, name: _Optional[str] = ..., model: _Optional[str] = ..., version: _Optional[str] = ..., digest: _Optional[str] = ..., risk_tier: _Optional[int] = ..., export: _Optional[_Union[ExportRule, _Mapping]] = ..., resources: _Optional[_Union[ReleaseResources, _Mapping]] = ..., locales: _Optional[_Iterable[str]] = ...) -> None: ...
+    variant_of: str
+    def __init__(self, name: _Optional[str] = ..., model: _Optional[str] = ..., version: _Optional[str] = ..., digest: _Optional[str] = ..., risk_tier: _Optional[int] = ..., export: _Optional[_Union[ExportRule, _Mapping]] = ..., resources: _Optional[_Union[ReleaseResources, _Mapping]] = ..., locales: _Optional[_Iterable[str]] = ..., variant_of: _Optional[str] = ...) -> None: ...
 
 class SignedRelease(_message.Message):
     __slots__ = ("release", "publisher", "signature", "publisher_key")

@@ -177,7 +177,7 @@ class DatasetSummary(_message.Message):
     def __init__(self, name: _Optional[str] = ..., jurisdiction: _Optional[str] = ..., classification: _Optional[str] = ..., languages: _Optional[_Iterable[str]] = ..., purposes: _Optional[_Iterable[str]] = ..., size: _Optional[str] = ...) -> None: ...
 
 class JobStatus(_message.Message):
-    __slots__ = ("job_id", "phase", "step", "loss", "eval_score", "reason", "output_digest")
+    __slots__ = ("job_id", "phase", "step", "loss", "eval_score", "reason", "output_digest", "variant_signature", "publisher_key")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     PHASE_FIELD_NUMBER: _ClassVar[int]
     STEP_FIELD_NUMBER: _ClassVar[int]
@@ -185,6 +185,8 @@ class JobStatus(_message.Message):
     EVAL_SCORE_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    VARIANT_SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    PUBLISHER_KEY_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     phase: str
     step: int
@@ -192,7 +194,9 @@ class JobStatus(_message.Message):
     eval_score: float
     reason: str
     output_digest: str
-    def __init__(self, job_id: _Optional[str] = ..., phase: _Optional[str] = ..., step: _Optional[int] = ..., loss: _Optional[float] = ..., eval_score: _Optional[float] = ..., reason: _Optional[str] = ..., output_digest: _Optional[str] = ...) -> None: ...
+    variant_signature: bytes
+    publisher_key: bytes
+    def __init__(self, job_id: _Optional[str] = ..., phase: _Optional[str] = ..., step: _Optional[int] = ..., loss: _Optional[float] = ..., eval_score: _Optional[float] = ..., reason: _Optional[str] = ..., output_digest: _Optional[str] = ..., variant_signature: _Optional[bytes] = ..., publisher_key: _Optional[bytes] = ...) -> None: ...
 
 class DeploymentStatus(_message.Message):
     __slots__ = ("name", "model", "version", "phase", "replicas", "ready_replicas", "source", "halted", "error_rate", "latency_p95_ms", "safety_score", "release", "digest", "measured")
@@ -269,7 +273,7 @@ class DeployPayload(_message.Message):
     def __init__(self, deployment_name: _Optional[str] = ..., model: _Optional[str] = ..., version: _Optional[str] = ..., digest: _Optional[str] = ..., replicas: _Optional[int] = ..., accelerator: _Optional[str] = ..., accelerators_per_replica: _Optional[int] = ..., locale: _Optional[str] = ..., release: _Optional[str] = ..., risk_tier: _Optional[int] = ..., signed_release: _Optional[_Union[_release_pb2.SignedRelease, _Mapping]] = ..., rollout: _Optional[str] = ...) -> None: ...
 
 class RunJobPayload(_message.Message):
-    __slots__ = ("job_id", "job", "dataset", "purpose", "image", "command", "accelerator", "accelerators", "max_hours", "base_release", "base_model", "base_digest", "output_name", "output_version", "publisher")
+    __slots__ = ("job_id", "job", "dataset", "purpose", "image", "command", "accelerator", "accelerators", "max_hours", "base_release", "base_model", "base_digest", "output_name", "output_version", "publisher", "variant")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     JOB_FIELD_NUMBER: _ClassVar[int]
     DATASET_FIELD_NUMBER: _ClassVar[int]
@@ -285,6 +289,7 @@ class RunJobPayload(_message.Message):
     OUTPUT_NAME_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_VERSION_FIELD_NUMBER: _ClassVar[int]
     PUBLISHER_FIELD_NUMBER: _ClassVar[int]
+    VARIANT_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     job: str
     dataset: str
@@ -300,7 +305,8 @@ class RunJobPayload(_message.Message):
     output_name: str
     output_version: str
     publisher: str
-    def __init__(self, job_id: _Optional[str] = ..., job: _Optional[str] = ..., dataset: _Optional[str] = ..., purpose: _Optional[str] = ..., image: _Optional[str] = ..., command: _Optional[_Iterable[str]] = ..., accelerator: _Optional[str] = ..., accelerators: _Optional[int] = ..., max_hours: _Optional[float] = ..., base_release: _Optional[str] = ..., base_model: _Optional[str] = ..., base_digest: _Optional[str] = ..., output_name: _Optional[str] = ..., output_version: _Optional[str] = ..., publisher: _Optional[str] = ...) -> None: ...
+    variant: _release_pb2.ModelRelease
+    def __init__(self, job_id: _Optional[str] = ..., job: _Optional[str] = ..., dataset: _Optional[str] = ..., purpose: _Optional[str] = ..., image: _Optional[str] = ..., command: _Optional[_Iterable[str]] = ..., accelerator: _Optional[str] = ..., accelerators: _Optional[int] = ..., max_hours: _Optional[float] = ..., base_release: _Optional[str] = ..., base_model: _Optional[str] = ..., base_digest: _Optional[str] = ..., output_name: _Optional[str] = ..., output_version: _Optional[str] = ..., publisher: _Optional[str] = ..., variant: _Optional[_Union[_release_pb2.ModelRelease, _Mapping]] = ...) -> None: ...
 
 class CancelJobPayload(_message.Message):
     __slots__ = ("job_id", "reason")
