@@ -14,7 +14,7 @@ import pytest
 
 from controlplane.api.v1 import jobs_pb2 as jpb
 from controlplane.api.v1 import types_pb2 as tpb
-from controlplane.domain.jobs import JobPhase, JobsPolicy
+from controlplane.domain.jobs import JobPhase, JobProgress, JobsPolicy
 from controlplane.errors import FailedPrecondition, InvalidRequest, PermissionDenied
 from controlplane.pki.identity import Role
 from operators.agent import jobs as site_jobs
@@ -260,5 +260,55 @@ async def test_a_site_claiming_another_countrys_data_is_refused_and_audited(
             )
             <= len(refusals) + 1
         )
+    finally:
+        await world.close()
+
+
+async def test_another_site_cannot_report_progress_for_a_job_it_does_not_run(
+    world: JobWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """de-fra-1 claims the French job succeeded (with a digest): the federation follows only the
+    site the job was sent to."""
+    await world.admin.call("CreateJob", jpb.CreateJobRequest(spec=job_spec()))
+    job = await world.job("atlas-fr-news")
+    liar = world.fed.sites["de-fra-1"].backend
+
+    async def lies() -> list[JobProgress]:
+        return [
+            JobProgress(job.job_id, JobPhase.SUCCEEDED, 100, 0.1, 0.99, output_digest="sha256:" + "ee" * 32)
+        ]
+
+    monkeypatch.setattr(liar, "job_progress", lies)
+
+    async def reported() -> bool:
+        rec = await world.fed.cp.runtime.registry.get("de-fra-1")  # type: ignore[union-attr]
+        return any(j["job_id"] == job.job_id for j in rec.jobs)
+
+    await world.until(reported, 10, "the false report stored as de-fra-1's")
+    await _approved(world, "atlas-fr-news")
+    done = await world.wait_job("atlas-fr-news", JobPhase.SUCCEEDED)
+    assert done.progress.output_digest != "sha256:" + "ee" * 32  # fr-par-1's own result
+    assert list(done.sites) == ["fr-par-1"]
+
+
+async def test_an_approved_job_waits_pending_while_no_site_qualifies(fed: Federation, tmp_path: Path) -> None:
+    world = await JobWorld(fed, tmp_path).start(extra=False)
+    try:
+        await world.admin.call("CreateJob", jpb.CreateJobRequest(spec=job_spec()))
+        site = world.fed.sites["fr-par-1"]
+        await site.stop()
+
+        async def unreachable() -> bool:
+            rec = await world.fed.cp.runtime.registry.get("fr-par-1")  # type: ignore[union-attr]
+            return rec.status == "Unreachable"
+
+        await world.until(unreachable, 10, "fr-par-1 unreachable")
+        await _approved(world, "atlas-fr-news")
+        pending = await world.wait_job("atlas-fr-news", JobPhase.PENDING)
+        assert "no eligible site" in pending.message
+        assert [list(e.reasons) for e in pending.excluded] == [["status: Unreachable, not Ready"]]
+        assert not site.backend.runs
+        site.start()  # back: placed again, sent, run
+        await world.wait_job("atlas-fr-news", JobPhase.SUCCEEDED)
     finally:
         await world.close()

@@ -11,6 +11,7 @@ import pytest
 from controlplane.api.v1 import release_pb2 as rpb
 from controlplane.api.v1 import types_pb2 as tpb
 from controlplane.domain import admission, job_spec
+from controlplane.domain import releases as rel
 from controlplane.domain.datasets import Dataset, DatasetSummary, DatasetWant
 from controlplane.domain.job_records import JobRecord, followed, place, workload
 from controlplane.domain.jobs import JobPhase, JobRun, JobsPolicy
@@ -21,6 +22,7 @@ from operators.agent import jobs as site_jobs
 from operators.agent.backend import MemoryBackend, Refused
 from operators.agent.policy import LocalPolicy
 from operators.agent.sim_jobs import SimJobs, SimRun, progress
+from operators.agent.variants import SiteVariants
 
 FR_NEWS = {
     "name": "fr-news",
@@ -331,3 +333,36 @@ def test_a_job_follows_its_site(
 def test_a_final_job_follows_nothing() -> None:
     done = _admitted().replace(phase=JobPhase.CANCELLED)
     assert followed(done, {"phase": "Succeeded"}, ("Acked", "")) == done
+
+
+@pytest.mark.parametrize(
+    ("allow", "variant_of", "veto"),
+    [
+        (["FR"], "atlas-1.2.0", None),
+        ([], "atlas-1.2.0", "must allow only FR"),
+        (["FR", "DE"], "atlas-1.2.0", "must allow only FR"),
+        (["DE"], "atlas-1.2.0", "must allow only FR"),
+        (["FR"], "other-1.0.0", "is not the job's base"),
+    ],
+)
+async def test_the_site_signs_only_a_variant_that_stays_in_its_country(
+    tmp_path: Any, allow: list[str], variant_of: str, veto: str | None
+) -> None:
+    variant = rpb.ModelRelease(
+        name="atlas-1.2.0-fr", model="atlas", version="1", risk_tier=1, variant_of=variant_of
+    )
+    variant.export.allow_countries.extend(allow)
+    payload = _payload(base_release="atlas-1.2.0", variant=variant)
+    backend, variants = _backend(FR_NEWS), SiteVariants(tmp_path)
+    if veto is not None:
+        with pytest.raises(Refused, match=veto):
+            await site_jobs.run_job(backend, LocalPolicy(), "FR", payload, variants)
+        return
+    await site_jobs.run_job(backend, LocalPolicy(), "FR", payload, variants)
+    backend.jobs = SimJobs(duration=0.0)  # done at once
+    [status] = await site_jobs.statuses(backend, variants)
+    signed = rpb.ModelRelease()
+    signed.CopyFrom(variant)
+    signed.digest = status.output_digest
+    assert rel.verify(bytes(status.publisher_key), bytes(status.variant_signature), signed)
+    assert (tmp_path / "publisher.key").exists()  # made here; only the public half is in the status
