@@ -20,6 +20,7 @@ ALL = [
     "directive_signing",
     "audit_log",
     "deploy_proofs",
+    "job_placement",
 ]
 
 
