@@ -127,9 +127,10 @@ def _releases_table(d: dict[str, Any], wide: bool = False) -> str:
                 else "everywhere"
             )
             row += [rel_.get("digest", ""), where, ",".join(rel_.get("locales", [])) or "-"]
+            row.append(rel_.get("variantOf", "") or "-")
         rows.append(row)
     head = ["NAME", "MODEL", "VERSION", "RISK", "PUBLISHER"]
-    return table(rows, head + (["DIGEST", "EXPORT", "LOCALES"] if wide else []))
+    return table(rows, head + (["DIGEST", "EXPORT", "LOCALES", "VARIANT OF"] if wide else []))
 
 
 def _emit_releases(data: dict[str, Any], fmt: str) -> None:

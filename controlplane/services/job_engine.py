@@ -83,23 +83,26 @@ class JobEngine:
     def _variant_due(rec: JobRecord) -> bool:
         return rec.phase == JobPhase.SUCCEEDED and bool(rec.variant_template) and not rec.variant
 
-    async def _register_variant(self, rec: JobRecord, fence: tuple[Compare, ...]) -> None:
+    async def _variant(self, rec: JobRecord) -> tuple[str, str]:
+        """(variant name, message) after registering ``rec``'s variant; ("", why) when it cannot be
+        (the job stays Succeeded and the registration is retried next tick)."""
         try:
             name = await variant_registry.register(
                 rec, self.releases, self.directives, self.registry, self.actor
             )
         except FailedPrecondition as e:
-            why = e.public
-            if why != rec.message:
-                await self.jobs.change(
-                    rec.name, self.actor, "job.variant", lambda r: r.replace(message=why), fence=fence
-                )
-            return
+            return "", f"succeeded at {rec.sites[0]}; {e.public}"
+        return name, f"succeeded at {rec.sites[0]}; variant {name} registered"
 
-        def registered(r: JobRecord) -> JobRecord:
-            return r.replace(variant=name, message=f"succeeded at {r.sites[0]}; variant {name} registered")
-
-        await self.jobs.change(rec.name, self.actor, "job.variant", registered, fence=fence)
+    async def _register_variant(self, rec: JobRecord, fence: tuple[Compare, ...]) -> None:
+        name, message = await self._variant(rec)
+        await self.jobs.change(
+            rec.name,
+            self.actor,
+            "job.variant",
+            lambda r: r.replace(variant=name, message=message),
+            fence=fence,
+        )
 
     @staticmethod
     def _cancel_due(rec: JobRecord) -> bool:
@@ -138,11 +141,18 @@ class JobEngine:
             run = await self.directives.get(rec.sites[0], rec.run_directive)
             state = (str(run.state), run.reason) if run is not None else None
             new = followed(rec, report, state)
-            if new != rec:
-                action = f"job.{new.phase.lower()}" if new.phase != rec.phase else "job.progress"
-                await self.jobs.change(
-                    rec.name, self.actor, action, lambda r: followed(r, report, state), fence=fence
-                )
+            if new == rec:
+                return
+            action = f"job.{new.phase.lower()}" if new.phase != rec.phase else "job.progress"
+            extra: dict[str, str] = {}
+            if self._variant_due(new):
+                # Registered before the phase is stored: whoever sees Succeeded sees the variant too.
+                extra["variant"], extra["message"] = await self._variant(new)
+
+            def advanced(r: JobRecord) -> JobRecord:
+                return followed(r, report, state).replace(**extra)
+
+            await self.jobs.change(rec.name, self.actor, action, advanced, fence=fence)
 
     async def _send(self, rec: JobRecord, sites: list[SiteRecord], fence: tuple[Compare, ...]) -> None:
         """Place again (the chosen site first when it still qualifies) and queue the RunJob."""

@@ -1,5 +1,5 @@
-"""`dev up --sites-file docs/examples/sites.yaml` as a real process: the simulated sites hold the
-file's datasets (a dataset under another country's law is refused by its site), and the issue's
+"""`dev up --sites-file docs/examples/sites-localisation.yaml` as a real process: the simulated
+sites hold the file's datasets (a dataset under another country's law is refused by its site), and the issue's
 LocalizationJob runs at the French site with its steward's consent, for the file's 3 s."""
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ def test_dev_up_sites_file_datasets_and_a_job(tmp_path: Path) -> None:
     d = tmp_path / "dev"
     args = ["--dir", str(d), "--listen", f"127.0.0.1:{port}", "--store", "memory"]
     proc = Proc(
-        [*CLI, "dev", "up", *args, "--sites-file", str(EXAMPLES / "sites.yaml")], tmp_path / "dev.log"
+        [*CLI, "dev", "up", *args, "--sites-file", str(EXAMPLES / "sites-localisation.yaml")],
+        tmp_path / "dev.log",
     )
     admin = d / "stargatectl.yaml"
     try:

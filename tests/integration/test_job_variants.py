@@ -83,8 +83,11 @@ async def test_a_succeeded_fine_tune_registers_a_variant_signed_at_its_site(worl
     de_new = await world.fed.add_site("de-ber-1", "DE")
     assert bytes(signed.publisher_key) in fr_new.agent.trust.publisher_keys()
     assert bytes(signed.publisher_key) not in de_new.agent.trust.publisher_keys()
-    actions = [e.action for e in await world.audit()]
-    assert "publisher.add" in actions and "job.variant" in actions
+    events = [(e.action, e.actor, e.object) for e in await world.audit()]
+    controller = "controller/jobs@cp-0"
+    assert ("publisher.add", controller, "publisher/s-fr-par-1") in events
+    assert ("release.create", controller, f"release/{VARIANT}") in events
+    assert ("job.succeeded", controller, "job/atlas-fr-news") in events
 
 
 async def test_the_variant_is_placed_only_in_its_country_and_rolled_out_there(world: JobWorld) -> None:

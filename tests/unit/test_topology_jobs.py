@@ -12,7 +12,7 @@ from controlplane.errors import InvalidArgument
 from operators.agent import jobs as site_jobs
 from operators.agent.backend import MemoryBackend
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "sites.yaml"
+EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "sites-localisation.yaml"
 ENTRY = """\
 - id: fr-par-1
   country: FR
