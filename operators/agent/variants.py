@@ -10,21 +10,23 @@ a model that stays in this country, whatever the federation asks.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from google.protobuf import json_format
 
 from controlplane.api.v1 import release_pb2 as rpb
 from controlplane.domain import releases as rel
-from controlplane.pki.keys import write_atomic
+from controlplane.pki.keys import ensure_ed25519, write_atomic
 
 log = logging.getLogger(__name__)
 KEY_FILE = "publisher.key"
+#: Its public half, base64 (what the site's people compare with `stargatectl publishers list`).
+PUBLIC_FILE = "publisher.pub"
 TEMPLATES_FILE = "variants.json"
 #: Templates kept (one per fine-tune this site ran; the oldest are dropped first).
 MAX_TEMPLATES = 256
@@ -55,20 +57,14 @@ class SiteVariants:
 
     def key(self) -> Ed25519PrivateKey:
         if self._key is None:
-            path = self.directory / KEY_FILE if self.directory is not None else None
-            if path is not None and path.exists():
-                loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
-                assert isinstance(loaded, Ed25519PrivateKey), f"{path}: not an Ed25519 key"
-                self._key = loaded
+            if self.directory is None:
+                self._key = Ed25519PrivateKey.generate()  # a site that keeps nothing: this run only
             else:
-                self._key = Ed25519PrivateKey.generate()
-                if path is not None:
-                    pem = self._key.private_bytes(
-                        serialization.Encoding.PEM,
-                        serialization.PrivateFormat.PKCS8,
-                        serialization.NoEncryption(),
-                    )
-                    write_atomic(path, pem, 0o600)
+                self._key = ensure_ed25519(
+                    self.directory / KEY_FILE,
+                    self.directory / PUBLIC_FILE,
+                    lambda k: base64.b64encode(k.public_key().public_bytes_raw()).decode() + "\n",
+                )
         return self._key
 
     def public_key(self) -> bytes:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from operators.agent.policy import LocalPolicy
 from operators.agent.sim_jobs import SimJobs
 from tests.support.federation import Federation
 from tests.support.requests import register_release
+from tests.support.wait import until
 
 BASE = "atlas-1.2.0"
 IMAGE = "registry.example/trainer@sha256:" + "7e" * 32
@@ -125,13 +125,8 @@ class JobWorld:
             (await self.admin.call("ListAuditEvents", fpb.ListAuditEventsRequest(limit=10000))).events
         )
 
-    @staticmethod
-    async def until(cond: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:
-        deadline = time.monotonic() + timeout
-        while not await cond():
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {what}")
-            await asyncio.sleep(0.05)
+    #: Waiting with a deadline that names what did not happen (tests/support/wait.py).
+    until = staticmethod(until)
 
     async def close(self) -> None:
         await self.admin.close()
