@@ -15,7 +15,13 @@ DAY = 86400.0
 
 async def test_every_leader_loop_is_a_registered_controller(fed: Federation) -> None:
     assert fed.cp is not None and fed.cp.runtime is not None
-    assert fed.cp.runtime.controllers.names == ["liveness", "incident-rules", "incident-pruning", "rollouts"]
+    assert fed.cp.runtime.controllers.names == [
+        "liveness",
+        "incident-rules",
+        "incident-pruning",
+        "rollouts",
+        "jobs",
+    ]
 
 
 async def test_incidents_past_their_retention_are_pruned(
