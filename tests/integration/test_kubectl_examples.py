@@ -101,7 +101,8 @@ def test_apply_crds_and_examples_and_read_them_back(kubectl: Any) -> None:
         3: 600,
     }
 
-    assert policy["spec"]["jobs"]["allowPurposes"] == ["fine-tune"] and policy["spec"]["jobs"]["maxHours"] == 12
+    jobs = policy["spec"]["jobs"]
+    assert jobs["allowPurposes"] == ["fine-tune"] and jobs["maxHours"] == 12
 
     ds = yaml.safe_load(kubectl("get", "ds", "-n", "ai-workloads", "fr-news", "-o", "yaml"))
     assert ds["spec"]["jurisdiction"] == "FR" and ds["spec"]["classification"] == "personal"
