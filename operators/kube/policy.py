@@ -19,8 +19,8 @@ import base64
 import binascii
 from typing import Any
 
-from controlplane.domain.notes import NoteError, parse_vkey
 from controlplane.domain.datasets import Purpose
+from controlplane.domain.notes import NoteError, parse_vkey
 from operators.agent.policy import JobsPolicy, LocalPolicy
 from operators.kube.health import HealthPolicy
 from operators.kube.metrics import MetricsPolicy, check_template
