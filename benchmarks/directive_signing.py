@@ -4,7 +4,7 @@ the same directive costs anyway (measured in the same run).
 - An ordinary Deploy as queued (services/directives.py): the record converted to the wire message
   and serialized (baseline), then signed with the directive key over the site id and sequence
   (``pki/directive_key.py``), and at the site verified.
-- A halt as the link sends it (server/safety_servicer.py): the lane message is built once and
+- A halt as the link sends it (server/safety_link.py): the lane message is built once and
   shared by every link (baseline: nothing per site); with the directive key each link copies it
   and signs it for its site, and each site verifies that signature beside the safety key's.
 

@@ -55,7 +55,7 @@ from controlplane.pki import approval_key
 from controlplane.pki.identity import Role
 from controlplane.process import tune_gc
 from controlplane.server.app import SERVER_OPTIONS
-from controlplane.server.safety_servicer import lane_message
+from controlplane.server.safety_link import lane_message
 from controlplane.store import Put
 from controlplane.store.memory import MemoryStore
 from operators.sim import SimulatedSite

@@ -7,6 +7,7 @@ from typing import Any
 
 from google.protobuf import json_format
 
+from controlplane.api import directive_kinds
 from controlplane.api.v1 import federation_pb2 as fpb
 from controlplane.api.v1 import types_pb2 as tpb
 from controlplane.client.render import iso
@@ -46,7 +47,7 @@ def directive(d: tpb.Directive) -> dict[str, Any]:
     out: dict[str, Any] = {
         "sequence": d.sequence,
         "id": d.id,
-        "kind": tpb.DirectiveKind.Name(d.kind).removeprefix("DIRECTIVE_KIND_").title(),
+        "kind": directive_kinds.name_of(d.kind),
         "issued_at": iso(d.issued_at),
         "expires_at": iso(d.expires_at),
         "issuer": d.issuer,

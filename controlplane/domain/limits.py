@@ -80,7 +80,7 @@ ACCELERATOR_COUNT = Range(0, 10_000_000, "accelerators")
 #: Sites a rollout or wave may name (far above any federation's size).
 SITE_COUNT = Range(0, 1_000_000, "sites")
 LATENCY_MS = Range(0, 3_600_000, "milliseconds, at most 1 hour")
-#: How many of one kind of incident a site reports at once (services/safety.py: MAX_INCIDENT_COUNT).
+#: How many of one kind of incident a site reports at once (services/incidents.py: MAX_INCIDENT_COUNT).
 INCIDENT_COUNT = Range(0, 10_000, "incidents")
 #: How many ``dev up --sites`` simulates in one process.
 #: Witnesses a checkpoint may be asked to carry (a witness list is admin-managed and small).

@@ -30,7 +30,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from controlplane.domain.records import ROOT, Record
+from controlplane.domain.records import ROOT, DirectiveState, Record
 from controlplane.domain.validation import validate_country, validate_dns_label
 from controlplane.errors import InvalidArgument
 
@@ -217,10 +217,10 @@ def deliveries_from(records: Iterable[tuple[str, bytes]]) -> dict[str, DeliveryR
         if key.rsplit("/", 1)[-1].startswith(ACK_BATCH_MARK):
             b = AckBatchRecord.from_json(value)
             for site in b.sites:
-                acked[site] = DeliveryRecord(site, "Acked", b.at, b.safety_sequence)
+                acked[site] = DeliveryRecord(site, DirectiveState.ACKED, b.at, b.safety_sequence)
         else:
             d = DeliveryRecord.from_json(value)
-            (acked if d.state == "Acked" else rejects)[d.site_id] = d
+            (acked if d.state == DirectiveState.ACKED else rejects)[d.site_id] = d
     return rejects | acked
 
 

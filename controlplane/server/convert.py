@@ -11,9 +11,9 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from controlplane.api.v1 import federation_pb2 as fpb
 from controlplane.api.v1 import types_pb2 as tpb
 from controlplane.domain.records import AuditEvent, DirectiveRecord, DirectiveState, SiteRecord, SiteStatus
-from controlplane.services.directive_wire import KINDS, directive_to_pb, ts
+from controlplane.services.directive_wire import directive_to_pb, ts
 
-__all__ = ["KINDS", "directive_to_pb", "ts"]
+__all__ = ["directive_to_pb", "ts"]
 
 _STATUS: dict[str, tpb.SiteStatus] = {
     SiteStatus.PENDING: tpb.SITE_STATUS_PENDING,

@@ -10,6 +10,7 @@ import grpc
 from google.protobuf import json_format
 
 from controlplane import __version__
+from controlplane.api.directive_kinds import DEPLOY, UNDEPLOY
 from controlplane.api.v1 import federation_pb2 as fpb
 from controlplane.api.v1 import federation_pb2_grpc as fgrpc
 from controlplane.domain.roster import SignedRoster
@@ -97,7 +98,7 @@ class FederationServicer(fgrpc.FederationServiceServicer):
         await admit(self.rt.registry, self.rt.releases, request.site_id, request.release)
         rec = await self.rt.directives.issue(
             request.site_id,
-            "Deploy",
+            DEPLOY.name,
             payload,
             caller.spiffe_id,
             ttl_s=self._ttl(request.ttl_seconds),
@@ -113,7 +114,7 @@ class FederationServicer(fgrpc.FederationServiceServicer):
         validate_dns_label("deployment_name", request.deployment_name)
         rec = await self.rt.directives.issue(
             request.site_id,
-            "Undeploy",
+            UNDEPLOY.name,
             {"deployment_name": request.deployment_name},
             caller.spiffe_id,
             ttl_s=self._ttl(request.ttl_seconds),

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from controlplane.api import directive_kinds
 from controlplane.api.v1 import logproof_pb2 as lpb
 from controlplane.api.v1 import safety_pb2 as xpb
 from controlplane.api.v1 import site_pb2 as spb
@@ -92,7 +93,8 @@ class LogLink:
 
     async def attach(self, rec: DirectiveRecord, msg: spb.ConnectResponse) -> bool:
         """Attach a Deploy's proof to ``msg``; False to hold it back (retry soon)."""
-        if rec.kind != "Deploy":
+        kind = directive_kinds.find(rec.kind)
+        if kind is None or not kind.artifact:
             return True
         event = await self.proofs.directive_event(self.site_id, rec.sequence)
         proof, why = await self.proofs.prove(event, self.witnesses, self.min_witnesses)

@@ -41,6 +41,7 @@ from controlplane.services.controllers import (
 )
 from controlplane.services.directives import Directives
 from controlplane.services.enrollment import Enrollment
+from controlplane.services.incidents import Incidents
 from controlplane.services.links import LinkHub
 from controlplane.services.liveness import Liveness, parse_map
 from controlplane.services.log_proofs import LogProofs
@@ -134,6 +135,7 @@ class Runtime:
             safety_settings or SafetySettings(beacon_interval=heartbeat_interval),
             ack_actor=f"{SAFETY_CONTROLLER}@{replica_id}",
         )
+        self.incidents = Incidents(store, self.audit, self.safety)
         self.roster = RosterStore(store, self.audit, roster_seed)
         self.safety.roster = self.roster
         self.releases = Releases(store, self.audit)
@@ -158,8 +160,8 @@ class Runtime:
         self.controllers = LeaderRunner(self.election)
         for c in (
             LivenessSweeper(self.liveness, self.controller_actor, heartbeat_interval / 4),
-            IncidentRules(self.safety, f"{SAFETY_CONTROLLER}@{replica_id}", heartbeat_interval / 4),
-            IncidentPruning(self.safety),
+            IncidentRules(self.incidents, f"{SAFETY_CONTROLLER}@{replica_id}", heartbeat_interval / 4),
+            IncidentPruning(self.incidents),
             RolloutController(self.rollout_engine, self.rollout_tick),
         ):
             self.controllers.register(c)

@@ -22,8 +22,8 @@ from controlplane.domain.audit import seal, verify_chain
 from controlplane.domain.merkle import leaf_hash
 from controlplane.domain.records import AUDIT_EVENTS, AUDIT_HEAD, AUDIT_TREE, AuditEvent, audit_key
 from controlplane.domain.tiles import TreeEdge
-from controlplane.errors import FailedPrecondition, Unavailable
-from controlplane.services import clock
+from controlplane.errors import FailedPrecondition
+from controlplane.services import cas, clock
 from controlplane.services.log_tree import LogTree, tile_puts, tree_record
 from controlplane.store import Compare, Op, Put, Store, TxnResult
 
@@ -31,9 +31,6 @@ log = logging.getLogger(__name__)
 #: Events with their bytes as stored.
 Page = list[tuple[AuditEvent, bytes]]
 
-#: A head that moves on every attempt means heavy contention between replicas; 50 tries at
-#: ~1 ms each is far beyond what 3 replicas produce and still bounded.
-MAX_ATTEMPTS = 50
 #: Operations the tree adds to a transaction with events: the tree record and the tiles the new
 #: leaves touch (at most 3 writes at level 0: a full tile, the next one and the tail; 1 per level
 #: above: 7 below 2^40 events). A lone commit of 119 operations plus the head stays at etcd's 128.
@@ -107,7 +104,8 @@ class AuditLog:
     async def _head(self) -> _Head:
         if self._cached is not None:
             return self._cached
-        for _ in range(MAX_ATTEMPTS):
+
+        async def attempt() -> _Head | cas.Retry:
             kv = await self._store.get(AUDIT_HEAD)
             if kv is None:
                 return _Head(Compare.absent(AUDIT_HEAD), 0, "", TreeEdge.empty())
@@ -119,9 +117,11 @@ class AuditLog:
             edge: TreeEdge | None = await self.tree.edge(min(size, sequence))
             if edge is not None and edge.size < sequence:
                 edge = await self._catch_up(Compare.unchanged(kv), edge, sequence)
-            if edge is not None:
-                return _Head(Compare.unchanged(kv), sequence, str(head["hash"]), edge)
-        raise Unavailable("audit log contended, retry")
+            if edge is None:
+                return cas.RETRY
+            return _Head(Compare.unchanged(kv), sequence, str(head["hash"]), edge)
+
+        return await cas.retry(self._store, attempt, policy=cas.AUDIT_HEAD)
 
     async def _catch_up(self, head: Compare, edge: TreeEdge, sequence: int) -> TreeEdge | None:
         """Add the leaves of events that have none (appended before the tree existed, or by a
@@ -211,7 +211,8 @@ class AuditLog:
                     p.future.set_result(r)
 
     async def _commit(self, batch: list[_Pending]) -> list[TxnResult | BaseException]:
-        for _ in range(MAX_ATTEMPTS):
+
+        async def attempt() -> list[TxnResult | BaseException] | cas.Retry:
             head = await self._head()
             seq, prev = head.sequence, head.hash
             now = clock.now()
@@ -263,11 +264,12 @@ class AuditLog:
                 return [result] * len(batch)
             self._cached = None
             if with_events and not await self._store.holds([head.compare]):
-                continue  # another replica appended: rebuild on the new head
+                return cas.RETRY  # another replica appended: rebuild on the new head
             if len(batch) == 1:
                 return [result]  # the caller's compare failed, not ours
             return [r for p in batch for r in await self._commit([p])]
-        raise Unavailable("audit log contended, retry")
+
+        return await cas.retry(self._store, attempt, policy=cas.AUDIT_HEAD)
 
     async def record(self, entry: Entry) -> None:
         """Append one event with no other state change (refusals, denials)."""

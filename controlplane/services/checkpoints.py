@@ -18,6 +18,7 @@ import base64
 import hmac
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from controlplane.domain import merkle
@@ -26,14 +27,17 @@ from controlplane.domain.notes import NoteError, open_note, sign_note
 from controlplane.domain.records import AUDIT_CHECKPOINTS, Record, audit_key, checkpoint_key
 from controlplane.errors import FailedPrecondition, InvalidArgument, NotFound, StargateError
 from controlplane.pki.log_key import LogKey
-from controlplane.services import clock
+from controlplane.services import cas, clock
 from controlplane.services.log_tree import LogTree
 from controlplane.services.witnesses import WitnessList
-from controlplane.store import Compare, Delete, Put, Store
+from controlplane.store import Compare, Delete, KeyValue, Op, Put, Store, TxnResult
 
 log = logging.getLogger(__name__)
 #: A cosignature time this far ahead of ours is refused (C2SP allows refusing future times).
 MAX_CLOCK_SKEW = 300
+#: Cosignatures of one checkpoint race only each other (one line per witness, a handful of
+#: witnesses): 5 attempts, then the witness retries.
+COSIGN = cas.CasPolicy(5, lambda: FailedPrecondition("checkpoint changed meanwhile, retry"))
 
 
 @dataclass(frozen=True)
@@ -217,8 +221,8 @@ class Checkpoints:
             line += "\n"
         if line.count("\n") != 1 or len(line) > 512:
             raise InvalidArgument("cosignature", "must be one signature line of at most 512 characters")
-        for _ in range(5):
-            kv = await self._store.get(checkpoint_key(size))
+
+        async def decide(kv: KeyValue | None) -> CheckpointRecord | cas.Write[CheckpointRecord]:
             if kv is None:
                 raise NotFound(f"no checkpoint of size {size} is held (cosign a newer one)")
             rec = CheckpointRecord.from_json(kv.value)
@@ -232,6 +236,9 @@ class Checkpoints:
             if rec.cosignatures.get(name) == line:
                 return rec
             new = rec.replace(cosignatures={**rec.cosignatures, name: line})
-            if (await self._store.txn([Compare.unchanged(kv)], [Put(kv.key, new.to_json())])).succeeded:
-                return new
-        raise FailedPrecondition("checkpoint changed meanwhile, retry")
+            return cas.Write(new.to_json(), new)
+
+        async def commit(compares: Sequence[Compare], ops: Sequence[Op], entries: object) -> TxnResult:
+            return await self._store.txn(compares, ops)  # cosignatures are not audited events
+
+        return await cas.mutate(self._store, commit, checkpoint_key(size), decide, policy=COSIGN)

@@ -24,9 +24,9 @@ from typing import Protocol
 
 from controlplane.errors import NotLeader, StargateError, StoreError
 from controlplane.services import clock
+from controlplane.services.incidents import Incidents
 from controlplane.services.liveness import Liveness
 from controlplane.services.rollout_engine import RolloutEngine
-from controlplane.services.safety import Safety
 from controlplane.store import Compare
 
 log = logging.getLogger(__name__)
@@ -160,13 +160,13 @@ class LivenessSweeper:
 class IncidentRules:
     """The safety controller: incident rules that halt automatically."""
 
-    safety: Safety
+    incidents: Incidents
     actor: str
     interval: float
     name: str = "incident-rules"
 
     async def step(self, fence: Sequence[Compare], term: Term) -> None:
-        await self.safety.run_rules(self.actor, fence)
+        await self.incidents.run_rules(self.actor, fence)
 
 
 @dataclass
@@ -174,12 +174,12 @@ class IncidentPruning:
     """Deletes incidents older than their retention, so the rules scan a bounded set (they used to
     grow forever: nothing called ``prune_incidents``). Once a minute is plenty for a 7-day retention."""
 
-    safety: Safety
+    incidents: Incidents
     interval: float = 60.0
     name: str = "incident-pruning"
 
     async def step(self, fence: Sequence[Compare], term: Term) -> None:
-        if pruned := await self.safety.prune_incidents(fence):
+        if pruned := await self.incidents.prune_incidents(fence):
             log.info("pruned %d incidents past their retention", pruned)
 
 

@@ -8,21 +8,12 @@ holds the signature, never the key (controlplane/pki/directive_key.py).
 
 from __future__ import annotations
 
-from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from controlplane.api import directive_kinds
 from controlplane.api.v1 import types_pb2 as tpb
 from controlplane.domain.records import DirectiveRecord
 from controlplane.pki.directive_key import DirectiveKey
-
-KINDS = {
-    "Deploy": tpb.DIRECTIVE_KIND_DEPLOY,
-    "Undeploy": tpb.DIRECTIVE_KIND_UNDEPLOY,
-    "Halt": tpb.DIRECTIVE_KIND_HALT,
-    "Resume": tpb.DIRECTIVE_KIND_RESUME,
-    "Publishers": tpb.DIRECTIVE_KIND_PUBLISHERS,
-}
-_PAYLOAD = {"Deploy": "deploy", "Undeploy": "undeploy", "Publishers": "publishers"}
 
 
 def ts(seconds: float) -> Timestamp:
@@ -33,17 +24,19 @@ def ts(seconds: float) -> Timestamp:
 
 
 def unsigned_pb(rec: DirectiveRecord) -> tpb.Directive:
+    # A record of a kind nobody registered (an unreadable one's placeholder, a store edit) goes out
+    # as kind 0 without a payload: shown as such, and refused by any site.
+    kind = directive_kinds.find(rec.kind)
     d = tpb.Directive(
         sequence=rec.sequence,
         id=rec.id,
-        kind=KINDS.get(rec.kind, tpb.DIRECTIVE_KIND_UNSPECIFIED),
+        kind=kind.number if kind else tpb.DIRECTIVE_KIND_UNSPECIFIED,
         issued_at=ts(rec.issued_at),
         expires_at=ts(rec.expires_at),
         issuer=rec.issuer,
     )
-    field = _PAYLOAD.get(rec.kind)
-    if field:
-        json_format.ParseDict(rec.payload, getattr(d, field), ignore_unknown_fields=True)
+    if kind is not None:
+        kind.fill(d, rec.payload)
     return d
 
 

@@ -24,6 +24,8 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from controlplane.api import directive_kinds
+from controlplane.api.directive_kinds import Lane
 from controlplane.domain import artifact_halts as ah
 from controlplane.domain import defects
 from controlplane.domain.limits import DIRECTIVE_TTL
@@ -36,9 +38,9 @@ from controlplane.domain.records import (
     directive_prefix,
     site_key,
 )
-from controlplane.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound, NotLeader
+from controlplane.errors import FailedPrecondition, InvalidArgument, NotFound
 from controlplane.pki.directive_key import DirectiveKey
-from controlplane.services import clock
+from controlplane.services import cas, clock
 from controlplane.services.audit import AuditLog, Entry
 from controlplane.services.directive_wire import signed
 from controlplane.services.log_proofs import deploy_details, index_directive
@@ -47,7 +49,6 @@ from controlplane.telemetry import metrics
 
 log = logging.getLogger(__name__)
 DEFAULT_TTL_S = 24 * 3600.0
-CAS_ATTEMPTS = 50
 
 
 def _sequence_of(key: str) -> int | None:
@@ -67,7 +68,7 @@ class Directives:
     ) -> list[Compare]:
         """For a Deploy: refuse (FailedPrecondition, audited) when its artifact is halted at this
         site; else the compare that keeps it so until the Deploy is queued."""
-        if kind != "Deploy":
+        if not directive_kinds.get(kind).artifact:
             return []
         key = ah.artifact_key(str(payload.get("model", "")), str(payload.get("digest", "")))
         kv = await self._store.get(key)
@@ -108,7 +109,13 @@ class Directives:
             except ValueError as e:
                 raise InvalidArgument("request_id", "must be a UUID") from e
         DIRECTIVE_TTL.check("ttl_seconds", ttl_s)
-        for _ in range(CAS_ATTEMPTS):
+        spec = directive_kinds.get(kind)
+        if spec.lane is not Lane.ORDERED:
+            raise InvalidArgument("kind", f"{kind} directives go through the safety lane, not a site's queue")
+        if spec.validate is not None:
+            spec.validate(payload)
+
+        async def attempt() -> DirectiveRecord | cas.Retry:
             new_id = directive_id or str(uuid.uuid4())
             existing = await self._store.get(directive_id_key(site_id, new_id))
             if existing is not None:
@@ -161,9 +168,9 @@ class Directives:
                 metrics.count_directive(kind, "queued")
                 await index_directive(self._store, site_id, rec.sequence, events)  # for its site's proof
                 return rec
-            if fence and not await self._store.holds(fence):
-                raise NotLeader()  # a failed fence is final: this replica is no longer the leader
-        raise Conflict()
+            return cas.RETRY
+
+        return await cas.retry(self._store, attempt, fence=fence, policy=cas.QUEUE)
 
     async def get(self, site_id: str, directive_id: str) -> DirectiveRecord | None:
         """The directive with ``directive_id`` for ``site_id``, or None (a Failed placeholder when
@@ -202,7 +209,8 @@ class Directives:
         """Mark a directive that cannot be sent Failed, with ``reason`` (audited). A record that
         cannot be used is replaced by its Failed placeholder (the audit event keeps the old bytes'
         SHA-256). False when it is gone or no longer Pending."""
-        for _ in range(CAS_ATTEMPTS):
+
+        async def attempt() -> bool | cas.Retry:
             kv = await self._store.get(directive_key(site_id, sequence))
             if kv is None:
                 return False
@@ -216,7 +224,9 @@ class Directives:
             if await self._final(kv, new, entry):
                 log.error("directive %d of %s not sent: %s", sequence, site_id, reason)
                 return True
-        raise Conflict()
+            return cas.RETRY
+
+        return await cas.retry(self._store, attempt, policy=cas.QUEUE)
 
     async def cancel(
         self, actor: str, site_id: str, *, directive_id: str = "", sequence: int = 0, reason: str = ""
@@ -230,36 +240,41 @@ class Directives:
                 directive_id = str(uuid.UUID(directive_id))
             except ValueError as e:
                 raise InvalidArgument("id", "must be a UUID") from e
-        for _ in range(CAS_ATTEMPTS):
+
+        async def attempt() -> DirectiveRecord | cas.Retry:
+            seq = sequence
             if directive_id:
                 idx = await self._store.get(directive_id_key(site_id, directive_id))
                 if idx is None or not idx.value.isdigit():
                     raise NotFound(f"directive {directive_id!r} of site {site_id!r} not found")
-                if sequence and int(idx.value) != sequence:
+                if seq and int(idx.value) != seq:
                     raise InvalidArgument("sequence", "does not match the directive named by id")
-                sequence = int(idx.value)
-            kv = await self._store.get(directive_key(site_id, sequence))
+                seq = int(idx.value)
+            kv = await self._store.get(directive_key(site_id, seq))
             if kv is None:
-                raise NotFound(f"directive {sequence} of site {site_id!r} not found")
-            rec = defects.directive_or_placeholder(site_id, sequence, kv.value)
+                raise NotFound(f"directive {seq} of site {site_id!r} not found")
+            rec = defects.directive_or_placeholder(site_id, seq, kv.value)
             if rec.state != DirectiveState.PENDING:
                 raise FailedPrecondition(
-                    f"directive {sequence} is {rec.state}: only a Pending directive can be cancelled"
+                    f"directive {seq} is {rec.state}: only a Pending directive can be cancelled"
                 )
             why = reason[:512] or "cancelled"
             new = rec.replace(state=DirectiveState.CANCELLED, reason=why, completed_at=clock.now())
-            details = {"id": rec.id, "sequence": str(sequence), "kind": rec.kind}
+            details = {"id": rec.id, "sequence": str(seq), "kind": rec.kind}
             if await self._final(
                 kv, new, Entry(actor, "directive.cancel", f"site/{site_id}", reason=why, details=details)
             ):
                 return new
-        raise Conflict()
+            return cas.RETRY
+
+        return await cas.retry(self._store, attempt, policy=cas.QUEUE)
 
     async def complete(
         self, actor: str, site_id: str, directive_id: str, sequence: int, *, rejected: bool, reason: str = ""
     ) -> bool:
         """Record an ack or a reject. Returns False when it was already recorded (a duplicate)."""
-        for _ in range(CAS_ATTEMPTS):
+
+        async def attempt() -> bool | cas.Retry:
             kv = await self._store.get(directive_key(site_id, sequence))
             if kv is None:
                 raise NotFound(f"directive {sequence} of site {site_id!r} not found")
@@ -284,4 +299,6 @@ class Directives:
             if await self._final(kv, new, entry):
                 metrics.count_directive(rec.kind, "rejected" if rejected else "acked")
                 return True
-        raise Conflict()
+            return cas.RETRY
+
+        return await cas.retry(self._store, attempt, policy=cas.QUEUE)

@@ -19,6 +19,7 @@ import json
 import time
 from collections.abc import Collection
 
+from controlplane.api import directive_kinds
 from controlplane.domain.records import AUDIT_EVENTS, AUDIT_HEAD, ROOT, audit_key
 from controlplane.errors import StargateError
 from controlplane.services.checkpoints import CheckpointRecord, Checkpoints, InclusionProof
@@ -39,7 +40,7 @@ def directive_event_key(site_id: str, sequence: int) -> str:
 def deploy_details(kind: str, payload: dict[str, object]) -> dict[str, str]:
     """What a Deploy's audit event says beyond id, kind and sequence: the artifact it deploys,
     which the site checks against the directive (operators/agent/log_verdict.py)."""
-    return {"digest": str(payload.get("digest", ""))} if kind == "Deploy" else {}
+    return {"digest": str(payload.get("digest", ""))} if directive_kinds.get(kind).artifact else {}
 
 
 async def index_directive(store: Store, site_id: str, sequence: int, audit_sequences: list[int]) -> None:

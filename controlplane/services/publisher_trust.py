@@ -13,6 +13,7 @@ import base64
 import logging
 from typing import Any
 
+from controlplane.api.directive_kinds import PUBLISHERS
 from controlplane.domain.limits import DIRECTIVE_TTL
 from controlplane.services.directives import Directives
 from controlplane.services.registry import Registry
@@ -43,7 +44,7 @@ async def send_publishers(directives: Directives, registry: Registry, releases: 
 
     async def one(site_id: str) -> None:
         async with gate:
-            await directives.issue(site_id, "Publishers", payload, actor, ttl_s=PUBLISHERS_TTL_S)
+            await directives.issue(site_id, PUBLISHERS.name, payload, actor, ttl_s=PUBLISHERS_TTL_S)
 
     await asyncio.gather(*(one(s) for s in sites))
     log.info("publisher set (%d) queued for %d sites", len(payload["publishers"]), len(sites))

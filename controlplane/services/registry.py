@@ -8,7 +8,8 @@ from typing import Any
 
 from controlplane.domain.records import SITES, SiteRecord, SiteStatus, site_key
 from controlplane.domain.validation import validate_dns_label
-from controlplane.errors import Conflict, FailedPrecondition, NotFound, NotLeader
+from controlplane.errors import FailedPrecondition, NotFound
+from controlplane.services import cas
 from controlplane.services.audit import AuditLog, Entry
 from controlplane.store import Compare, KeyValue, Put, Store
 
@@ -16,9 +17,6 @@ log = logging.getLogger(__name__)
 
 #: Label of the stand-in for a stored site record that cannot be read (see ``_parse``).
 UNREADABLE_LABEL = "stargate/record"
-
-#: Retries of a read-modify-write that lost a race (another replica updated the same site).
-CAS_ATTEMPTS = 20
 
 
 class Registry:
@@ -72,7 +70,8 @@ class Registry:
         ``only_if(record) -> bool`` guards the change (evaluated on each attempt); returns None
         when the guard declines or nothing would change, else the new record.
         """
-        for _ in range(CAS_ATTEMPTS):
+
+        async def attempt() -> SiteRecord | cas.Retry | None:
             kv, site = await self.get_kv(site_id)
             if only_if is not None and not only_if(site):
                 return None
@@ -82,11 +81,9 @@ class Registry:
             result = await self._audit.commit(
                 [*fence, Compare.unchanged(kv)], [Put(kv.key, new.to_json())], [entry] if entry else []
             )
-            if result.succeeded:
-                return new
-            if fence and not await self._store.holds(fence):
-                raise NotLeader()
-        raise Conflict()
+            return new if result.succeeded else cas.RETRY
+
+        return await cas.retry(self._store, attempt, fence=fence)
 
     async def cordon(self, site_id: str, actor: str, reason: str, cordoned: bool) -> SiteRecord:
         action = "site.cordon" if cordoned else "site.uncordon"

@@ -15,13 +15,14 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from controlplane.api.directive_kinds import DEPLOY, UNDEPLOY
 from controlplane.domain import rollouts as ro
 from controlplane.domain.gates import Report, SiteView
 from controlplane.domain.records import DirectiveRecord, DirectiveState, SiteRecord, SiteStatus
 from controlplane.domain.rollout_step import Audit, Deploy, DirectiveOutcome, Restore, Step, step
 from controlplane.domain.rollouts import Phase, RolloutRecord, SitePhase, SiteState
 from controlplane.errors import Conflict, NotLeader, StargateError, StoreError, Unavailable
-from controlplane.services import clock
+from controlplane.services import cas, clock
 from controlplane.services.audit import AuditLog, Entry
 from controlplane.services.directives import Directives
 from controlplane.services.registry import Registry
@@ -158,8 +159,7 @@ class RolloutEngine:
             [*fence, Compare.unchanged(kv)], [Put(kv.key, new.to_json())], entries
         )
         if not result.succeeded:
-            if fence and not await self._store.holds(fence):
-                raise NotLeader()
+            await cas.check_fence(self._store, fence)
             raise Conflict()
 
     # --- intents ---------------------------------------------------------------------------------
@@ -203,7 +203,12 @@ class RolloutEngine:
     ) -> None:
         s.previous = await self._previous(rec, s.site)
         d = await self._directives.issue(
-            s.site, "Deploy", self._payload(rec, s), self.actor, fence=fence, directive_id=intent.directive_id
+            s.site,
+            DEPLOY.name,
+            self._payload(rec, s),
+            self.actor,
+            fence=fence,
+            directive_id=intent.directive_id,
         )
         s.deploy_sequence = d.sequence
 
@@ -212,14 +217,14 @@ class RolloutEngine:
     ) -> None:
         before = await self._directives.get(s.site, intent.previous) if intent.previous else None
         if before is not None:
-            action, payload = "Deploy", before.payload
+            action, payload = DEPLOY.name, before.payload
             s.restore_digest, s.restore_version = (
                 str(payload.get("digest", "")),
                 str(payload.get("version", "")),
             )
             s.restore_replicas = int(payload.get("replicas", 0))
         else:
-            action, payload = "Undeploy", {"deployment_name": rec.release["release"]["model"]}
+            action, payload = UNDEPLOY.name, {"deployment_name": rec.release["release"]["model"]}
             s.restore_digest = s.restore_version = ""
             s.restore_replicas = 0
         d = await self._directives.issue(
@@ -234,9 +239,9 @@ class RolloutEngine:
         for d in reversed(history):
             if d.state != DirectiveState.ACKED or d.payload.get("deployment_name") != model:
                 continue
-            if d.kind == "Undeploy":
+            if d.kind == UNDEPLOY.name:
                 return ""
-            if d.kind == "Deploy" and d.payload.get("release") != rec.spec["release"]:
+            if d.kind == DEPLOY.name and d.payload.get("release") != rec.spec["release"]:
                 return d.id
         return ""
 

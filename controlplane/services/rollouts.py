@@ -28,13 +28,12 @@ from controlplane.errors import (
     PermissionDenied,
 )
 from controlplane.pki.identity import Identity, Role
-from controlplane.services import clock
+from controlplane.services import cas, clock
 from controlplane.services.audit import AuditLog, Entry
 from controlplane.services.registry import Registry
 from controlplane.services.releases import Releases, signed_to_dict
 from controlplane.store import Compare, Delete, KeyValue, Put, Store
 
-CAS_ATTEMPTS = 20
 _NAMES: dict[int, str] = {
     opb.ROLLOUT_ACTION_PAUSE: "pause",
     opb.ROLLOUT_ACTION_RESUME: "resume",
@@ -172,18 +171,17 @@ class Rollouts:
         reason: str = "",
         details: dict[str, str] | None = None,
     ) -> RolloutRecord:
-        for _ in range(CAS_ATTEMPTS):
+        async def attempt() -> RolloutRecord | cas.Retry:
             kv, rec = await self.get_kv(name)
-            new = mutate(rec)
-            new = new.replace(updated_at=clock.now())
+            new = mutate(rec).replace(updated_at=clock.now())
             result = await self._audit.commit(
                 [Compare.unchanged(kv)],
                 [Put(kv.key, new.to_json())],
                 [Entry(actor, action, f"rollout/{name}", reason=reason, details=details or {})],
             )
-            if result.succeeded:
-                return new
-        raise Conflict()
+            return new if result.succeeded else cas.RETRY
+
+        return await cas.retry(self._store, attempt)
 
     async def act(
         self, actor: str, name: str, action: int, reason: str = "", wave: str = ""

@@ -12,8 +12,10 @@
   configured so (``global_halt_approvals=2``); otherwise a halt takes effect at once.
 - **Freezes**: ``/stargate/safety/freezes/<scope>``; ``is_frozen`` is the rollout engine's check
   (contract in ``controlplane/domain/safety.py``).
-- **Incidents**: metadata and a count from sites, evaluated by the leader against the incident
-  rules (``controlplane/domain/safety_rules.py``); a firing rule halts automatically, fenced.
+- **Incidents** (services/incidents.py): metadata and a count from sites, evaluated by the
+  leader against the incident rules; a firing rule halts automatically, fenced.
+- **Taking effect** (services/safety_effects.py): one transaction per action, with its audit
+  events and, for a halt or resume, its signed directive in the lane.
 - **Beacons**: ``beacon`` signs the liveness beacon a link sends; see operators/agent/safety.py for
   what a site does without one.
 
@@ -23,9 +25,7 @@ Every change commits together with its audit event (``AuditLog.commit``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,38 +37,30 @@ from controlplane.domain.safety import (
     ActionKind,
     ActionView,
     FreezeRecord,
-    IncidentRecord,
     SafetyActionRecord,
 )
-from controlplane.domain.safety_rules import DEFAULT_RULES, IncidentRule, evaluate
-from controlplane.domain.validation import validate_dns_label, validate_dns_subdomain
+from controlplane.domain.safety_rules import DEFAULT_RULES, IncidentRule
+from controlplane.domain.validation import validate_dns_subdomain
 from controlplane.errors import (
-    Conflict,
     FailedPrecondition,
     InvalidArgument,
     NotFound,
-    NotLeader,
     PermissionDenied,
     StargateError,
 )
 from controlplane.pki.identity import Identity, Role
 from controlplane.pki.safety_key import SafetyKey
-from controlplane.services import approvals, artifact_index, clock
+from controlplane.services import approvals, artifact_index, cas, clock
 from controlplane.services.audit import AuditLog, Entry
 from controlplane.services.registry import Registry
 from controlplane.services.roster import RosterStore
-from controlplane.services.safety_lane import CAS_ATTEMPTS, LaneCache, SafetyLane, Subscriber, _PendingAck
-from controlplane.store import Compare, Op, Put, Store
-from controlplane.store.base import Delete
+from controlplane.services.safety_effects import SafetyEffects
+from controlplane.services.safety_lane import LaneCache, Subscriber, _PendingAck
+from controlplane.store import Compare, Put, Store
 
 log = logging.getLogger(__name__)
 
 DEFAULT_HALT_TTL_S = 7 * 24 * 3600.0
-MAX_INCIDENT_COUNT = 10_000
-#: Incidents older than this are deleted by the leader (longer than any rule's window).
-INCIDENT_RETENTION_S = 7 * 24 * 3600.0
-#: Namespace of derived ids (automatic and local halts): the same inputs, the same id.
-NAMESPACE = uuid.UUID("9d1c6f0e-5b7a-4b8e-9f7e-2f6a7c3d1e55")
 
 
 @dataclass
@@ -80,7 +72,7 @@ class SafetySettings:
     beacon_interval: float = 5.0
 
 
-class Safety(SafetyLane):
+class Safety(SafetyEffects):
     def __init__(
         self,
         store: Store,
@@ -156,14 +148,6 @@ class Safety(SafetyLane):
                 return f"frozen by safety control {f.action_id} ({f.scope}): {f.reason}".rstrip(": ")
         return None
 
-    async def halted_releases(self) -> dict[str, list[str]]:
-        """Release -> ids of halts in effect (not resumed) for it."""
-        out: dict[str, list[str]] = {}
-        for a in await self.actions(10_000):
-            if a.kind in (ActionKind.HALT, ActionKind.LOCAL_HALT) and a.effective_at and not a.resumed_at:
-                out.setdefault(a.release, []).append(a.id)
-        return out
-
     # --- requests by people -------------------------------------------------------------------------
 
     async def halt(
@@ -211,7 +195,7 @@ class Safety(SafetyLane):
             | dict(details or {}),
         )
         if need > 1:
-            await self._create(action, entry, fence)
+            await self.create(action, entry, fence)
             return action
         return await self._take_effect(action, [entry], create=True, fence=fence)
 
@@ -256,7 +240,7 @@ class Safety(SafetyLane):
         )
         if need <= 1:  # a single-admin roster: says so in the action and its audit event
             return await self._take_effect(action, [entry], create=True)
-        await self._create(action, entry)
+        await self.create(action, entry)
         return action
 
     async def freeze(
@@ -292,7 +276,7 @@ class Safety(SafetyLane):
         )
         if need <= 1:
             return await self._take_effect(action, [entry], create=True)
-        await self._create(action, entry)
+        await self.create(action, entry)
         return action
 
     async def _roster(self) -> rd.Roster:
@@ -351,7 +335,8 @@ class Safety(SafetyLane):
                 approvals.roster_admin(caller, roster)
             except PermissionDenied as e:
                 await refuse(e, e.public[:512])
-        for _ in range(CAS_ATTEMPTS):
+
+        async def attempt() -> SafetyActionRecord | cas.Retry:
             kv = await self._store.get(sd.action_key(action_id))
             if kv is None:
                 raise NotFound(f"safety action {action_id!r} not found")
@@ -372,275 +357,7 @@ class Safety(SafetyLane):
                 result = await self._audit.commit(
                     [Compare.unchanged(kv)], [Put(kv.key, approved.to_json())], [entry]
                 )
-                if result.succeeded:
-                    return approved
-                continue
+                return approved if result.succeeded else cas.RETRY
             return await self._take_effect(approved, [entry], expect=kv)
-        raise Conflict()
 
-    # --- taking effect ----------------------------------------------------------------------------------
-
-    async def _create(self, action: SafetyActionRecord, entry: Entry, fence: Sequence[Compare] = ()) -> None:
-        key = sd.action_key(action.id)
-        await self._commit_effect([*fence, Compare.absent(key)], [Put(key, action.to_json())], [entry], fence)
-
-    async def _take_effect(
-        self,
-        action: SafetyActionRecord,
-        entries: list[Entry],
-        *,
-        create: bool = False,
-        expect: object = None,
-        fence: Sequence[Compare] = (),
-    ) -> SafetyActionRecord:
-        """Make ``action`` effective in one transaction with its audit events (and, for a halt or
-        resume, its signed directive in the lane)."""
-        now = clock.now()
-        key = sd.action_key(action.id)
-        compares: list[Compare] = [*fence]
-        compares.append(Compare.absent(key) if create else Compare.unchanged(expect))  # type: ignore[arg-type]
-        ops: list[Op] = []
-        obj = f"release/{action.release}" if action.release else f"scope/{action.scope}"
-        if action.kind == ActionKind.HALT:
-            action = action.replace(effective_at=now)
-            index_cmp, index_ops = await artifact_index.index_ops(self._store, action, action)
-            compares += index_cmp
-            ops += index_ops
-            if not create:
-                entries.append(
-                    Entry(
-                        action.requested_by,
-                        "safety.halt",
-                        obj,
-                        reason=action.reason,
-                        details={"id": action.id},
-                    )
-                )
-        elif action.kind == ActionKind.RESUME:
-            halt_kv = await self._store.get(sd.action_key(action.related_id))
-            if halt_kv is None:
-                raise NotFound(f"halt {action.related_id!r} not found")
-            halt = SafetyActionRecord.from_json(halt_kv.value)
-            if halt.resumed_at:
-                raise FailedPrecondition(f"halt {halt.id} was already resumed")
-            action = action.replace(effective_at=now)
-            compares.append(Compare.unchanged(halt_kv))
-            ops.append(Put(halt_kv.key, halt.replace(resumed_at=now, related_id=action.id).to_json()))
-            index_cmp, index_ops = await artifact_index.index_ops(self._store, action, halt)
-            compares += index_cmp
-            ops += index_ops
-            entries.append(
-                Entry(
-                    action.requested_by,
-                    "safety.resume",
-                    obj,
-                    reason=action.reason,
-                    details={"id": action.id, "halt_id": halt.id, "approvers": ",".join(action.approvals)},
-                )
-            )
-        elif action.kind in (ActionKind.FREEZE, ActionKind.UNFREEZE):
-            action = action.replace(effective_at=now)
-            fkey = sd.freeze_key(action.scope)
-            existing = await self._store.get(fkey)
-            if action.kind == ActionKind.FREEZE:
-                if existing is not None:
-                    raise FailedPrecondition(f"{action.scope} is already frozen")
-                record = FreezeRecord(action.scope, action.id, now, action.reason, list(action.approvals))
-                compares.append(Compare.absent(fkey))
-                ops.append(Put(fkey, record.to_json()))
-            else:
-                if existing is None:
-                    raise FailedPrecondition(f"{action.scope} is not frozen")
-                compares.append(Compare.unchanged(existing))
-                ops.append(Delete(fkey))
-            entries.append(
-                Entry(
-                    action.requested_by,
-                    f"safety.{action.kind.lower()}",
-                    obj,
-                    reason=action.reason,
-                    details={"id": action.id, "approvers": ",".join(action.approvals)},
-                )
-            )
-        ops.append(Put(key, action.to_json()))
-        if action.kind not in (ActionKind.HALT, ActionKind.RESUME):
-            await self._commit_effect(compares, ops, entries, fence)
-            return action
-        # The signed directive joins the lane in the same transaction; if another replica's
-        # directive took the next sequence meanwhile, only the lane's compare failed: sign again at
-        # the next one. Within a replica the lock takes turns (60 halts at once would otherwise
-        # race each other through the compare: one winner per round).
-        async with self._lane_lock:
-            for _ in range(CAS_ATTEMPTS):
-                seq_kv = await self.lane_seq()
-                rec, lane_cmp, lane_ops = self.lane_write(action, seq_kv)
-                result = await self._audit.commit([*compares, *lane_cmp], [*ops, *lane_ops], entries)
-                if result.succeeded:
-                    self.publish(rec)
-                    return action
-                if not await self._store.holds(lane_cmp):
-                    continue
-                await self._failed(fence)
-        raise Conflict()
-
-    async def _commit_effect(
-        self, compares: list[Compare], ops: list[Op], entries: list[Entry], fence: Sequence[Compare]
-    ) -> None:
-        result = await self._audit.commit(compares, ops, entries)
-        if not result.succeeded:
-            await self._failed(fence)
-
-    async def _failed(self, fence: Sequence[Compare]) -> None:
-        """A commit's own compare failed: the leader changed, or the action did (someone raced)."""
-        if fence and not await self._store.holds(fence):
-            raise NotLeader()
-        raise Conflict()
-
-    # --- incidents and local halts ----------------------------------------------------------------------
-
-    async def report_incident(
-        self,
-        actor: str,
-        site_id: str,
-        release: str,
-        severity: int,
-        category: str,
-        count: int,
-        observed_at: float = 0.0,
-    ) -> IncidentRecord:
-        validate_dns_subdomain("incident.release", release)
-        validate_dns_label("incident.category", category)
-        if not 1 <= severity <= 4:
-            raise InvalidArgument("incident.severity", "must be 1..4")
-        if not 1 <= count <= MAX_INCIDENT_COUNT:
-            raise InvalidArgument("incident.count", f"must be 1..{MAX_INCIDENT_COUNT}")
-        now = clock.now()  # the federation's clock: a site cannot place incidents outside a window
-        rec = IncidentRecord(site_id, release, severity, category, count, now, actor)
-        key = f"{sd.incident_prefix(release)}{int(now * 1e9):020d}-{site_id}-{secrets.token_hex(4)}"
-        await self._audit.commit(
-            [Compare.absent(key)],
-            [Put(key, rec.to_json())],
-            [
-                Entry(
-                    actor,
-                    "incident.report",
-                    f"release/{release}",
-                    details={
-                        "site": site_id,
-                        "severity": str(severity),
-                        "category": category,
-                        "count": str(count),
-                        "observed_at": f"{observed_at:.3f}",
-                    },
-                )
-            ],
-        )
-        return rec
-
-    async def local_halt(
-        self, actor: str, site_id: str, tier: int, releases: Sequence[str], halted_at: float, tolerance: float
-    ) -> list[SafetyActionRecord]:
-        """Record that a site halted ``releases`` (risk tier ``tier``) after missing beacons. One
-        LocalHalt action per release (resumable like a halt, under the two-person rule);
-        idempotent for a repeated report."""
-        out: list[SafetyActionRecord] = []
-        details = {"site": site_id, "risk_tier": str(tier), "tolerance_s": f"{tolerance:g}"}
-        if not releases:
-            await self._audit.record(
-                Entry(actor, "safety.local_halt", f"site/{site_id}", details=details | {"releases": ""})
-            )
-            return out
-        for release in releases:
-            validate_dns_subdomain("local_halt.releases", release)
-            aid = str(uuid.uuid5(NAMESPACE, f"local/{site_id}/{release}/{int(halted_at * 1000)}"))
-            if await self._store.get(sd.action_key(aid)) is not None:
-                continue
-            action = SafetyActionRecord(
-                id=aid,
-                kind=ActionKind.LOCAL_HALT,
-                scope=f"site:{site_id}",
-                requested_by=actor,
-                created_at=clock.now(),
-                release=release,
-                reason=f"no fresh beacon for {tolerance:g}s (risk tier {tier})",
-                effective_at=halted_at or clock.now(),
-                targets=[site_id],
-                automatic=True,
-                details=details,
-            )
-            with contextlib.suppress(Conflict):
-                await self._create(
-                    action,
-                    Entry(
-                        actor,
-                        "safety.local_halt",
-                        f"release/{release}",
-                        reason=action.reason,
-                        details=details | {"id": aid},
-                    ),
-                )
-                out.append(action)
-        return out
-
-    async def run_rules(self, actor: str, fence: Sequence[Compare] = ()) -> list[SafetyActionRecord]:
-        """One pass of the incident rules (leader only; every write carries ``fence``)."""
-        rules = self.settings.rules
-        now = clock.now()
-        res = await self._store.range(sd.INCIDENTS)
-        incidents: list[IncidentRecord] = []
-        first_key: dict[str, str] = {}
-        horizon = now - max(r.window_s for r in rules)
-        for kv in res.items:
-            rec = IncidentRecord.from_json(kv.value)
-            if rec.at >= horizon:
-                incidents.append(rec)
-                first_key.setdefault(rec.release, kv.key)
-        if not incidents:
-            return []
-        actions = await self.actions(10_000)
-        not_before: dict[str, float] = {}
-        active: set[tuple[str, str]] = set()
-        for a in actions:
-            if a.kind != ActionKind.HALT:
-                continue
-            if a.resumed_at:
-                not_before[a.release] = max(not_before.get(a.release, 0.0), a.resumed_at)
-            else:
-                active.add((a.release, a.scope))
-        fired = []
-        for f in evaluate(rules, incidents, now, not_before=not_before):
-            scope = str(sd.parse_scope(f.rule.scope))
-            if (f.release, scope) in active:
-                continue
-            aid = str(uuid.uuid5(NAMESPACE, f"rule/{f.rule.name}/{f.release}/{first_key[f.release]}"))
-            reason = (
-                f"rule {f.rule.name}: {f.incidents} incidents of severity <= {f.rule.max_severity} "
-                f"from {len(f.sites)} sites within {f.rule.window_s:g}s"
-            )
-            try:
-                action = await self.halt(
-                    actor,
-                    f.release,
-                    scope,
-                    reason,
-                    automatic=True,
-                    fence=fence,
-                    action_id=aid,
-                    details={"rule": f.rule.name, "sites": ",".join(f.sites)},
-                )
-            except Conflict:
-                continue  # already fired (an earlier pass or leader)
-            active.add((f.release, scope))
-            fired.append(action)
-        return fired
-
-    async def prune_incidents(self, fence: Sequence[Compare] = ()) -> int:
-        cutoff = clock.now() - INCIDENT_RETENTION_S
-        old = [
-            kv
-            for kv in (await self._store.range(sd.INCIDENTS)).items
-            if IncidentRecord.from_json(kv.value).at < cutoff
-        ]
-        for start in range(0, len(old), 100):
-            await self._store.txn(list(fence), [Delete(kv.key) for kv in old[start : start + 100]])
-        return len(old)
+        return await cas.retry(self._store, attempt)

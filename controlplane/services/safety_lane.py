@@ -38,7 +38,6 @@ from controlplane.telemetry import metrics
 
 log = logging.getLogger(__name__)
 
-CAS_ATTEMPTS = 20
 #: Actions per ack transaction: a batch record and an audit event each, plus the audit head, under
 #: the audit log's 120 operations per transaction (etcd allows 128).
 ACK_BATCH_ACTIONS = 50
@@ -55,7 +54,7 @@ LOAD_WAIT_S = 5.0
 class LaneEntry:
     record: SafetyDirectiveRecord
     scope: sd.Scope
-    #: The wire form, built once by the server layer and shared by every link (see safety_servicer).
+    #: The wire form, built once by the server layer and shared by every link (see server/safety_link.py).
     wire: Any = None
 
 

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
-class RetryPolicy:
+class CampaignBackoff:
     """Backoff between campaigns after a store error: ``multiplier * 2**n`` s plus jitter, capped.
 
     Defaults: 0.1, 0.2, 0.4 ... 5 s. A new backoff starts after each healthy session, so an outage
@@ -64,7 +64,7 @@ class LeaderElection:
         *,
         ttl: int = 10,
         prefix: str = "/elections/",
-        retry: RetryPolicy = RetryPolicy(),
+        retry: CampaignBackoff = CampaignBackoff(),
         on_elected: Callable[[], None] | None = None,
         on_deposed: Callable[[str], None] | None = None,
     ) -> None:

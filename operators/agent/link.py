@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from google.protobuf import json_format
 
+from controlplane.api import directive_kinds
+from controlplane.api.directive_kinds import Lane
 from controlplane.api.v1 import safety_pb2 as xpb
 from controlplane.api.v1 import site_pb2 as spb
 from controlplane.api.v1 import site_pb2_grpc as sgrpc
@@ -33,11 +34,11 @@ from controlplane.telemetry import logs
 from operators.agent import telemetry
 from operators.agent.backend import Refused, WorkloadBackend
 from operators.agent.directive_trust import DirectiveTrust
+from operators.agent.handlers import HANDLERS
 from operators.agent.policy import LocalPolicy
 from operators.agent.records import ApplicationRecord, Applied
 from operators.agent.safety import SiteSafety
 from operators.agent.site_log import SiteLog
-from operators.agent.verify import check_release
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +178,7 @@ class SiteAgent:
         hello = spb.ConnectRequest(
             hello=spb.Hello(
                 site_id=self.facts.site_id,
-                facts=self.facts.to_pb(await self._free()),
+                facts=self.facts.to_pb(await self.free()),
                 last_applied_sequence=self.record.last_sequence,
                 last_safety_sequence=self.safety.last_sequence,
                 **self.log.hello(),
@@ -239,7 +240,7 @@ class SiteAgent:
         await asyncio.sleep(max(0.0, (due - dt.datetime.now(dt.UTC)).total_seconds()))
         await self.renew(channel)
 
-    async def _used(self, *, exclude: str = "", federation_only: bool = False) -> dict[str, int]:
+    async def used(self, *, exclude: str = "", federation_only: bool = False) -> dict[str, int]:
         """Accelerators in use by type, without the workload ``exclude`` (the one a Deploy is about
         to replace, so that an update is not counted twice)."""
         used: dict[str, int] = {}
@@ -251,12 +252,12 @@ class SiteAgent:
             used[w.accelerator] = used.get(w.accelerator, 0) + w.replicas * w.accelerators_per_replica
         return used
 
-    async def _free(self, *, exclude: str = "") -> dict[str, int]:
-        used = await self._used(exclude=exclude)
+    async def free(self, *, exclude: str = "") -> dict[str, int]:
+        used = await self.used(exclude=exclude)
         return {k: max(0, v - used.get(k, 0)) for k, v in self.facts.accelerators.items()}
 
     async def heartbeat(self) -> spb.ConnectRequest:
-        free = await self._free()
+        free = await self.free()
         deployments = [
             tpb.DeploymentStatus(
                 name=w.name,
@@ -356,7 +357,7 @@ class SiteAgent:
     async def _handle(self, d: tpb.Directive) -> None:
         refused = self.trust.check(d)  # every directive: signed by the directive key, for this site
         if refused is not None:
-            kind = tpb.DirectiveKind.Name(d.kind).removeprefix("DIRECTIVE_KIND_").title()
+            kind = directive_kinds.name_of(d.kind)
             log.warning("refused directive %s (sequence %d): %s", d.id[:40], d.sequence, refused)
             entry = Applied(d.sequence, d.id, kind, "rejected", refused, safety_sequence=d.safety_sequence)
             if not d.safety_sequence:
@@ -365,11 +366,12 @@ class SiteAgent:
             self.on_event("rejected", {"sequence": d.sequence, "id": d.id, "reason": refused})
             self._reply(d, entry)
             return
-        if d.kind in (tpb.DIRECTIVE_KIND_HALT, tpb.DIRECTIVE_KIND_RESUME):
+        spec = directive_kinds.of(d.kind)
+        if spec is not None and spec.lane is Lane.SAFETY:
             # The safety lane: verified (signature, scope, expiry, replay, sequence) before acting.
             entry = await self.safety.handle(d)
             telemetry.count(self.facts.site_id, entry)
-            if entry.outcome == "applied" and d.kind == tpb.DIRECTIVE_KIND_HALT:
+            if entry.outcome == "applied" and spec is directive_kinds.HALT:
                 self.log.halt_applied(d)  # applied at once; its record is checked within a bound
             self.record.add(entry)
             await self.record.flush()
@@ -392,45 +394,18 @@ class SiteAgent:
             self._outbox.put_nowait(await self.heartbeat())
 
     async def _apply(self, d: tpb.Directive) -> Applied:
-        kind = tpb.DirectiveKind.Name(d.kind).removeprefix("DIRECTIVE_KIND_").title()
+        spec = directive_kinds.of(d.kind)
+        kind = directive_kinds.name_of(d.kind)
         now = dt.datetime.now(dt.UTC)
         if d.HasField("expires_at") and d.expires_at.ToDatetime(dt.UTC) < now:
             return Applied(
                 d.sequence, d.id, kind, "rejected", "expired: the directive's expires_at has passed"
             )
+        handle = HANDLERS.get(kind) if spec is not None and spec.lane is Lane.ORDERED else None
         try:
-            if d.kind == tpb.DIRECTIVE_KIND_DEPLOY:
-                payload = json_format.MessageToDict(d.deploy, preserving_proto_field_name=True)
-                payload.setdefault("replicas", 0)
-                name = str(payload.get("deployment_name", ""))
-                reason = self.policy.check_deploy(
-                    payload,
-                    await self._free(exclude=name),
-                    total=self.facts.accelerators,
-                    federation_used=await self._used(exclude=name, federation_only=True),
-                )
-                if reason:
-                    raise Refused(reason)
-                trusted = self.policy.trusted_publisher_keys or self.trust.publisher_keys()
-                reason = await check_release(payload, trusted, self.backend)
-                if reason:
-                    raise Refused(reason)
-                reason = self.safety.check_deploy(payload)  # a halted release or tier stays halted
-                if reason:
-                    raise Refused(reason)
-                reason = self.log.check_deploy(d)  # its audit event, proven in the log
-                if reason:
-                    raise Refused(reason)
-                # Which directive made the change, for the backend to show at the site (the
-                # Kubernetes operator puts it in the ModelDeployment's status); others ignore it.
-                payload["directive_id"], payload["directive_sequence"] = d.id, d.sequence
-                await self.backend.deploy(payload)
-            elif d.kind == tpb.DIRECTIVE_KIND_UNDEPLOY:
-                await self.backend.undeploy(d.undeploy.deployment_name)
-            elif d.kind == tpb.DIRECTIVE_KIND_PUBLISHERS:
-                self.trust.set_publishers(d.publishers)
-            else:
+            if handle is None or spec is None:
                 raise Refused(f"unsupported directive kind {kind}")
+            await handle(self, d, spec.payload_of(d))
         except Refused as e:
             return Applied(d.sequence, d.id, kind, "rejected", e.reason[:512])
         return Applied(d.sequence, d.id, kind, "applied")

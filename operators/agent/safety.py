@@ -41,6 +41,8 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from controlplane.api import directive_kinds
+from controlplane.api.directive_kinds import Lane
 from controlplane.api.v1 import safety_pb2 as xpb
 from controlplane.api.v1 import site_pb2 as spb
 from controlplane.api.v1 import types_pb2 as tpb
@@ -89,7 +91,7 @@ class SafetyState:
 
 def directive_signing_bytes(d: tpb.Directive) -> bytes:
     """The canonical bytes of a Halt/Resume as received (mirror of the federation's signing)."""
-    kind = "Halt" if d.kind == tpb.DIRECTIVE_KIND_HALT else "Resume"
+    kind = directive_kinds.name_of(d.kind)
     p = d.halt if kind == "Halt" else d.resume
     payload = {f.name: (list(v) if f.name == "approvers" else v) for f, v in p.ListFields()}
     payload = sd.signed_payload(kind, payload)
@@ -187,8 +189,8 @@ class SiteSafety:
 
     def check(self, d: tpb.Directive) -> str | None:
         """Why ``d`` (a Halt or Resume) must be refused, or None (see the module docstring)."""
-        kind = d.WhichOneof("payload")
-        if (d.kind, kind) not in ((tpb.DIRECTIVE_KIND_HALT, "halt"), (tpb.DIRECTIVE_KIND_RESUME, "resume")):
+        spec, kind = directive_kinds.of(d.kind), d.WhichOneof("payload")
+        if spec is None or spec.lane is not Lane.SAFETY or kind != spec.payload:
             return "malformed: a safety directive needs its matching payload"
         key = self.ring.get(d.key_id)
         if key is None:
@@ -214,7 +216,7 @@ class SiteSafety:
         return self.approvals.check_resume(d) if kind == "resume" else None  # operators/agent/approvals.py
 
     async def handle(self, d: tpb.Directive) -> Applied:
-        kind = "Halt" if d.kind == tpb.DIRECTIVE_KIND_HALT else "Resume"
+        kind = directive_kinds.name_of(d.kind)
         reason = self.check(d)
         if reason is None:
             try:

@@ -10,7 +10,7 @@ import pytest
 
 from controlplane.errors import NotLeader
 from controlplane.store import Put, Store
-from controlplane.store.election import LeaderElection, RetryPolicy
+from controlplane.store.election import CampaignBackoff, LeaderElection
 
 TTL = 2  # s; the keeper refreshes every ttl/3 = 0.67 s
 
@@ -27,7 +27,7 @@ async def _until(cond: Callable[[], bool], timeout: float) -> float:
 
 @pytest.fixture
 async def candidates(store: Store) -> AsyncIterator[list[LeaderElection]]:
-    fast = RetryPolicy(multiplier=0.02, maximum=0.2, jitter=0.02)
+    fast = CampaignBackoff(multiplier=0.02, maximum=0.2, jitter=0.02)
     elections = [LeaderElection(store, "scheduler", f"replica-{i}", ttl=TTL, retry=fast) for i in range(3)]
     tasks = [asyncio.create_task(e.run()) for e in elections]
     try:

@@ -25,9 +25,9 @@ async def test_incidents_past_their_retention_are_pruned(
     rt = fed.cp.runtime
     real_now = clock.now
     monkeypatch.setattr(clock, "now", lambda: real_now() - 8 * DAY)
-    await rt.safety.report_incident("site/fr-par-1", "fr-par-1", "atlas-r1", 2, "harmful-output", 1)
+    await rt.incidents.report_incident("site/fr-par-1", "fr-par-1", "atlas-r1", 2, "harmful-output", 1)
     monkeypatch.setattr(clock, "now", real_now)
-    await rt.safety.report_incident("site/fr-par-1", "fr-par-1", "atlas-r1", 2, "harmful-output", 1)
+    await rt.incidents.report_incident("site/fr-par-1", "fr-par-1", "atlas-r1", 2, "harmful-output", 1)
     before = (await rt.store.range(sd.INCIDENTS)).items
     assert len(before) == 2
     pruner = rt.controllers.get("incident-pruning")

@@ -15,7 +15,7 @@ from controlplane.domain import safety as sd
 from controlplane.domain.safety_rules import IncidentRule, evaluate, parse_rules
 from controlplane.errors import InvalidArgument
 from controlplane.pki.safety_key import SafetyKey, ensure_safety_key, read_site_ring, write_site_ring
-from controlplane.server.safety_servicer import safety_directive_to_pb
+from controlplane.server.safety_link import safety_directive_to_pb
 from controlplane.services.safety_lane import signing_bytes
 from operators.agent.approvals import RosterGuard
 from operators.agent.backend import MemoryBackend
