@@ -49,7 +49,7 @@ class KubernetesBackend(WorkloadBackend):
         # time, or a restore could race a deploy that has recorded but not yet created its object.
         self._lock = asyncio.Lock()
         #: Datasets and localisation jobs (jobrunner.py), in the namespaces the policy allows.
-        self.jobs = JobRunner(api, settings, self.namespaces, country, self.announce)
+        self.jobs = JobRunner(api, settings, policy, country, self.announce)
 
     def namespaces(self) -> list[str]:
         return self.policy().allowed_namespaces(self.settings.federation_namespaces)

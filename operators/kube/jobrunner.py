@@ -16,6 +16,7 @@ from collections.abc import Callable
 from controlplane.domain.datasets import Dataset
 from controlplane.domain.jobs import JobPhase, JobProgress, JobRun
 from operators.agent.backend import Refused
+from operators.agent.policy import LocalPolicy
 from operators.kube import datasets as ds
 from operators.kube import jobs
 from operators.kube.kubeapi import DATASETS, JOBS, NETWORKPOLICIES, PODS, PVCS, KubeAPI, KubeError, Obj
@@ -42,16 +43,21 @@ class JobRunner:
         self,
         api: KubeAPI,
         settings: Settings,
-        namespaces: Callable[[], list[str]],
+        policy: Callable[[], LocalPolicy],
         country: Callable[[], str],
         announce: Announce | None = None,
     ) -> None:
-        self.api, self.settings, self.namespaces, self.country = api, settings, namespaces, country
+        self.api, self.settings, self.policy, self.country = api, settings, policy, country
         self.announce = announce or (lambda obj, reason, message: None)
         self._offered: list[Dataset] = []
         self._progress: list[JobProgress] = []
         self._started: OrderedDict[str, None] = OrderedDict()  # job ids this process started
         self._ended: OrderedDict[str, JobProgress] = OrderedDict()  # cancelled or deleted at the site
+        self._last: dict[str, JobProgress] = {}  # the last progress read of each started run
+
+    def namespaces(self) -> list[str]:
+        """Where jobs may go now: the operator's namespaces the SitePolicy allows."""
+        return self.policy().allowed_namespaces(self.settings.federation_namespaces)
 
     # --- datasets -----------------------------------------------------------------------------
 
@@ -109,6 +115,7 @@ class JobRunner:
         if run.purpose not in {str(p) for p in held.summary.purposes}:
             allowed = ", ".join(str(p) for p in held.summary.purposes)
             raise Refused(f"dataset {name}: purpose {run.purpose[:40]!r} is not one it allows ({allowed})")
+        run = jobs.bounded(run, self.policy().jobs.max_hours)
         ns, job_name = verdict.namespace, jobs.job_name(run.job_id)
         try:
             existing = await self.api.get(JOBS, ns, job_name)
@@ -155,11 +162,20 @@ class JobRunner:
                 if e.status != 409:
                     raise
                 current = await self.api.get(NETWORKPOLICIES, ns, name) or {}
+        labels = (current.get("metadata") or {}).get("labels") or {}
+        if labels.get(MANAGED_BY) != OPERATOR or labels.get(jobs.JOB_ID) != name:
+            # The site's own NetworkPolicy of that name: never rewritten, and no Job without a fence.
+            raise Refused(
+                f"a NetworkPolicy named {name} exists and is not the fence of run {run.job_id[:63]}"
+            )
         patch: Obj = {}
         have = current.get("spec") or {}
         if have != body["spec"]:  # someone loosened it: put the fence back, rules removed (None)
             patch["spec"] = {**{k: None for k in have if k not in body["spec"]}, **body["spec"]}
-        if job_obj is not None and not (current.get("metadata") or {}).get("ownerReferences"):
+        owners = (current.get("metadata") or {}).get("ownerReferences")
+        if job_obj is not None and owners != [jobs.owner(job_obj)]:
+            # Owned by this Job exactly: an owner that no longer exists would have the garbage
+            # collector delete the fence under the running Job.
             patch["metadata"] = {"ownerReferences": [jobs.owner(job_obj)]}
         if patch:
             await self.api.patch(NETWORKPOLICIES, ns, name, patch)
@@ -183,6 +199,7 @@ class JobRunner:
 
     def _remember(self, p: JobProgress) -> None:
         self._started.pop(p.job_id, None)
+        self._last.pop(p.job_id, None)
         self._ended[p.job_id] = p
         while len(self._ended) > REMEMBER:
             self._ended.popitem(last=False)
@@ -200,8 +217,13 @@ class JobRunner:
             log.warning("listing Jobs failed, reporting the last known: %s", e)
             return list(self._progress)
         seen = {p.job_id for p in out}
-        for job_id in [j for j in self._started if j not in seen]:  # deleted by hand at the site
-            self._remember(JobProgress(job_id=job_id, phase=JobPhase.FAILED, reason="DeletedAtSite"))
+        self._last.update((p.job_id, p) for p in out if p.job_id in self._started)
+        for job_id in [j for j in self._started if j not in seen]:  # its Job is gone
+            last = self._last.pop(job_id, None)
+            if last is not None and last.phase.final:
+                self._remember(last)  # cleaned up after it ended: it ended as it was read
+            else:  # deleted by hand at the site before it ended
+                self._remember(JobProgress(job_id=job_id, phase=JobPhase.FAILED, reason="DeletedAtSite"))
         self._progress = out + [p for p in self._ended.values() if p.job_id not in seen]
         return list(self._progress)
 

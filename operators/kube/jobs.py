@@ -17,6 +17,7 @@ while the job runs. Only those four values go upstream, each checked; anything e
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -65,6 +66,14 @@ def problem(run: JobRun) -> str:
     if not math.isfinite(run.max_hours) or run.max_hours < 0:
         return "max_hours: must be a non-negative number"
     return ""
+
+
+def bounded(run: JobRun, max_hours: float) -> JobRun:
+    """``run`` with its deadline within the site's ``jobs.maxHours`` (0: no limit): Kubernetes
+    itself then ends a run that outlives what the site allows, whatever the directive said."""
+    if max_hours > 0 and not 0 < run.max_hours <= max_hours:
+        return dataclasses.replace(run, max_hours=max_hours)
+    return run
 
 
 def selector(run: JobRun) -> dict[str, str]:

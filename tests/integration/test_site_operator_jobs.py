@@ -25,7 +25,7 @@ import pytest
 from controlplane.domain.datasets import Dataset
 from controlplane.domain.jobs import JobPhase, JobProgress, JobRun
 from operators.agent.backend import Refused
-from operators.agent.policy import LocalPolicy
+from operators.agent.policy import JobsPolicy, LocalPolicy
 from operators.kube import jobs
 from operators.kube.backend import KubernetesBackend
 from operators.kube.kubeapi import KubeAPI
@@ -260,3 +260,35 @@ async def test_a_job_deleted_at_the_site_is_reported_failed_and_a_foreign_job_is
         await backend.cancel_job("their-job")
     assert fr.get(JOBS, WORKLOADS, "their-job") is not None
     assert [o["metadata"]["name"] for o in fr.objects(NETPOLS, WORKLOADS)] == [RUN.job_id]
+
+    # A NetworkPolicy of the site's own with a run's name: never rewritten, and no Job unfenced.
+    theirs = {"metadata": {"name": "fenced-run"}, "spec": {"podSelector": {}, "policyTypes": ["Ingress"]}}
+    await fr.emulator.create(NETPOLS, theirs, WORKLOADS)
+    with pytest.raises(Refused, match="NetworkPolicy named fenced-run exists and is not the fence"):
+        await backend.start_job(dataclasses.replace(RUN, job_id="fenced-run"), d)
+    assert fr.get(JOBS, WORKLOADS, "fenced-run") is None
+    assert fr.get(NETPOLS, WORKLOADS, "fenced-run")["spec"] == theirs["spec"]  # type: ignore[index]
+
+    # The run started again after its Job was deleted (nothing collects here): the fence left
+    # behind is owned by the new Job, not the gone one (whose absence would have the garbage
+    # collector delete the fence under the running Job).
+    await backend.start_job(RUN, d)
+    job = fr.get(JOBS, WORKLOADS, RUN.job_id)
+    (ref,) = fr.get(NETPOLS, WORKLOADS, RUN.job_id)["metadata"]["ownerReferences"]  # type: ignore[index]
+    assert job is not None and ref["uid"] == job["metadata"]["uid"]
+
+
+async def test_the_sites_max_hours_bound_the_deadline_and_a_finished_job_cleaned_up_stays_finished(
+    fr: Site, backend: KubernetesBackend
+) -> None:
+    await fr.emulator.create(DATASETS, dataset("fr-news"))
+    await fr.emulator.create(PVCS, pvc("fr-news-corpus"), WORKLOADS)
+    (d,) = await until(backend.datasets, 10, "fr-news offered")
+    backend.jobs.policy = lambda: LocalPolicy(jobs=JobsPolicy(max_hours=2))
+    await backend.start_job(RUN, d)  # it asks for 12 h
+    assert fr.get(JOBS, WORKLOADS, RUN.job_id)["spec"]["activeDeadlineSeconds"] == 7200  # type: ignore[index]
+    job_path = f"/apis/batch/v1/namespaces/{WORKLOADS}/jobs/{RUN.job_id}"
+    await fr.http("PATCH", job_path + "/status", {"status": {"succeeded": 1}}, merge=True)
+    assert [p.phase for p in await backend.job_progress()] == [JobPhase.SUCCEEDED]
+    await fr.http("DELETE", job_path)  # the site's clean-up
+    assert [(p.phase, p.reason) for p in await backend.job_progress()] == [(JobPhase.SUCCEEDED, "")]

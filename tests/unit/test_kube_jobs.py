@@ -253,6 +253,14 @@ def test_a_run_the_site_cannot_express_is_refused_naming_the_field(
 
 
 @pytest.mark.parametrize(
+    ("asked", "site_max", "deadline"),
+    [(12, 0, 12), (12, 2, 2), (1, 2, 1), (0, 2, 2), (0, 0, 0), (2, 2, 2)],
+)
+def test_the_sites_max_hours_bound_every_deadline(asked: float, site_max: float, deadline: float) -> None:
+    assert jobs.bounded(dataclasses.replace(RUN, max_hours=asked), site_max).max_hours == deadline
+
+
+@pytest.mark.parametrize(
     ("status", "phase", "reason"),
     [
         ({}, JobPhase.ADMITTED, ""),
