@@ -54,6 +54,7 @@ class JobRunner:
         self._started: OrderedDict[str, None] = OrderedDict()  # job ids this process started
         self._ended: OrderedDict[str, JobProgress] = OrderedDict()  # cancelled or deleted at the site
         self._last: dict[str, JobProgress] = {}  # the last progress read of each started run
+        self._no_crd = False
 
     def namespaces(self) -> list[str]:
         """Where jobs may go now: the operator's namespaces the SitePolicy allows."""
@@ -92,8 +93,16 @@ class JobRunner:
         try:
             verdicts = await self.verdicts()
         except KubeError as e:
+            if e.status == 404:  # no Dataset CRD (helm upgrade installs no new CRDs): none offered
+                if not self._no_crd:
+                    log.info(
+                        "no Dataset resource at this site (apply the chart's crds/): no datasets offered"
+                    )
+                self._no_crd = True
+                return []
             log.warning("listing Datasets failed, reporting the last known: %s", e)
             return list(self._offered)
+        self._no_crd = False
         self._offered = [v.dataset for v in verdicts if v.dataset is not None]
         return list(self._offered)
 
@@ -104,9 +113,12 @@ class JobRunner:
             raise Refused(f"site: {problem}")
         name = dataset.summary.name
         try:
-            verdict = next((v for v in await self.verdicts() if v.name == name), None)
+            verdicts = await self.verdicts()
         except KubeError as e:
-            raise _refusal(e, f"reading Dataset {name}")
+            if e.status != 404:  # 404: no Dataset CRD at this site, so no such Dataset
+                raise _refusal(e, f"reading Dataset {name}")
+            verdicts = []
+        verdict = next((v for v in verdicts if v.name == name), None)
         if verdict is None:
             raise Refused(f"dataset {name}: no such Dataset at this site")
         held = verdict.dataset

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -28,6 +29,7 @@ from operators.agent.backend import Refused
 from operators.agent.policy import JobsPolicy, LocalPolicy
 from operators.kube import jobs
 from operators.kube.backend import KubernetesBackend
+from operators.kube.datasets import parse as parse_dataset
 from operators.kube.kubeapi import KubeAPI
 from operators.kube.state import KubeRecord
 from tests.integration.test_site_operator_kit import (
@@ -292,3 +294,20 @@ async def test_the_sites_max_hours_bound_the_deadline_and_a_finished_job_cleaned
     assert [p.phase for p in await backend.job_progress()] == [JobPhase.SUCCEEDED]
     await fr.http("DELETE", job_path)  # the site's clean-up
     assert [(p.phase, p.reason) for p in await backend.job_progress()] == [(JobPhase.SUCCEEDED, "")]
+
+
+async def test_a_site_without_the_dataset_crd_offers_nothing_and_refuses_runs(
+    fr: Site, backend: KubernetesBackend, caplog: pytest.LogCaptureFixture
+) -> None:
+    # As after a `helm upgrade` from a chart without it (Helm installs no new CRDs on upgrade).
+    caplog.set_level(logging.INFO, logger="operators.kube.jobrunner")
+    await fr.http(
+        "DELETE", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/datasets.federation.stargate.io"
+    )
+    assert await backend.datasets() == [] and await backend.datasets() == []
+    said = [r for r in caplog.records if "no Dataset resource at this site" in r.getMessage()]
+    assert len(said) == 1, said  # once, not every heartbeat
+    d = parse_dataset(dataset("fr-news"))
+    with pytest.raises(Refused, match="no such Dataset"):
+        await backend.start_job(RUN, d)
+    assert await backend.job_progress() == []
