@@ -13,9 +13,9 @@ class JobsPolicy:
     set means no restriction of that kind and 0 means no limit; a Dataset's own purposes always
     apply on top of this."""
 
-    allow_purposes: set[str] = field(default_factory=set)
-    allow_publishers: set[str] = field(default_factory=set)
-    allow_images: set[str] = field(default_factory=set)
+    allow_purposes: frozenset[str] = frozenset()
+    allow_publishers: frozenset[str] = frozenset()
+    allow_images: frozenset[str] = frozenset()
     max_accelerators: int = 0
     max_hours: float = 0.0
 

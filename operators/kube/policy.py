@@ -90,7 +90,7 @@ def jobs_from_spec(spec: dict[str, Any]) -> JobsPolicy:
     raw = {} if raw is None else raw
     if not isinstance(raw, dict):
         raise PolicyError("spec.jobs: must be a mapping")
-    lists: dict[str, set[str]] = {}
+    lists: dict[str, frozenset[str]] = {}
     for key in ("allowPurposes", "allowPublishers", "allowImages"):
         items = raw.get(key) or []
         if (
@@ -99,7 +99,7 @@ def jobs_from_spec(spec: dict[str, Any]) -> JobsPolicy:
             or not all(isinstance(i, str) and i for i in items)
         ):
             raise PolicyError(f"spec.jobs.{key}: must be a list of at most {MAX_JOB_LIST} non-empty strings")
-        lists[key] = set(items)
+        lists[key] = frozenset(items)
     wrong = sorted(lists["allowPurposes"] - {p.value for p in Purpose})
     if wrong:
         raise PolicyError(f"spec.jobs.allowPurposes: {wrong[0][:40]!r} is not fine-tune or evaluate")

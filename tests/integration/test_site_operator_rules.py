@@ -49,9 +49,9 @@ def test_site_policy_jobs_map_to_jobs_policy() -> None:
         }
     }
     assert policy.from_spec(spec).jobs == JobsPolicy(
-        allow_purposes={"fine-tune"},
-        allow_publishers={"eu-model-registry"},
-        allow_images={"registry.example/trainer@sha256:" + "ab" * 32},
+        allow_purposes=frozenset({"fine-tune"}),
+        allow_publishers=frozenset({"eu-model-registry"}),
+        allow_images=frozenset({"registry.example/trainer@sha256:" + "ab" * 32}),
         max_accelerators=8,
         max_hours=12.0,
     )
