@@ -126,7 +126,7 @@ async def site(apiserver: ApiServer) -> AsyncIterator[KubernetesBackend]:
         yield backend
     finally:
         await kube.close()
-        for kind in ("jobs", "networkpolicies", "datasets"):
+        for kind in ("jobs", "networkpolicies", "datasets", "pods"):
             api.kubectl("delete", kind, "--all", "-n", JOBS_NS, "--wait=false", check=False)
 
 
@@ -195,10 +195,36 @@ async def test_job_and_fence_on_a_real_api_server_with_the_charts_least_privileg
              "lastTransitionTime": "2026-01-01T01:00:00Z"},
         ],
     }  # fmt: skip
+    # The trainer's own channel: its pod's termination message (the annotation gone, as if only
+    # the pod had reported), written as the kubelet would, then recorded on the Job by the site.
+    merge(api, job_path, {"metadata": {"annotations": {jobs.PROGRESS: None, jobs.OUTPUT_DIGEST: None}}})
+    pod_name = f"{RUN.job_id}-x7k2p"
+    template = job["spec"]["template"]
+    pod_body = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": pod_name, "namespace": JOBS_NS, "labels": template["metadata"]["labels"]},
+        "spec": template["spec"],
+    }
+    api.request("POST", f"/api/v1/namespaces/{JOBS_NS}/pods", pod_body)
+    message = json.dumps({"step": 300, "loss": 0.41, "evalScore": 0.77, "outputDigest": DIGEST, "rows": 9})
+    ended = {
+        "phase": "Succeeded",
+        "containerStatuses": [
+            {"name": "trainer", "image": RUN.image, "imageID": "", "ready": False, "restartCount": 0,
+             "state": {"terminated": {"exitCode": 0, "message": message, "reason": "Completed",
+                                      "startedAt": "2026-01-01T00:00:00Z", "finishedAt": "2026-01-01T01:00:00Z"}}},
+        ],
+    }  # fmt: skip
+    merge(api, f"/api/v1/namespaces/{JOBS_NS}/pods/{pod_name}/status", {"status": ended})
     merge(api, job_path + "/status", {"status": done})
     assert await backend.job_progress() == [
-        JobProgress(RUN.job_id, JobPhase.SUCCEEDED, step=40, loss=1.9, eval_score=0.42, output_digest=DIGEST)
+        JobProgress(
+            RUN.job_id, JobPhase.SUCCEEDED, step=300, loss=0.41, eval_score=0.77, output_digest=DIGEST
+        )
     ]
+    recorded = (get(api, job_path) or {})["metadata"]["annotations"]
+    assert recorded[jobs.OUTPUT_DIGEST] == DIGEST and "rows" not in recorded[jobs.PROGRESS]
 
     # Least privilege: what the operator has no business doing, the server refuses.
     kube = backend.api
