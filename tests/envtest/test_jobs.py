@@ -208,14 +208,10 @@ async def test_job_and_fence_on_a_real_api_server_with_the_charts_least_privileg
     }
     api.request("POST", f"/api/v1/namespaces/{JOBS_NS}/pods", pod_body)
     message = json.dumps({"step": 300, "loss": 0.41, "evalScore": 0.77, "outputDigest": DIGEST, "rows": 9})
-    ended = {
-        "phase": "Succeeded",
-        "containerStatuses": [
-            {"name": "trainer", "image": RUN.image, "imageID": "", "ready": False, "restartCount": 0,
-             "state": {"terminated": {"exitCode": 0, "message": message, "reason": "Completed",
-                                      "startedAt": "2026-01-01T00:00:00Z", "finishedAt": "2026-01-01T01:00:00Z"}}},
-        ],
-    }  # fmt: skip
+    times = {"startedAt": "2026-01-01T00:00:00Z", "finishedAt": "2026-01-01T01:00:00Z"}
+    terminated = {"exitCode": 0, "message": message, "reason": "Completed", **times}
+    trainer = {"name": "trainer", "image": RUN.image, "imageID": "", "ready": False, "restartCount": 0}
+    ended = {"phase": "Succeeded", "containerStatuses": [{**trainer, "state": {"terminated": terminated}}]}
     merge(api, f"/api/v1/namespaces/{JOBS_NS}/pods/{pod_name}/status", {"status": ended})
     merge(api, job_path + "/status", {"status": done})
     assert await backend.job_progress() == [
