@@ -104,7 +104,7 @@ def test_apply_crds_and_examples_and_read_them_back(kubectl: Any) -> None:
     jobs = policy["spec"]["jobs"]
     assert jobs["allowPurposes"] == ["fine-tune"] and jobs["maxHours"] == 12
 
-    ds = yaml.safe_load(kubectl("get", "ds", "-n", "ai-workloads", "fr-news", "-o", "yaml"))
+    ds = yaml.safe_load(kubectl("get", "dset", "-n", "ai-workloads", "fr-news", "-o", "yaml"))
     assert ds["spec"]["jurisdiction"] == "FR" and ds["spec"]["classification"] == "personal"
     assert ds["spec"]["languages"] == ["fr", "fr-CA"] and ds["spec"]["purposes"] == ["fine-tune", "evaluate"]
     assert ds["spec"]["storage"] == {"claimName": "fr-news-corpus"}

@@ -27,7 +27,7 @@ EXPECTED = {  # kind: (plural, scope, short name)
     "FederationLink": ("federationlinks", "Cluster", "fl"),
     "ModelDeployment": ("modeldeployments", "Namespaced", "md"),
     "SitePolicy": ("sitepolicies", "Cluster", "sp"),
-    "Dataset": ("datasets", "Namespaced", "ds"),
+    "Dataset": ("datasets", "Namespaced", "dset"),
 }
 # Keys allowed inside allOf/anyOf/oneOf/not of a structural schema: value validations only.
 JUNCTOR_KEYS = {
@@ -113,6 +113,20 @@ def test_the_four_crds_exist_with_names_scope_and_status() -> None:
             for part in parts if parts[0] != "metadata" else []:
                 node = node.get("properties", {}).get(part, {})
             assert node.get("type"), f"{kind} column {column['name']} -> {column['jsonPath']}"
+
+
+#: Short names of built-in resources (kubectl api-resources, Kubernetes 1.25-1.32): a CRD taking
+#: one makes `kubectl get <it>` ambiguous (kubectl warns and prefers the built-in group).
+BUILTIN_SHORT_NAMES = {
+    "cm", "cs", "csr", "crd", "crds", "deploy", "ds", "ep", "ev", "hpa", "ing", "limits", "netpol",
+    "no", "ns", "pc", "pdb", "po", "psp", "pv", "pvc", "quota", "rc", "rs", "sa", "sc", "sts", "svc",
+}  # fmt: skip
+
+
+def test_short_names_do_not_shadow_built_in_resources() -> None:
+    for kind, crd in CRDS.items():
+        taken = set(crd["spec"]["names"].get("shortNames", [])) & BUILTIN_SHORT_NAMES
+        assert not taken, f"{kind} takes the built-in short name(s) {taken}"
 
 
 @pytest.mark.parametrize("kind", sorted(EXPECTED))
