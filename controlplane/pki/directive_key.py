@@ -18,20 +18,17 @@ site, or moved to another place in a site's queue.
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from controlplane.api.v1 import types_pb2 as tpb
-from controlplane.errors import FailedPrecondition
-from controlplane.pki.keys import write_atomic
-from controlplane.pki.safety_key import _create_exclusive, load_public_pem, public_pem, verify
+from controlplane.pki.keys import ensure_ed25519, write_atomic
 from controlplane.pki.safety_key import key_id as _raw_key_id
+from controlplane.pki.safety_key import load_public_pem, public_pem, verify
 
 KEY_FILE = "directive.key"
 PUB_FILE = "directive.pub"
@@ -101,28 +98,14 @@ def check(key: Ed25519PublicKey | None, site_id: str, d: tpb.Directive) -> str |
 
 def ensure_directive_key(directory: Path) -> DirectiveKey:
     """Load the directive key from ``directory``; create directive.key/.pub first when absent."""
-    key_path = directory / KEY_FILE
-    if not key_path.exists():
-        pem = Ed25519PrivateKey.generate().private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-        try:
-            _create_exclusive(key_path, pem, 0o600)
-        except OSError as e:  # e.g. the PKI directory is a read-only Secret mount
-            raise FailedPrecondition(
-                f"{key_path} is missing and cannot be created ({e.strerror}): run "
-                "`stargate-controlplane directive-key --dir` on a writable copy of the directory and "
-                "add directive.key and directive.pub to it (every replica needs the same key)"
-            ) from e
-    key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
-    if not isinstance(key, Ed25519PrivateKey):
-        raise ValueError(f"{key_path}: expected an Ed25519 private key")
-    dk = DirectiveKey(key)
-    pub = directory / PUB_FILE
-    if not pub.exists() or pub.read_text() != dk.public_pem:
-        with contextlib.suppress(OSError):  # a read-only mount may hold directive.key alone
-            write_atomic(pub, dk.public_pem.encode(), 0o644)
-    return dk
+    fix = (
+        "run `stargate-controlplane directive-key --dir` on a writable copy of the directory and add "
+        "directive.key and directive.pub to it (every replica needs the same key)"
+    )
+    key = ensure_ed25519(
+        directory / KEY_FILE, directory / PUB_FILE, lambda k: public_pem(k.public_key()), fix=fix
+    )
+    return DirectiveKey(key)
 
 
 # --- the site's copy ---------------------------------------------------------------------------------

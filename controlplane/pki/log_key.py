@@ -14,17 +14,13 @@ sign a checkpoint, and a country verifies checkpoints with the vkey alone.
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from controlplane.domain.notes import Signer, Verifier, validate_name
-from controlplane.errors import FailedPrecondition
-from controlplane.pki.keys import write_atomic
-from controlplane.pki.safety_key import _create_exclusive
+from controlplane.pki.keys import ensure_ed25519
 
 KEY_FILE = "log.key"
 VKEY_FILE = "log.vkey"
@@ -57,25 +53,16 @@ class LogKey:
 
 def ensure_log_key(directory: Path, trust_domain: str) -> LogKey:
     """Load the log key from ``directory``; create log.key/log.vkey first when absent."""
-    key_path = directory / KEY_FILE
-    if not key_path.exists():
-        pem = Ed25519PrivateKey.generate().private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    fix = (
+        "run `stargate-controlplane log-key --dir` on a writable copy of the directory and add "
+        "log.key and log.vkey to it (every replica needs the same log.key)"
+    )
+
+    def vkey(k: Ed25519PrivateKey) -> str:
+        return LogKey(Signer(origin(trust_domain), k)).vkey + "\n"
+
+    return LogKey(
+        Signer(
+            origin(trust_domain), ensure_ed25519(directory / KEY_FILE, directory / VKEY_FILE, vkey, fix=fix)
         )
-        try:
-            _create_exclusive(key_path, pem, 0o600)
-        except OSError as e:  # e.g. the PKI directory is a read-only Secret mount
-            raise FailedPrecondition(
-                f"{key_path} is missing and cannot be created ({e.strerror}): run "
-                "`stargate-controlplane log-key --dir` on a writable copy of the directory and add "
-                "log.key and log.vkey to it (every replica needs the same log.key)"
-            ) from e
-    key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
-    if not isinstance(key, Ed25519PrivateKey):
-        raise ValueError(f"{key_path}: expected an Ed25519 private key")
-    lk = LogKey(Signer(origin(trust_domain), key))
-    vkey = directory / VKEY_FILE
-    if not vkey.exists() or vkey.read_text().strip() != lk.vkey:
-        with contextlib.suppress(OSError):  # a read-only mount may hold log.key alone
-            write_atomic(vkey, (lk.vkey + "\n").encode(), 0o644)
-    return lk
+    )

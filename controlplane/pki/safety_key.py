@@ -15,8 +15,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +22,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from controlplane.pki.keys import write_atomic
+from controlplane.pki.keys import ensure_ed25519, write_atomic
 
 KEY_FILE = "safety.key"
 PUB_FILE = "safety.pub"
@@ -82,40 +80,11 @@ def verify(public_key: Ed25519PublicKey, signature: bytes, data: bytes) -> bool:
     return True
 
 
-def _create_exclusive(path: Path, data: bytes, mode: int) -> bool:
-    """Create ``path`` with ``data`` only if absent (atomic, no partial file). Returns whether created."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            return False
-        return True
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-
-
 def ensure_safety_key(directory: Path) -> SafetyKey:
     """Load the safety key from ``directory``; create safety.key/safety.pub first when absent."""
-    key_path = directory / KEY_FILE
-    if not key_path.exists():
-        fresh = Ed25519PrivateKey.generate()
-        pem = fresh.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-        _create_exclusive(key_path, pem, 0o600)
-    key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
-    if not isinstance(key, Ed25519PrivateKey):
-        raise ValueError(f"{key_path}: expected an Ed25519 private key")
-    sk = SafetyKey(key)
-    pub = directory / PUB_FILE
-    if not pub.exists() or pub.read_text() != sk.public_pem:
-        with contextlib.suppress(OSError):  # a read-only mount may hold safety.key alone
-            write_atomic(pub, sk.public_pem.encode(), 0o644)
-    return sk
+    return SafetyKey(
+        ensure_ed25519(directory / KEY_FILE, directory / PUB_FILE, lambda k: public_pem(k.public_key()))
+    )
 
 
 # --- the site's key ring -----------------------------------------------------------------------------

@@ -17,9 +17,8 @@ import contextlib
 import json
 import os
 import sys
-import time
 import urllib.error
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,25 +32,13 @@ from tests.support.envtest import ApiServer, binary
 from tests.support.federation import Federation
 from tests.support.procs import Proc, free_port
 from tests.support.requests import deploy as send_deploy
+from tests.support.wait import until
 
 CHART = Path(__file__).resolve().parents[2] / "charts" / "stargate-site"
 GVP = "/apis/federation.stargate.io/v1alpha1"
 NS, WORKLOADS = "stargate-system", "ai-workloads"
 DIGEST = "sha256:" + "ab" * 32
 SITE, COUNTRY = "fr-par-1", "FR"
-
-
-async def until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        got = predicate()
-        if asyncio.iscoroutine(got):
-            got = await got
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not met within {timeout}s")
-        await asyncio.sleep(0.1)
 
 
 def get(api: ApiServer, path: str) -> dict[str, Any] | None:

@@ -4,11 +4,7 @@ simulated sites running the real site-agent core; the low-level deploy through t
 from __future__ import annotations
 
 import asyncio
-import inspect
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -25,22 +21,10 @@ from tests.support.federation import Federation, approve
 from tests.support.federation import resume as signed_resume
 from tests.support.procs import Result, run
 from tests.support.requests import register_release
+from tests.support.wait import until
 
 DIGEST = "sha256:" + "a1" * 32
 OTHER = "sha256:" + "b2" * 32
-
-
-async def until(cond: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> None:
-    start = time.monotonic()
-    while True:
-        got = cond()
-        if inspect.isawaitable(got):
-            got = await got
-        if got:
-            return
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"{what} not met in {timeout}s")
-        await asyncio.sleep(0.02)
 
 
 async def send_deploy(c: FederationClient, name: str, release: str) -> tpb.Directive:

@@ -6,10 +6,8 @@ trusted publisher signed. Real control plane, real mTLS, simulated sites on the 
 from __future__ import annotations
 
 import asyncio
-import inspect
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,21 +25,9 @@ from operators.sim import SimulatedSite
 from tests.support.etcd_tls import running_etcd
 from tests.support.federation import Federation
 from tests.support.requests import DIGEST, deploy, deploy_request
+from tests.support.wait import until
 
 ADMIN = "spiffe://test.stargate/user/admin"
-
-
-async def until(cond: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> None:
-    start = time.monotonic()
-    while True:
-        got = cond()
-        if inspect.isawaitable(got):
-            got = await got
-        if got:
-            return
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"{what} not met in {timeout}s")
-        await asyncio.sleep(0.02)
 
 
 def evil(site_id: str, sequence: int, **payload: Any) -> DirectiveRecord:

@@ -24,18 +24,11 @@ from operators.agent.policy import LocalPolicy
 from tests.support.federation import FAST, TD, Federation, approve
 from tests.support.federation import resume as signed_resume
 from tests.support.requests import deploy as send_deploy
+from tests.support.wait import until
 
 DIGEST = "sha256:" + "cd" * 32
 OTHER = "sha256:" + "ce" * 32
 ADMIN = f"spiffe://{TD}/user/admin"
-
-
-async def until(cond: Any, timeout: float = 5.0, what: str = "condition") -> None:
-    start = time.monotonic()
-    while not (await cond() if asyncio.iscoroutinefunction(cond) else cond()):
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"{what} not met in {timeout}s")
-        await asyncio.sleep(0.02)
 
 
 def person(fed: Federation, tmp: Path, name: str, role: Role, country: str = "") -> FederationClient:

@@ -13,7 +13,6 @@ import asyncio
 import base64
 import contextlib
 import dataclasses
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,20 +53,6 @@ SETTINGS = Settings(
     metrics_seconds=0.3,
     link_retry=RetryPolicy(initial=0.05, maximum=0.3, deadline=None),
 )
-
-
-async def until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
-    """Poll a sync or async predicate until truthy; return its value."""
-    start = time.monotonic()
-    while True:
-        value = predicate()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"{what} not met within {timeout}s")
-        await asyncio.sleep(0.05)
 
 
 @dataclass
