@@ -41,9 +41,9 @@ from tests.integration.test_site_operator_kit import (
     WORKLOADS,
     Site,
     site,
-    until,
 )
 from tests.support.federation import Federation
+from tests.support.wait import until
 
 DATASETS = kmock.resource("federation.stargate.io", "v1alpha1", "datasets")
 NETPOLS = kmock.resource("networking.k8s.io", "v1", "networkpolicies")
