@@ -311,3 +311,30 @@ async def test_a_site_without_the_dataset_crd_offers_nothing_and_refuses_runs(
     with pytest.raises(Refused, match="no such Dataset"):
         await backend.start_job(RUN, d)
     assert await backend.job_progress() == []
+
+
+async def test_any_job_id_maps_to_one_job_and_other_operator_jobs_are_not_runs(
+    fr: Site, backend: KubernetesBackend
+) -> None:
+    await fr.emulator.create(DATASETS, dataset("fr-news"))
+    await fr.emulator.create(PVCS, pvc("fr-news-corpus"), WORKLOADS)
+    (d,) = await until(backend.datasets, 10, "fr-news offered")
+    odd = dataclasses.replace(RUN, job_id="Atlas.FR/news@fr-par-1")  # not a DNS label
+    await backend.start_job(odd, d)
+    await backend.start_job(odd, d)
+    (job,) = fr.objects(JOBS, WORKLOADS)
+    name = job["metadata"]["name"]
+    assert name == jobs.job_name(odd.job_id) and name.startswith("atlas-fr-news-fr-par-1-")
+    assert [n["metadata"]["name"] for n in fr.objects(NETPOLS, WORKLOADS)] == [name]
+    # A Job the operator made for something else (the safety evaluation) is not a run.
+    safety = {
+        "metadata": {
+            "name": "atlas-safety-abc",
+            "labels": {"app.kubernetes.io/managed-by": "stargate-site-operator"},
+        }
+    }
+    await fr.emulator.create(JOBS, {**safety, "spec": {}}, WORKLOADS)
+    assert [(p.job_id, p.phase) for p in await backend.job_progress()] == [(odd.job_id, JobPhase.ADMITTED)]
+    await backend.cancel_job(odd.job_id)
+    assert [j["metadata"]["name"] for j in fr.objects(JOBS, WORKLOADS)] == ["atlas-safety-abc"]
+    assert not fr.objects(NETPOLS, WORKLOADS)
