@@ -7,6 +7,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+@dataclass(frozen=True)
+class JobsPolicy:
+    """Which localisation jobs the site runs next to its data (SitePolicy ``spec.jobs``). An empty
+    set means no restriction of that kind and 0 means no limit; a Dataset's own purposes always
+    apply on top of this."""
+
+    allow_purposes: frozenset[str] = frozenset()
+    allow_publishers: frozenset[str] = frozenset()
+    allow_images: frozenset[str] = frozenset()
+    max_accelerators: int = 0
+    max_hours: float = 0.0
+
+
 @dataclass
 class LocalPolicy:
     #: Risk tiers the site accepts; empty = all.
@@ -33,6 +46,8 @@ class LocalPolicy:
     witnesses: list[str] = field(default_factory=list)
     #: Cosignatures of those witnesses a Deploy's checkpoint needs (0: the log's signature alone).
     min_witnesses: int = 0
+    #: Localisation jobs (controlplane/domain/jobs.py): what the site allows.
+    jobs: JobsPolicy = field(default_factory=JobsPolicy)
 
     def check_deploy(
         self,
