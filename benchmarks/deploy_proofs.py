@@ -3,7 +3,7 @@
 1. N low-level Deploys (one per site, 64 in flight) until every site applied its own, twice in one
    run: with the proofs (the federation attaches each Deploy's proof, every site checks it against
    the log key and its last checkpoint), and as before them (the link attaches nothing and the sites
-   hold no log key, so they check nothing). Order alternates over ``ROUNDS`` rounds.
+   check nothing). Order alternates over ``ROUNDS`` rounds.
 2. The site's check of one proof (checkpoint signature, consistency with its last checkpoint,
    inclusion, the leaf's fields) in CPU microseconds, and the proof's size on the wire.
 
@@ -23,7 +23,8 @@ from controlplane.api.v1 import federation_pb2 as fpb
 from controlplane.api.v1 import types_pb2 as tpb
 from controlplane.server import log_link
 from operators.agent import log_verdict as lv
-from operators.agent.site_log import VKEY_FILE, event_proof
+from operators.agent.site_log import event_proof
+from tests.support.requests import register_release
 
 DIGEST = "sha256:" + "ab" * 32
 ROUNDS = 2
@@ -31,12 +32,15 @@ ROUNDS = 2
 
 async def deploy_all(f: Fleet, admin: Any, name: str) -> float:
     sem = asyncio.Semaphore(64)
+    # A low-level Deploy names a registered release (signed by the test publisher): registered
+    # before the clock starts, so both modes time the Deploys alone.
+    await register_release(admin, name, model=name, version="1", digest=DIGEST)
     t0 = time.perf_counter()
 
     async def one(site_id: str) -> None:
         payload = tpb.DeployPayload(deployment_name=name, model=name, version="1", digest=DIGEST, replicas=1)
         async with sem:
-            await admin.call("Deploy", fpb.DeployRequest(site_id=site_id, deploy=payload))
+            await admin.call("Deploy", fpb.DeployRequest(site_id=site_id, deploy=payload, release=name))
 
     await asyncio.gather(*(one(s.facts.site_id) for s in f.sites))
     while not all(name in s.backend.items for s in f.sites):
@@ -48,15 +52,21 @@ async def deploy_all(f: Fleet, admin: Any, name: str) -> float:
 
 
 def without_proofs(f: Fleet, off: bool) -> None:
-    """Today's path: the link attaches nothing; the sites, holding no log key, check nothing."""
+    """Today's path: the link attaches nothing and the sites check nothing. The sites keep their
+    log key and keep taking the beacons' checkpoints in both modes (a site without its key ignores
+    beacons, and the link, which assumes a site took each checkpoint it sent, would then prove the
+    next Deploys from a size the site does not hold)."""
     for s in f.sites:
-        path = s.directory / VKEY_FILE
-        if off and path.exists():
-            s._vkey = path.read_bytes()  # type: ignore[attr-defined]
-            path.unlink()
-        elif not off and hasattr(s, "_vkey"):
-            path.write_bytes(s._vkey)
+        log_ = s.agent.log
+        if off:
+            log_.check_deploy = _no_check  # type: ignore[method-assign]
+        elif "check_deploy" in vars(log_):
+            del log_.check_deploy
     log_link.LogLink.attach = _no_attach if off else _attach  # type: ignore[method-assign]
+
+
+def _no_check(d: tpb.Directive) -> str | None:
+    return None
 
 
 _attach = log_link.LogLink.attach

@@ -1,4 +1,5 @@
-"""KubernetesBackend: directives take effect as federation-owned ModelDeployments.
+"""KubernetesBackend: directives take effect as federation-owned ModelDeployments (and
+localisation jobs as batch/v1 Jobs next to the site's Datasets: jobrunner.py).
 
 The backend writes only ModelDeployments (the kopf handlers turn them into Deployments and
 Services), only in the federation namespaces the operator's settings and the SitePolicy both
@@ -12,10 +13,13 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from controlplane.domain.datasets import Dataset
+from controlplane.domain.jobs import JobProgress, JobRun
 from operators.agent.backend import Refused, Workload, WorkloadBackend, runs
 from operators.agent.policy import LocalPolicy
 from operators.kube import workloads as wl
 from operators.kube.health import HealthMonitor
+from operators.kube.jobrunner import JobRunner
 from operators.kube.kubeapi import DEPLOYMENTS, MODELDEPLOYMENTS, SERVICES, KubeAPI, KubeError, Obj
 from operators.kube.settings import Settings
 from operators.kube.state import KubeRecord
@@ -35,6 +39,7 @@ class KubernetesBackend(WorkloadBackend):
         policy: Callable[[], LocalPolicy],
         announce: Announce | None = None,
         health: HealthMonitor | None = None,
+        country: Callable[[], str] = lambda: "",
     ) -> None:
         self.api, self.settings, self.record, self.policy = api, settings, record, policy
         self.announce = announce or (lambda obj, reason, message: None)
@@ -43,6 +48,8 @@ class KubernetesBackend(WorkloadBackend):
         # Directives and the restorer both write ModelDeployments and the desired state: one at a
         # time, or a restore could race a deploy that has recorded but not yet created its object.
         self._lock = asyncio.Lock()
+        #: Datasets and localisation jobs (jobrunner.py), in the namespaces the policy allows.
+        self.jobs = JobRunner(api, settings, policy, country, self.announce)
 
     def namespaces(self) -> list[str]:
         return self.policy().allowed_namespaces(self.settings.federation_namespaces)
@@ -210,3 +217,17 @@ class KubernetesBackend(WorkloadBackend):
             restored.append(name)
             log.info("restored federation-owned ModelDeployment %s/%s", ns, name)
         return restored
+
+    # --- localisation jobs: Dataset custom resources, batch/v1 Jobs fenced by a NetworkPolicy ----
+
+    async def datasets(self) -> list[Dataset]:
+        return await self.jobs.datasets()
+
+    async def start_job(self, run: JobRun, dataset: Dataset) -> None:
+        await self.jobs.start_job(run, dataset)
+
+    async def cancel_job(self, job_id: str) -> None:
+        await self.jobs.cancel_job(job_id)
+
+    async def job_progress(self) -> list[JobProgress]:
+        return await self.jobs.job_progress()

@@ -40,6 +40,9 @@ SERVICES = Res("", "v1", "services")
 PODS = Res("", "v1", "pods")
 DEPLOYMENTS = Res("apps", "v1", "deployments")
 JOBS = Res("batch", "v1", "jobs")
+NETWORKPOLICIES = Res("networking.k8s.io", "v1", "networkpolicies")
+PVCS = Res("", "v1", "persistentvolumeclaims")
+DATASETS = Res("federation.stargate.io", "v1alpha1", "datasets")
 MODELDEPLOYMENTS = Res("federation.stargate.io", "v1alpha1", "modeldeployments")
 FEDERATIONLINKS = Res("federation.stargate.io", "v1alpha1", "federationlinks", namespaced=False)
 SITEPOLICIES = Res("federation.stargate.io", "v1alpha1", "sitepolicies", namespaced=False)
@@ -161,9 +164,12 @@ class KubeAPI:
     ) -> Obj:
         return await self.request("PATCH", res.path(namespace, name, "status" if status else ""), body=body)
 
-    async def delete(self, res: Res, namespace: str | None, name: str) -> None:
+    async def delete(self, res: Res, namespace: str | None, name: str, *, propagation: str = "") -> None:
+        """No error if absent. ``propagation`` (Background, Foreground, Orphan): what happens to
+        what the object owns; a batch/v1 Job deleted without it orphans its pods."""
+        params = {"propagationPolicy": propagation} if propagation else None
         try:
-            await self.request("DELETE", res.path(namespace, name))
+            await self.request("DELETE", res.path(namespace, name), params=params)
         except KubeError as e:
             if e.status != 404:
                 raise

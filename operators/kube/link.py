@@ -143,6 +143,7 @@ async def enroll(runtime: Runtime, name: str, spec: Any, status: Any) -> dict[st
         raise _fail(str(e), "IdentityMismatch")
     except KubeError as e:
         raise kopf.TemporaryError(str(e), delay=5) if e.temporary else _fail(str(e), "KubernetesRefused")
+    runtime.country = cfg.facts.country  # the enrolled site's: Datasets are judged against it
     previous = (status or {}).get("conditions")
     return {
         "enrolled": True,
@@ -190,6 +191,7 @@ class LinkDaemon:
         except IdentityMismatch as e:
             raise _fail(str(e), "IdentityMismatch")
         rt.active_link = self.name
+        rt.country = cfg.facts.country
         logs.bind(site=cfg.facts.site_id)  # this daemon's task: housekeeping lines name the site
         agent = SiteAgent(
             facts=cfg.facts,
@@ -235,6 +237,7 @@ class LinkDaemon:
             if loop.time() - getattr(self, "_restored_at", 0.0) >= rt.settings.resync_seconds:
                 self._restored_at = loop.time()
                 await rt.backend.restore()
+                await rt.backend.datasets()  # Datasets made before the link get their status
             await self._clear_log_alarm(agent)
             await self._write_status(agent)
             await rt.health.refresh_due()  # never raises: what cannot be measured is unmeasured

@@ -1,7 +1,7 @@
 """``stargate-site-operator``: the site operator's entry point (the Helm chart runs it).
 
-kopf watches the cluster-scoped FederationLink and SitePolicy, and ModelDeployments and
-Deployments only in the federation namespaces (the only namespaces the chart's RBAC lets it write
+kopf watches the cluster-scoped FederationLink and SitePolicy, and ModelDeployments, Deployments
+and Datasets only in the federation namespaces (the only namespaces the chart's RBAC lets it write
 to). Local ModelDeployments elsewhere are read for the heartbeat through the operator's own client.
 """
 

@@ -7,7 +7,9 @@ not guess in the federation's favour.
 
 ``trustedPublisherKeys`` and ``linkLossTolerance`` go to the agent's safety lane (signed releases,
 fail-closed halts without fresh beacons). ``metrics`` and ``safetyEvaluation`` say how the site
-measures its deployments (operators/kube/health.py). ``acceptedExportClasses`` is not enforced:
+measures its deployments (operators/kube/health.py). ``jobs`` (allowPurposes, allowPublishers,
+allowImages, maxAccelerators, maxHours) becomes ``LocalPolicy.jobs``, which the agent checks
+before it starts a localisation job. ``acceptedExportClasses`` is not enforced:
 directives carry no export class yet.
 """
 
@@ -17,8 +19,9 @@ import base64
 import binascii
 from typing import Any
 
+from controlplane.domain.datasets import Purpose
 from controlplane.domain.notes import NoteError, parse_vkey
-from operators.agent.policy import LocalPolicy
+from operators.agent.policy import JobsPolicy, LocalPolicy
 from operators.kube.health import HealthPolicy
 from operators.kube.metrics import MetricsPolicy, check_template
 from operators.kube.safety_eval import SafetyEvaluation
@@ -62,6 +65,7 @@ def from_spec(spec: dict[str, Any]) -> LocalPolicy:
             )
         keys.add(raw)
     witnesses, min_witnesses = _witnesses(spec)
+    jobs = jobs_from_spec(spec)
     health_from_spec(spec)  # a SitePolicy whose measuring part is wrong is invalid as a whole
     return LocalPolicy(
         accepted_risk_tiers=set(tiers),
@@ -72,6 +76,45 @@ def from_spec(spec: dict[str, Any]) -> LocalPolicy:
         trusted_publisher_keys=keys,
         witnesses=witnesses,
         min_witnesses=min_witnesses,
+        jobs=jobs,
+    )
+
+
+#: Bounds of spec.jobs' lists, as the CRD declares them (a SitePolicy written around the schema).
+MAX_JOB_LIST = 64
+
+
+def jobs_from_spec(spec: dict[str, Any]) -> JobsPolicy:
+    """spec.jobs -> JobsPolicy; raises PolicyError naming the field. Empty = no restriction."""
+    raw = spec.get("jobs")
+    raw = {} if raw is None else raw
+    if not isinstance(raw, dict):
+        raise PolicyError("spec.jobs: must be a mapping")
+    lists: dict[str, frozenset[str]] = {}
+    for key in ("allowPurposes", "allowPublishers", "allowImages"):
+        items = raw.get(key) or []
+        if (
+            not isinstance(items, list)
+            or len(items) > MAX_JOB_LIST
+            or not all(isinstance(i, str) and i for i in items)
+        ):
+            raise PolicyError(f"spec.jobs.{key}: must be a list of at most {MAX_JOB_LIST} non-empty strings")
+        lists[key] = frozenset(items)
+    wrong = sorted(lists["allowPurposes"] - {p.value for p in Purpose})
+    if wrong:
+        raise PolicyError(f"spec.jobs.allowPurposes: {wrong[0][:40]!r} is not fine-tune or evaluate")
+    accel = raw.get("maxAccelerators", 0)
+    if isinstance(accel, bool) or not isinstance(accel, int) or accel < 0:
+        raise PolicyError("spec.jobs.maxAccelerators: must be a non-negative integer (0: no limit)")
+    hours = raw.get("maxHours", 0)
+    if isinstance(hours, bool) or not isinstance(hours, int | float) or not 0 <= hours < float("inf"):
+        raise PolicyError("spec.jobs.maxHours: must be a non-negative number (0: no limit)")
+    return JobsPolicy(
+        allow_purposes=lists["allowPurposes"],
+        allow_publishers=lists["allowPublishers"],
+        allow_images=lists["allowImages"],
+        max_accelerators=accel,
+        max_hours=float(hours),
     )
 
 

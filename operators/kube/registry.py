@@ -25,6 +25,7 @@ from operators.kube.workloads import condition
 FL = (GROUP, VERSION, "federationlinks")
 SP = (GROUP, VERSION, "sitepolicies")
 MD = (GROUP, VERSION, "modeldeployments")
+DS = (GROUP, VERSION, "datasets")
 
 
 def build_registry(runtime: Runtime, registry: kopf.OperatorRegistry | None = None) -> kopf.OperatorRegistry:
@@ -95,6 +96,18 @@ def build_registry(runtime: Runtime, registry: kopf.OperatorRegistry | None = No
             await runtime.api.patch(
                 SITEPOLICIES, None, name, {"status": {"conditions": [valid]}}, status=True
             )
+
+    # --- Dataset -> Offered | Refused ----------------------------------------------------------
+
+    @kopf.on.event(*DS, registry=registry)
+    async def dataset(**_: Any) -> None:
+        # An event handler, as for SitePolicy: the site's own object gets no finalizer and no
+        # kopf annotations, only its status. All are re-judged (names must be unique across the
+        # federation namespaces); a status write's own event then finds nothing to change.
+        try:
+            await runtime.backend.jobs.verdicts()
+        except KubeError as e:
+            raise kopf.TemporaryError(str(e), delay=5) if e.temporary else kopf.PermanentError(str(e))
 
     # --- ModelDeployment -> Deployment + Service -----------------------------------------------
 

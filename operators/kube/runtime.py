@@ -32,6 +32,9 @@ class Runtime:
         self.policy_problems: dict[str, str] = {}
         self.agent: SiteAgent | None = None
         self.active_link = ""
+        #: The site's country (its FederationLink's, set when the link is read): Datasets of
+        #: another jurisdiction are refused against it.
+        self.country = ""
         self._api: KubeAPI | None = None
         self._identity: SiteIdentity | None = None
         self._record: KubeRecord | None = None
@@ -74,6 +77,7 @@ class Runtime:
                 lambda: self.policy,
                 announce=announce,
                 health=self.health,
+                country=lambda: self.country,
             )
         return self._backend
 

@@ -34,6 +34,9 @@ class Settings:
     #: Extended resource a replica asks for per accelerator, and the node label naming its type.
     accelerator_resource: str = "nvidia.com/gpu"
     accelerator_label: str = "federation.stargate.io/accelerator"
+    #: A PersistentVolumeClaim (in each federation namespace) mounted read-write at /output in
+    #: every localisation job: the site's artifact store for trained models. "": none.
+    job_output_claim: str = ""
     identity_secret: str = "stargate-site-identity"  # noqa: S105 (a Secret's name, not a secret)
     state_configmap: str = "stargate-site-state"
     #: How often the link daemon refreshes FederationLink status and restores deleted
@@ -63,6 +66,7 @@ class Settings:
             runtime_class=env.get("STARGATE_RUNTIME_CLASS", d.runtime_class),
             accelerator_resource=env.get("STARGATE_ACCELERATOR_RESOURCE", d.accelerator_resource),
             accelerator_label=env.get("STARGATE_ACCELERATOR_LABEL", d.accelerator_label),
+            job_output_claim=env.get("STARGATE_JOB_OUTPUT_CLAIM", d.job_output_claim),
             identity_secret=env.get("STARGATE_IDENTITY_SECRET", d.identity_secret),
             state_configmap=env.get("STARGATE_STATE_CONFIGMAP", d.state_configmap),
             resync_seconds=float(env.get("STARGATE_RESYNC_SECONDS", d.resync_seconds)),

@@ -30,8 +30,8 @@ def crds(apiserver: ApiServer) -> ApiServer:
     # CRDs with immutability rules are refused by kubectl's validation, naming that field, and
     # applied without it; the 1.20 server then drops the rules (so "siteId/source is immutable" is
     # not enforced here - a >= 1.25 cluster, e.g. kind in tests/e2e, enforces it).
-    sitepolicy = CHART / "crds" / "sitepolicies.federation.stargate.io.yaml"
-    apiserver.kubectl("apply", "-f", str(sitepolicy))  # validated by kubectl: no CEL in it
+    for plain in ("sitepolicies", "datasets"):  # validated by kubectl: no CEL in them
+        apiserver.kubectl("apply", "-f", str(CHART / "crds" / f"{plain}.federation.stargate.io.yaml"))
     for cel in ("federationlinks", "modeldeployments"):
         path = CHART / "crds" / f"{cel}.federation.stargate.io.yaml"
         r = apiserver.kubectl("apply", "-f", str(path), check=False)
@@ -70,6 +70,7 @@ def test_crds_are_established_with_short_names_and_explain(crds: ApiServer) -> N
         "federationlinks.federation.stargate.io",
         "modeldeployments.federation.stargate.io",
         "sitepolicies.federation.stargate.io",
+        "datasets.federation.stargate.io",
     }
     out = explain(crds, "modeldeployment.spec.replicas")
     assert "Replicas to run." in out and re.search(r"FIELD:\s+replicas\s+<integer>", out), out
@@ -82,6 +83,7 @@ def test_apply_with_validation_create_replace_and_printer_columns(crds: ApiServe
     assert "modeldeployment.federation.stargate.io/mistral-7b-fr created" in out, out
     assert "federationlink.federation.stargate.io/federation created" in out, out
     assert "sitepolicy.federation.stargate.io/site created" in out, out
+    assert "dataset.federation.stargate.io/fr-news created" in out, out
     # Imperative create (a protobuf-free JSON POST) and a duplicate refused by the server.
     doc = yaml.safe_dump(md("created-imperatively", replicas=3))
     assert "created" in crds.kubectl("create", "-f", "-", stdin=doc).stdout

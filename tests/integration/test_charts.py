@@ -127,3 +127,39 @@ def test_example_alert_rules_are_valid_prometheus_rules(chart: str, tmp_path: Pa
         pytest.skip("promtool absent (Debian's prometheus package ships it: .ci/install-prometheus.sh)")
     r = subprocess.run([promtool, "check", "rules", str(rules)], capture_output=True, text=True, timeout=30)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def _rules(
+    objs: list[dict[str, Any]], kind: str, namespace: str | None = None
+) -> dict[tuple[str, str], set[str]]:
+    """(apiGroup, resource) -> verbs granted by the chart's ``kind`` objects (in ``namespace``)."""
+    out: dict[tuple[str, str], set[str]] = {}
+    for o in objs:
+        if o["kind"] != kind or (namespace is not None and o["metadata"].get("namespace") != namespace):
+            continue
+        for rule in o["rules"]:
+            for group in rule["apiGroups"]:
+                for res in rule["resources"]:
+                    out.setdefault((group, res), set()).update(rule["verbs"])
+    return out
+
+
+def test_job_rbac_is_exactly_what_the_operator_needs_and_only_in_federation_namespaces() -> None:
+    """Least privilege for localisation jobs (operators/kube/jobrunner.py): the verbs it calls, in
+    the federation namespaces only; never on Secrets there, never cluster-wide.
+    (tests/envtest/test_jobs.py runs the job methods as the chart's ServiceAccount.)"""
+    objs = render("stargate-site", {"federationNamespaces": ["ai-workloads", "ai-batch"]})
+    for ns in ("ai-workloads", "ai-batch"):
+        granted = _rules(objs, "Role", ns)
+        assert granted[("batch", "jobs")] == {"get", "list", "create", "patch", "delete"}
+        assert granted[("networking.k8s.io", "networkpolicies")] == {"get", "create", "patch", "delete"}
+        assert granted[("federation.stargate.io", "datasets")] == {"get", "list", "watch"}
+        assert granted[("federation.stargate.io", "datasets/status")] == {"get", "patch"}
+        assert granted[("", "persistentvolumeclaims")] == {"get"}
+        assert ("", "secrets") not in granted
+    cluster = _rules(objs, "ClusterRole")
+    touched = {("batch", "jobs"), ("networking.k8s.io", "networkpolicies"), ("", "persistentvolumeclaims")}
+    assert not touched & set(cluster), cluster
+    assert not any(res.startswith("datasets") for _, res in cluster)
+    # "default" gets a Role for kopf's events only.
+    assert set(_rules(objs, "Role", "default")) == {("", "events"), ("events.k8s.io", "events")}

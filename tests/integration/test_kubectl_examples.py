@@ -60,7 +60,7 @@ def kubectl(tmp_path: pathlib.Path) -> Iterator[Any]:
 
 def test_apply_crds_and_examples_and_read_them_back(kubectl: Any) -> None:
     out = kubectl("apply", "--validate=false", "-f", str(CHART / "crds"))
-    assert out.count("created") == 3, out
+    assert out.count("created") == 4, out
     kubectl("wait", "--for=condition=Established", "--timeout=10s", "crd", "--all")
 
     kubectl(
@@ -74,6 +74,7 @@ def test_apply_crds_and_examples_and_read_them_back(kubectl: Any) -> None:
     assert "federationlink.federation.stargate.io/federation created" in out
     assert "modeldeployment.federation.stargate.io/mistral-7b-fr created" in out
     assert "sitepolicy.federation.stargate.io/site created" in out
+    assert "dataset.federation.stargate.io/fr-news created" in out
 
     # Short names resolve through the discovery the emulator builds from the CRDs.
     link = yaml.safe_load(kubectl("get", "fl", "federation", "-o", "yaml"))
@@ -100,9 +101,18 @@ def test_apply_crds_and_examples_and_read_them_back(kubectl: Any) -> None:
         3: 600,
     }
 
+    jobs = policy["spec"]["jobs"]
+    assert jobs["allowPurposes"] == ["fine-tune"] and jobs["maxHours"] == 12
+
+    ds = yaml.safe_load(kubectl("get", "dset", "-n", "ai-workloads", "fr-news", "-o", "yaml"))
+    assert ds["spec"]["jurisdiction"] == "FR" and ds["spec"]["classification"] == "personal"
+    assert ds["spec"]["languages"] == ["fr", "fr-CA"] and ds["spec"]["purposes"] == ["fine-tune", "evaluate"]
+    assert ds["spec"]["storage"] == {"claimName": "fr-news-corpus"}
+    assert ds["spec"]["sizeBytes"] == 2 * 1024**4
+
     # Re-applying is a no-op; a merge patch bumps the generation; status is left alone.
     out = kubectl("apply", "--validate=false", "-f", str(CHART / "examples"))
-    assert out.count("unchanged") == 3, out
+    assert out.count("unchanged") == 4, out
     kubectl(
         "patch", "md", "-n", "ai-workloads", "mistral-7b-fr", "--type=merge", "-p", '{"spec":{"replicas":3}}'
     )

@@ -24,10 +24,11 @@ from operators.kube.health import instant_query
 from operators.kube.metrics import render
 from tests.integration.test_rollouts import Rig, release, spec, states
 from tests.integration.test_site_operator import phase
-from tests.integration.test_site_operator_kit import FakeKubelet, site, until
+from tests.integration.test_site_operator_kit import FakeKubelet, site
 from tests.support.federation import Federation
 from tests.support.model_server import P95_MS, ModelServer
 from tests.support.procs import Proc, free_port
+from tests.support.wait import until
 
 ERROR_RATE = (
     'sum(rate(model_request_errors_total{namespace="$namespace",deployment="$deployment"}[5s]))'

@@ -36,11 +36,12 @@ from controlplane.pki.identity import Identity, Kind, Role
 from controlplane.pki.keys import certificate_pem, write_atomic, write_private_key
 from controlplane.services.audit import Entry
 from controlplane.services.roster import version_key
-from tests.integration.test_safety import deploy, until
+from tests.integration.test_safety import deploy
 from tests.support.federation import TD as FED_TD
 from tests.support.federation import Federation
 from tests.support.procs import assert_one_line_error, run, two_admin_federation
 from tests.support.requests import deploy as send_deploy
+from tests.support.wait import until
 
 TD = "roster.test"
 

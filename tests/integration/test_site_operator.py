@@ -32,10 +32,10 @@ from tests.integration.test_site_operator_kit import (
     FakeKubelet,
     Site,
     site,
-    until,
 )
 from tests.support.federation import Federation
 from tests.support.requests import deploy as send_deploy
+from tests.support.wait import until
 
 
 def deploy(site_id: str, name: str, **kw: Any) -> fpb.DeployRequest:

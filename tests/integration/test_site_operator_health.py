@@ -22,11 +22,11 @@ from tests.integration.test_site_operator_kit import (
     FakeKubelet,
     Site,
     site,
-    until,
 )
 from tests.support.federation import Federation
 from tests.support.model_server import ModelServer
 from tests.support.requests import deploy as send_deploy
+from tests.support.wait import until
 
 V2 = "sha256:" + "cd" * 32
 

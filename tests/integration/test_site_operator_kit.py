@@ -29,6 +29,7 @@ from operators.kube.settings import Settings
 from tests.support.federation import Federation
 from tests.support.kopf_runner import KopfRunner
 from tests.support.kube_emulator import KubeEmulator, serve_emulator
+from tests.support.wait import until as until  # re-exported: the site-operator tests import it here
 
 GV = "federation.stargate.io/v1alpha1"
 API = f"/apis/{GV}"

@@ -16,9 +16,10 @@ from controlplane.domain.records import checkpoint_key
 from controlplane.services.checkpoints import CheckpointRecord
 from operators.kube.link import CLEAR_LOG_ALARM
 from tests.integration.test_site_operator import deploy, outcome
-from tests.integration.test_site_operator_kit import FL, Site, site, until
+from tests.integration.test_site_operator_kit import FL, Site, site
 from tests.support.federation import Federation
 from tests.support.requests import deploy as send_deploy
+from tests.support.wait import until
 
 FL_PATH = "/apis/federation.stargate.io/v1alpha1/federationlinks/federation"
 

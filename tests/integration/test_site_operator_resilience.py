@@ -23,10 +23,10 @@ from tests.integration.test_site_operator_kit import (
     Site,
     restart_control_plane,
     site,
-    until,
 )
 from tests.support.federation import Federation
 from tests.support.requests import deploy as send_deploy
+from tests.support.wait import until
 
 
 def versions(s: Site) -> dict[str, str]:

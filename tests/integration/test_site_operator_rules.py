@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from operators.agent.policy import JobsPolicy
 from operators.kube import policy, workloads
 from operators.kube.settings import Settings
 
@@ -34,6 +35,26 @@ def test_site_policy_maps_to_local_policy() -> None:
         federation_used={"h100": 1},
     )
     assert reason is not None and "federation's share" in reason and "leaves 3" in reason
+    assert p.jobs == JobsPolicy()  # no spec.jobs: no restriction beyond the Datasets' own purposes
+
+
+def test_site_policy_jobs_map_to_jobs_policy() -> None:
+    spec = {
+        "jobs": {
+            "allowPurposes": ["fine-tune"],
+            "allowPublishers": ["eu-model-registry"],
+            "allowImages": ["registry.example/trainer@sha256:" + "ab" * 32],
+            "maxAccelerators": 8,
+            "maxHours": 12,
+        }
+    }
+    assert policy.from_spec(spec).jobs == JobsPolicy(
+        allow_purposes=frozenset({"fine-tune"}),
+        allow_publishers=frozenset({"eu-model-registry"}),
+        allow_images=frozenset({"registry.example/trainer@sha256:" + "ab" * 32}),
+        max_accelerators=8,
+        max_hours=12.0,
+    )
 
 
 @pytest.mark.parametrize(
@@ -44,6 +65,14 @@ def test_site_policy_maps_to_local_policy() -> None:
         ({"requireLocalApproval": "yes"}, "requireLocalApproval"),
         ({"trustedPublisherKeys": [{"name": "x", "publicKey": "short"}]}, "trustedPublisherKeys"),
         ({"linkLossTolerance": [{"riskTier": 9, "seconds": 1}]}, "linkLossTolerance"),
+        ({"jobs": []}, "spec.jobs"),
+        ({"jobs": {"allowPurposes": ["training"]}}, "spec.jobs.allowPurposes"),
+        ({"jobs": {"allowImages": "registry.example/trainer"}}, "spec.jobs.allowImages"),
+        ({"jobs": {"allowPublishers": ["x"] * 65}}, "spec.jobs.allowPublishers"),
+        ({"jobs": {"maxAccelerators": -1}}, "spec.jobs.maxAccelerators"),
+        ({"jobs": {"maxAccelerators": True}}, "spec.jobs.maxAccelerators"),
+        ({"jobs": {"maxHours": "12h"}}, "spec.jobs.maxHours"),
+        ({"jobs": {"maxHours": float("inf")}}, "spec.jobs.maxHours"),
     ],
 )
 def test_an_unreadable_policy_refuses_everything(spec: dict[str, object], field: str) -> None:

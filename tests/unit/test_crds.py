@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from controlplane.api.v1 import types_pb2
+from controlplane.domain import datasets
 
 CHART = pathlib.Path(__file__).resolve().parents[2] / "charts" / "stargate-site"
 GROUP, VERSION = "federation.stargate.io", "v1alpha1"
@@ -26,6 +27,7 @@ EXPECTED = {  # kind: (plural, scope, short name)
     "FederationLink": ("federationlinks", "Cluster", "fl"),
     "ModelDeployment": ("modeldeployments", "Namespaced", "md"),
     "SitePolicy": ("sitepolicies", "Cluster", "sp"),
+    "Dataset": ("datasets", "Namespaced", "dset"),
 }
 # Keys allowed inside allOf/anyOf/oneOf/not of a structural schema: value validations only.
 JUNCTOR_KEYS = {
@@ -92,7 +94,7 @@ def validator(kind: str) -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(strict(schema_of(kind)))
 
 
-def test_the_three_crds_exist_with_names_scope_and_status() -> None:
+def test_the_four_crds_exist_with_names_scope_and_status() -> None:
     assert set(CRDS) == set(EXPECTED)
     for kind, (plural, scope, short) in EXPECTED.items():
         crd = CRDS[kind]
@@ -111,6 +113,20 @@ def test_the_three_crds_exist_with_names_scope_and_status() -> None:
             for part in parts if parts[0] != "metadata" else []:
                 node = node.get("properties", {}).get(part, {})
             assert node.get("type"), f"{kind} column {column['name']} -> {column['jsonPath']}"
+
+
+#: Short names of built-in resources (kubectl api-resources, Kubernetes 1.25-1.32): a CRD taking
+#: one makes `kubectl get <it>` ambiguous (kubectl warns and prefers the built-in group).
+BUILTIN_SHORT_NAMES = {
+    "cm", "cs", "csr", "crd", "crds", "deploy", "ds", "ep", "ev", "hpa", "ing", "limits", "netpol",
+    "no", "ns", "pc", "pdb", "po", "psp", "pv", "pvc", "quota", "rc", "rs", "sa", "sc", "sts", "svc",
+}  # fmt: skip
+
+
+def test_short_names_do_not_shadow_built_in_resources() -> None:
+    for kind, crd in CRDS.items():
+        taken = set(crd["spec"]["names"].get("shortNames", [])) & BUILTIN_SHORT_NAMES
+        assert not taken, f"{kind} takes the built-in short name(s) {taken}"
 
 
 @pytest.mark.parametrize("kind", sorted(EXPECTED))
@@ -166,6 +182,21 @@ def test_field_names_line_up_with_the_wire_api() -> None:
     assert facts <= set(schema_of("FederationLink")["properties"]["spec"]["properties"])
     summary = {f.json_name for f in types_pb2.PolicySummary.DESCRIPTOR.fields}
     assert summary <= set(schema_of("SitePolicy")["properties"]["spec"]["properties"])
+
+
+def test_dataset_schema_lines_up_with_the_domain() -> None:
+    """What kubectl refuses is what the operator's parser refuses (controlplane/domain/datasets.py):
+    the same enums and the same BCP 47 shape, so no Dataset passes one and fails the other."""
+    spec = schema_of("Dataset")["properties"]["spec"]["properties"]
+    assert spec["classification"]["enum"] == [c.value for c in datasets.Classification]
+    assert spec["purposes"]["items"]["enum"] == [p.value for p in datasets.Purpose]
+    assert spec["size"]["enum"] == [b.value for b in datasets.SizeBucket]
+    assert spec["languages"]["items"]["pattern"] == datasets._BCP47.pattern
+    assert spec["languages"]["maxItems"] == datasets.MAX_LANGUAGES
+    jobs = schema_of("SitePolicy")["properties"]["spec"]["properties"]["jobs"]["properties"]
+    assert jobs["allowPurposes"]["items"]["enum"] == [p.value for p in datasets.Purpose]
+    status = schema_of("Dataset")["properties"]["status"]["properties"]
+    assert status["phase"]["enum"] == ["Offered", "Refused"]
 
 
 VALID = sorted((CHART / "examples").glob("*.yaml"))
