@@ -41,14 +41,11 @@ class LocalPolicy:
     jobs: JobsPolicy = field(default_factory=JobsPolicy)
 
     def summary(self) -> dict[str, object]:
-        """What placement needs of this policy (PolicySummary's fields by name), sent upstream in
-        every Hello so that the federation skips a site that would refuse (the site still checks)."""
-        return {
-            "accepted_risk_tiers": sorted(self.accepted_risk_tiers),
-            "federation_capacity_share": self.federation_capacity_share,
-            "require_local_approval": self.require_local_approval,
-            "jobs": self.jobs.summary(),
-        }
+        """What of this policy goes upstream in every Hello (PolicySummary's fields by name), so that
+        placement skips a site that would refuse (the site still checks every directive). Today only
+        ``jobs``: the risk tiers and capacity share are not sent, so that a Deploy the site's policy
+        refuses is refused *by the site*, with its reason, as before localisation jobs existed."""
+        return {"jobs": self.jobs.summary()}
 
     def check_deploy(
         self,
