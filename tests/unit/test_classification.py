@@ -111,6 +111,30 @@ def test_the_health_a_site_reports_is_aggregates_and_metadata_only() -> None:
     assert "stargate.federation.v1.DeploymentStatus" in visited
 
 
+def test_datasets_and_job_progress_a_site_reports_are_metadata_and_aggregates_only() -> None:
+    # Issue 15: a dataset goes upstream as its summary, a job's progress as aggregates; both are
+    # reached from the heartbeat, and the job's numbers are aggregates. Named so that a new field
+    # (a path, a record count, a sample) is a deliberate change of this test, not a silent one.
+    _, visited = walk(site_sent_messages(site_pb2.DESCRIPTOR.services_by_name["SiteService"]))
+    for name in ("DatasetSummary", "JobStatus", "JobsPolicySummary"):
+        assert f"stargate.federation.v1.{name}" in visited
+    summary = {f.name for f in types_pb2.DatasetSummary.DESCRIPTOR.fields}
+    assert summary == {"name", "jurisdiction", "classification", "languages", "purposes", "size"}
+    job = types_pb2.JobStatus.DESCRIPTOR.fields_by_name
+    assert {n for n, f in job.items() if _classification(f) == options_pb2.DATA_CLASS_AGGREGATE} == {
+        "step",
+        "loss",
+        "eval_score",
+    }
+    assert set(job) == {
+        "job_id", "phase", "step", "loss", "eval_score", "reason", "output_digest", "variant_signature",
+        "publisher_key",
+    }  # fmt: skip
+    heartbeat = site_pb2.Heartbeat.DESCRIPTOR.fields_by_name
+    assert _classification(heartbeat["jobs"]) == options_pb2.DATA_CLASS_AGGREGATE
+    assert _classification(heartbeat["datasets"]) == options_pb2.DATA_CLASS_METADATA
+
+
 def test_the_federation_side_is_not_misread_as_site_sent() -> None:
     # Sanity check of the walker on real descriptors: responses carry CONTROL/CREDENTIAL fields,
     # so walking them must report violations (otherwise the main test could pass on anything).
