@@ -39,7 +39,9 @@ def _emit_job(view: dict[str, Any], fmt: str) -> None:
 async def datasets_list(args: argparse.Namespace) -> int:
     req = jpb.ListDatasetsRequest(country=args.country or "", language=args.language or "")
     resp = await _call(args, "ListDatasets", req)
-    emit({"items": [dataset_view(d) for d in resp.datasets]}, args.output, datasets_table)
+    emit({"items": [dataset_view(d) for d in resp.datasets], "more": resp.more}, args.output, datasets_table)
+    if resp.more and args.output == "table":
+        print(f"... and {resp.more} more (narrow with --country or --language)")
     return 0
 
 

@@ -18,6 +18,8 @@ from controlplane.server.rpc import authenticated
 from controlplane.server.runtime import Runtime
 
 Ctx: TypeAlias = grpc.aio.ServicerContext
+#: Datasets one ListDatasets answer lists (~250 bytes each: ~2.5 MB).
+MAX_LISTED = 10_000
 _STATUS = {
     "Pending": tpb.SITE_STATUS_PENDING,
     "Ready": tpb.SITE_STATUS_READY,
@@ -69,7 +71,10 @@ class JobServicer(jgrpc.JobServiceServicer):
         self, request: jpb.ListDatasetsRequest, context: Ctx, caller: Identity
     ) -> jpb.ListDatasetsResponse:
         found = await self.rt.jobs.list_datasets(request.country, request.language)
+        # 256 per site at 10,000 sites would be ~400 MB: one answer stays within gRPC's 4 MiB.
+        found, more = found[:MAX_LISTED], max(0, len(found) - MAX_LISTED)
         return jpb.ListDatasetsResponse(
+            more=more,
             datasets=[
                 jpb.SiteDataset(
                     site_id=s.site_id,
@@ -78,7 +83,7 @@ class JobServicer(jgrpc.JobServiceServicer):
                     dataset=json_format.ParseDict(d, tpb.DatasetSummary(), ignore_unknown_fields=True),
                 )
                 for s, d in found
-            ]
+            ],
         )
 
     @authenticated("CreateJob")

@@ -17,6 +17,7 @@ from controlplane.api.v1 import types_pb2 as tpb
 from controlplane.domain.jobs import JobPhase, JobProgress, JobsPolicy
 from controlplane.errors import FailedPrecondition, InvalidRequest, PermissionDenied
 from controlplane.pki.identity import Role
+from controlplane.server import job_servicer
 from operators.agent import jobs as site_jobs
 from operators.agent.policy import LocalPolicy
 from operators.agent.sim_jobs import SimJobs
@@ -312,3 +313,9 @@ async def test_an_approved_job_waits_pending_while_no_site_qualifies(fed: Federa
         await world.wait_job("atlas-fr-news", JobPhase.SUCCEEDED)
     finally:
         await world.close()
+
+
+async def test_listing_datasets_is_bounded(world: JobWorld, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(job_servicer, "MAX_LISTED", 1)
+    resp = await world.admin.call("ListDatasets", jpb.ListDatasetsRequest())
+    assert (len(resp.datasets), resp.more) == (1, 1)

@@ -27,7 +27,7 @@ from controlplane.api.v1 import types_pb2 as controlplane_dot_api_dot_v1_dot_typ
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x63ontrolplane/api/v1/jobs.proto\x12\x16stargate.federation.v1\x1a\"controlplane/api/v1/rollouts.proto\x1a\x1f\x63ontrolplane/api/v1/types.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"B\n\x0f\x44\x61tasetSelector\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08language\x18\x02 \x01(\t\x12\x0f\n\x07\x63ountry\x18\x03 \x01(\t\",\n\nJobTrainer\x12\r\n\x05image\x18\x01 \x01(\t\x12\x0f\n\x07\x63ommand\x18\x02 \x03(\t\"L\n\x0cJobResources\x12\x13\n\x0b\x61\x63\x63\x65lerator\x18\x01 \x01(\t\x12\x14\n\x0c\x61\x63\x63\x65lerators\x18\x02 \x01(\x05\x12\x11\n\tmax_hours\x18\x03 \x01(\x01\"*\n\tJobOutput\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\"\x9d\x02\n\x13LocalizationJobSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04\x62\x61se\x18\x02 \x01(\t\x12\x38\n\x07\x64\x61taset\x18\x03 \x01(\x0b\x32\'.stargate.federation.v1.DatasetSelector\x12\x0f\n\x07purpose\x18\x04 \x01(\t\x12\x33\n\x07trainer\x18\x05 \x01(\x0b\x32\".stargate.federation.v1.JobTrainer\x12\x37\n\tresources\x18\x06 \x01(\x0b\x32$.stargate.federation.v1.JobResources\x12\x31\n\x06output\x18\x07 \x01(\x0b\x32!.stargate.federation.v1.JobOutput\"X\n\x0fJobProgressView\x12\x0c\n\x04step\x18\x01 \x01(\x03\x12\x0c\n\x04loss\x18\x02 \x01(\x01\x12\x12\n\neval_score\x18\x03 \x01(\x01\x12\x15\n\routput_digest\x18\x04 \x01(\t\"\xd8\x03\n\x03Job\x12\x39\n\x04spec\x18\x01 \x01(\x0b\x32+.stargate.federation.v1.LocalizationJobSpec\x12\r\n\x05phase\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\r\n\x05sites\x18\x04 \x03(\t\x12\x17\n\x0f\x64\x61taset_country\x18\x05 \x01(\t\x12\x0f\n\x07\x64\x61taset\x18\x06 \x01(\t\x12\x1a\n\x12\x61pproved_countries\x18\x07 \x03(\t\x12\x19\n\x11pending_countries\x18\x08 \x03(\t\x12\x36\n\x08\x65xcluded\x18\t \x03(\x0b\x32$.stargate.federation.v1.ExcludedSite\x12\x39\n\x08progress\x18\n \x01(\x0b\x32\'.stargate.federation.v1.JobProgressView\x12.\n\ncreated_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ncreated_by\x18\r \x01(\t\x12\x0f\n\x07variant\x18\x0e \x01(\t\x12\x0e\n\x06job_id\x18\x0f \x01(\t\"\xa1\x01\n\x0bSiteDataset\x12\x0f\n\x07site_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63ountry\x18\x02 \x01(\t\x12\x37\n\x0bsite_status\x18\x03 \x01(\x0e\x32\".stargate.federation.v1.SiteStatus\x12\x37\n\x07\x64\x61taset\x18\x04 \x01(\x0b\x32&.stargate.federation.v1.DatasetSummary\"8\n\x13ListDatasetsRequest\x12\x0f\n\x07\x63ountry\x18\x01 \x01(\t\x12\x10\n\x08language\x18\x02 \x01(\t\"M\n\x14ListDatasetsResponse\x12\x35\n\x08\x64\x61tasets\x18\x01 \x03(\x0b\x32#.stargate.federation.v1.SiteDataset\"M\n\x10\x43reateJobRequest\x12\x39\n\x04spec\x18\x01 \x01(\x0b\x32+.stargate.federation.v1.LocalizationJobSpec\"=\n\x11\x43reateJobResponse\x12(\n\x03job\x18\x01 \x01(\x0b\x32\x1b.stargate.federation.v1.Job\"\x1d\n\rGetJobRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\":\n\x0eGetJobResponse\x12(\n\x03job\x18\x01 \x01(\x0b\x32\x1b.stargate.federation.v1.Job\"\x11\n\x0fListJobsRequest\"=\n\x10ListJobsResponse\x12)\n\x04jobs\x18\x01 \x03(\x0b\x32\x1b.stargate.federation.v1.Job\"2\n\x11\x41pproveJobRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x63ountry\x18\x02 \x01(\t\">\n\x12\x41pproveJobResponse\x12(\n\x03job\x18\x01 \x01(\x0b\x32\x1b.stargate.federation.v1.Job\"0\n\x10\x43\x61ncelJobRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"=\n\x11\x43\x61ncelJobResponse\x12(\n\x03job\x18\x01 \x01(\x0b\x32\x1b.stargate.federation.v1.Job\"W\n\x1b\x41pproveVariantExportRequest\x12\x0f\n\x07release\x18\x01 \x01(\t\x12\x17\n\x0f\x61llow_countries\x18\x02 \x03(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"I\n\x1c\x41pproveVariantExportResponse\x12\x0f\n\x07\x63ountry\x18\x01 \x01(\t\x12\x18\n\x10\x61pproved_exports\x18\x02 \x03(\t2\xdc\x05\n\nJobService\x12i\n\x0cListDatasets\x12+.stargate.federation.v1.ListDatasetsRequest\x1a,.stargate.federation.v1.ListDatasetsResponse\x12`\n\tCreateJob\x12(.stargate.federation.v1.CreateJobRequest\x1a).stargate.federation.v1.CreateJobResponse\x12W\n\x06GetJob\x12%.stargate.federation.v1.GetJobRequest\x1a&.stargate.federation.v1.GetJobResponse\x12]\n\x08ListJobs\x12\'.stargate.federation.v1.ListJobsRequest\x1a(.stargate.federation.v1.ListJobsResponse\x12\x63\n\nApproveJob\x12).stargate.federation.v1.ApproveJobRequest\x1a*.stargate.federation.v1.ApproveJobResponse\x12`\n\tCancelJob\x12(.stargate.federation.v1.CancelJobRequest\x1a).stargate.federation.v1.CancelJobResponse\x12\x81\x01\n\x14\x41pproveVariantExport\x12\x33.stargate.federation.v1.ApproveVariantExportRequest\x1a\x34.stargate.federation.v1.ApproveVariantExportResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x63ontrolplane/api/v1/jobs.proto\x12\x16stargate.federation.v1\x1a\"controlplane/api/v1/rollouts.proto\x1a\x1f\x63ontrolplane/api/v1/types.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"B\n\x0f\x44\x61tasetSelector\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08language\x18\x02 \x01(\t\x12\x0f\n\x07\x63ountry\x18\x03 \x01(\t\",\n\nJobTrainer\x12\r\n\x05image\x18\x01 \x01(\t\x12\x0f\n\x07\x63ommand\x18\x02 \x03(\t\"L\n\x0cJobResources\x12\x13\n\x0b\x61\x63\x63\x65lerator\x18\x01 \x01(\t\x12\x14\n\x0c\x61\x63\x63\x65lerators\x18\x02 \x01(\x05\x12\x11\n\tmax_hours\x18\x03 \x01(\x01\"*\n\tJobOutput\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\"\x9d\x02\n\x13LocalizationJobSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04\x62\x61se\x18\x02 \x01(\t\x12\x38\n\x07\x64\x61taset\x18\x03 \x01(\x0b\x32\'.stargate.federation.v1.DatasetSelector\x12\x0f\n\x07purpose\x18\x04 \x01(\t\x12\x33\n\x07trainer\x18\x05 \x01(\x0b\x32\".stargate.federation.v1.JobTrainer\x12\x37\n\tresources\x18\x06 \x01(\x0b\x32$.stargate.federation.v1.JobResources\x12\x31\n\x06output\x18\x07 \x01(\x0b\x32!.stargate.federation.v1.JobOutput\"X\n\x0fJobProgressView\x12\x0c\n\x04step\x18\x01 \x01(\x03\x12\x0c\n\x04loss\x18\x02 \x01(\x01\x12\x12\n\neval_score\x18\x03 \x01(\x01\x12\x15\n\routput_digest\x18\x04 \x01(\t\"\xd8\x03\n\x03Job\x12\x39\n\x04spec\x18\x01 \x01(\x0b\x32+.stargate.federation.v1.LocalizationJobSpec\x12\r\n\x05phase\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\r\n\x05sites\x18\x04 \x03(\t\x12\x17\n\x0f\x64\x61taset_country\x18\x05 \x01(\t\x12\x0f\n\x07\x64\x61taset\x18\x06 \x01(\t\x12\x1a\n\x12\x61pproved_countries\x18\x07 \x03(\t\x12\x19\n\x11pending_countries\x18\x08 \x03(\t\x12\x36\n\x08\x65xcluded\x18\t \x03(\x0b\x32$.stargate.federation.v1.ExcludedSite\x12\x39\n\x08progress\x18\n \x01(\x0b\x32\'.stargate.federation.v1.JobProgressView\x12.\n\ncreated_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ncreated_by\x18\r \x01(\t\x12\x0f\n\x07variant\x18\x0e \x01(\t\x12\x0e\n\x06job_id\x18\x0f \x01(\t\"\xa1\x01\n\x0bSiteDataset\x12\x0f\n\x07site_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63ountry\x18\x02 \x01(\t\x12\x37\n\x0bsite_status\x18\x03 \x01(\x0e\x32\".stargate.federation.v1.SiteStatus\x12\x37\n\x07\x64\x61taset\x18\x04 \x01(\x0b\x32&.stargate.federation.v1.DatasetSummary\"8\n\x13ListDatasetsRequest\x12\x0f\n\x07\x63ountry\x18\x01 \x01(\t\x12\x10\n\x08language\x18\x02 \x01(\t\"[\n\x14ListDatasetsResponse\x12\x35\n\x08\x64\x61tasets\x18\x01 \x03(\x0b\x32#.stargate.federation.v1.SiteDataset\x12\x0c\n\x04more\x18\x02 \x01(\r\"M\n\x10\x43reateJobRequest\x12\x39\n\x04spec\x18\x01 \x01(\x0b\x32+.stargate.federation.v1.LocalizationJobSpec\"=\n\x11\x43reateJobResponse\x12(\n\x03job\x18\x01 \x01(\x0b\x32\x1b.stargate.federation.v1.Job\"\x1d\n\rGetJobRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\":\n\x0eGetJobResponse\x12(\n\x03job\x18\x01 \x01(\x0b\x32\x1b.stargate.federation.v1.Job\"\x11\n\x0fListJobsRequest\"=\n\x10ListJobsResponse\x12)\n\x04jobs\x18\x01 \x03(\x0b\x32\x1b.stargate.federation.v1.Job\"2\n\x11\x41pproveJobRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x63ountry\x18\x02 \x01(\t\">\n\x12\x41pproveJobResponse\x12(\n\x03job\x18\x01 \x01(\x0b\x32\x1b.stargate.federation.v1.Job\"0\n\x10\x43\x61ncelJobRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"=\n\x11\x43\x61ncelJobResponse\x12(\n\x03job\x18\x01 \x01(\x0b\x32\x1b.stargate.federation.v1.Job\"W\n\x1b\x41pproveVariantExportRequest\x12\x0f\n\x07release\x18\x01 \x01(\t\x12\x17\n\x0f\x61llow_countries\x18\x02 \x03(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"I\n\x1c\x41pproveVariantExportResponse\x12\x0f\n\x07\x63ountry\x18\x01 \x01(\t\x12\x18\n\x10\x61pproved_exports\x18\x02 \x03(\t2\xdc\x05\n\nJobService\x12i\n\x0cListDatasets\x12+.stargate.federation.v1.ListDatasetsRequest\x1a,.stargate.federation.v1.ListDatasetsResponse\x12`\n\tCreateJob\x12(.stargate.federation.v1.CreateJobRequest\x1a).stargate.federation.v1.CreateJobResponse\x12W\n\x06GetJob\x12%.stargate.federation.v1.GetJobRequest\x1a&.stargate.federation.v1.GetJobResponse\x12]\n\x08ListJobs\x12\'.stargate.federation.v1.ListJobsRequest\x1a(.stargate.federation.v1.ListJobsResponse\x12\x63\n\nApproveJob\x12).stargate.federation.v1.ApproveJobRequest\x1a*.stargate.federation.v1.ApproveJobResponse\x12`\n\tCancelJob\x12(.stargate.federation.v1.CancelJobRequest\x1a).stargate.federation.v1.CancelJobResponse\x12\x81\x01\n\x14\x41pproveVariantExport\x12\x33.stargate.federation.v1.ApproveVariantExportRequest\x1a\x34.stargate.federation.v1.ApproveVariantExportResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -53,31 +53,31 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTDATASETSREQUEST']._serialized_start=1413
   _globals['_LISTDATASETSREQUEST']._serialized_end=1469
   _globals['_LISTDATASETSRESPONSE']._serialized_start=1471
-  _globals['_LISTDATASETSRESPONSE']._serialized_end=1548
-  _globals['_CREATEJOBREQUEST']._serialized_start=1550
-  _globals['_CREATEJOBREQUEST']._serialized_end=1627
-  _globals['_CREATEJOBRESPONSE']._serialized_start=1629
-  _globals['_CREATEJOBRESPONSE']._serialized_end=1690
-  _globals['_GETJOBREQUEST']._serialized_start=1692
-  _globals['_GETJOBREQUEST']._serialized_end=1721
-  _globals['_GETJOBRESPONSE']._serialized_start=1723
-  _globals['_GETJOBRESPONSE']._serialized_end=1781
-  _globals['_LISTJOBSREQUEST']._serialized_start=1783
-  _globals['_LISTJOBSREQUEST']._serialized_end=1800
-  _globals['_LISTJOBSRESPONSE']._serialized_start=1802
-  _globals['_LISTJOBSRESPONSE']._serialized_end=1863
-  _globals['_APPROVEJOBREQUEST']._serialized_start=1865
-  _globals['_APPROVEJOBREQUEST']._serialized_end=1915
-  _globals['_APPROVEJOBRESPONSE']._serialized_start=1917
-  _globals['_APPROVEJOBRESPONSE']._serialized_end=1979
-  _globals['_CANCELJOBREQUEST']._serialized_start=1981
-  _globals['_CANCELJOBREQUEST']._serialized_end=2029
-  _globals['_CANCELJOBRESPONSE']._serialized_start=2031
-  _globals['_CANCELJOBRESPONSE']._serialized_end=2092
-  _globals['_APPROVEVARIANTEXPORTREQUEST']._serialized_start=2094
-  _globals['_APPROVEVARIANTEXPORTREQUEST']._serialized_end=2181
-  _globals['_APPROVEVARIANTEXPORTRESPONSE']._serialized_start=2183
-  _globals['_APPROVEVARIANTEXPORTRESPONSE']._serialized_end=2256
-  _globals['_JOBSERVICE']._serialized_start=2259
-  _globals['_JOBSERVICE']._serialized_end=2991
+  _globals['_LISTDATASETSRESPONSE']._serialized_end=1562
+  _globals['_CREATEJOBREQUEST']._serialized_start=1564
+  _globals['_CREATEJOBREQUEST']._serialized_end=1641
+  _globals['_CREATEJOBRESPONSE']._serialized_start=1643
+  _globals['_CREATEJOBRESPONSE']._serialized_end=1704
+  _globals['_GETJOBREQUEST']._serialized_start=1706
+  _globals['_GETJOBREQUEST']._serialized_end=1735
+  _globals['_GETJOBRESPONSE']._serialized_start=1737
+  _globals['_GETJOBRESPONSE']._serialized_end=1795
+  _globals['_LISTJOBSREQUEST']._serialized_start=1797
+  _globals['_LISTJOBSREQUEST']._serialized_end=1814
+  _globals['_LISTJOBSRESPONSE']._serialized_start=1816
+  _globals['_LISTJOBSRESPONSE']._serialized_end=1877
+  _globals['_APPROVEJOBREQUEST']._serialized_start=1879
+  _globals['_APPROVEJOBREQUEST']._serialized_end=1929
+  _globals['_APPROVEJOBRESPONSE']._serialized_start=1931
+  _globals['_APPROVEJOBRESPONSE']._serialized_end=1993
+  _globals['_CANCELJOBREQUEST']._serialized_start=1995
+  _globals['_CANCELJOBREQUEST']._serialized_end=2043
+  _globals['_CANCELJOBRESPONSE']._serialized_start=2045
+  _globals['_CANCELJOBRESPONSE']._serialized_end=2106
+  _globals['_APPROVEVARIANTEXPORTREQUEST']._serialized_start=2108
+  _globals['_APPROVEVARIANTEXPORTREQUEST']._serialized_end=2195
+  _globals['_APPROVEVARIANTEXPORTRESPONSE']._serialized_start=2197
+  _globals['_APPROVEVARIANTEXPORTRESPONSE']._serialized_end=2270
+  _globals['_JOBSERVICE']._serialized_start=2273
+  _globals['_JOBSERVICE']._serialized_end=3005
 # @@protoc_insertion_point(module_scope)

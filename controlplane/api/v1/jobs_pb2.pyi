@@ -132,10 +132,12 @@ class ListDatasetsRequest(_message.Message):
     def __init__(self, country: _Optional[str] = ..., language: _Optional[str] = ...) -> None: ...
 
 class ListDatasetsResponse(_message.Message):
-    __slots__ = ("datasets",)
+    __slots__ = ("datasets", "more")
     DATASETS_FIELD_NUMBER: _ClassVar[int]
+    MORE_FIELD_NUMBER: _ClassVar[int]
     datasets: _containers.RepeatedCompositeFieldContainer[SiteDataset]
-    def __init__(self, datasets: _Optional[_Iterable[_Union[SiteDataset, _Mapping]]] = ...) -> None: ...
+    more: int
+    def __init__(self, datasets: _Optional[_Iterable[_Union[SiteDataset, _Mapping]]] = ..., more: _Optional[int] = ...) -> None: ...
 
 class CreateJobRequest(_message.Message):
     __slots__ = ("spec",)
