@@ -83,7 +83,7 @@ class JobEngine:
     def _variant_due(rec: JobRecord) -> bool:
         return rec.phase == JobPhase.SUCCEEDED and bool(rec.variant_template) and not rec.variant
 
-    async def _variant(self, rec: JobRecord) -> tuple[str, str]:
+    async def _variant(self, rec: JobRecord, fence: tuple[Compare, ...]) -> tuple[str, str]:
         """(variant name, message) after registering ``rec``'s variant; ("", why) when it cannot be
         (the job stays Succeeded and the registration is retried next tick)."""
         try:
@@ -95,7 +95,7 @@ class JobEngine:
         return name, f"succeeded at {rec.sites[0]}; variant {name} registered"
 
     async def _register_variant(self, rec: JobRecord, fence: tuple[Compare, ...]) -> None:
-        name, message = await self._variant(rec)
+        name, message = await self._variant(rec, fence)
         await self.jobs.change(
             rec.name,
             self.actor,
@@ -147,7 +147,7 @@ class JobEngine:
             extra: dict[str, str] = {}
             if self._variant_due(new):
                 # Registered before the phase is stored: whoever sees Succeeded sees the variant too.
-                extra["variant"], extra["message"] = await self._variant(new)
+                extra["variant"], extra["message"] = await self._variant(new, fence)
 
             def advanced(r: JobRecord) -> JobRecord:
                 return followed(r, report, state).replace(**extra)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from controlplane.api.directive_kinds import PUBLISHERS
@@ -20,6 +21,7 @@ from controlplane.domain.limits import DIRECTIVE_TTL
 from controlplane.services.directives import Directives
 from controlplane.services.registry import Registry
 from controlplane.services.releases import Releases
+from controlplane.store import Compare
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +51,9 @@ def raw_keys(publishers: list[dict[str, Any]]) -> list[tuple[str, bytes]]:
     return [(str(p["name"]), base64.b64decode(p["public_key"])) for p in publishers]
 
 
-async def send_publishers(directives: Directives, registry: Registry, releases: Releases, actor: str) -> int:
+async def send_publishers(
+    directives: Directives, registry: Registry, releases: Releases, actor: str, fence: Sequence[Compare] = ()
+) -> int:
     """Queue the current publisher set for every site; returns how many sites it was queued for."""
     registered = await releases.publishers()
     sites = [(s.site_id, s.country) for s in await registry.list()]
@@ -58,7 +62,9 @@ async def send_publishers(directives: Directives, registry: Registry, releases: 
     async def one(site_id: str, country: str) -> None:
         payload = {"publishers": for_country(registered, country)}
         async with gate:
-            await directives.issue(site_id, PUBLISHERS.name, payload, actor, ttl_s=PUBLISHERS_TTL_S)
+            await directives.issue(
+                site_id, PUBLISHERS.name, payload, actor, ttl_s=PUBLISHERS_TTL_S, fence=fence
+            )
 
     await asyncio.gather(*(one(s, c) for s, c in sites))
     log.info("publisher set (%d) queued for %d sites", len(registered), len(sites))

@@ -35,7 +35,12 @@ class Releases:
         self._audit = audit
 
     async def add_publisher(
-        self, actor: str, name: str, public_key: bytes, countries: Sequence[str] = ()
+        self,
+        actor: str,
+        name: str,
+        public_key: bytes,
+        countries: Sequence[str] = (),
+        fence: Sequence[Compare] = (),
     ) -> dict[str, Any]:
         """Register a publisher; ``countries`` limits it to the sites of those countries (a site's
         own publisher key, registered for its variants: services/job_engine.py)."""
@@ -52,11 +57,12 @@ class Releases:
             record["countries"] = sorted(countries)
         key = PUBLISHERS + name
         result = await self._audit.commit(
-            [Compare.absent(key)],
+            [*fence, Compare.absent(key)],
             [Put(key, json.dumps(record).encode())],
             [Entry(actor, "publisher.add", f"publisher/{name}", details={"key_id": rel.key_id(public_key)})],
         )
         if not result.succeeded:
+            await cas.check_fence(self._store, fence)  # a deposed leader: NotLeader, not "exists"
             raise AlreadyExists(f"publisher {name!r} exists (keys are not replaced: add a new publisher)")
         return record
 
@@ -70,7 +76,7 @@ class Releases:
         return base64.b64decode(json.loads(kv.value)["public_key"])
 
     async def create(
-        self, actor: str, signed: rpb.SignedRelease, *, variant: bool = False
+        self, actor: str, signed: rpb.SignedRelease, *, variant: bool = False, fence: Sequence[Compare] = ()
     ) -> rpb.SignedRelease:
         """Register a signed release. Only the federation registers a variant (``variant``); a
         person's release of a variant's artifact must keep the variant's export rule, or one its
@@ -105,7 +111,7 @@ class Releases:
         body = {"signed": signed_to_dict(stored), "created_at": clock.now(), "created_by": actor}
         k = RELEASES + r.name
         result = await self._audit.commit(
-            [Compare.absent(k)],
+            [*fence, Compare.absent(k)],
             [Put(k, json.dumps(body).encode())],
             [
                 Entry(
@@ -117,6 +123,7 @@ class Releases:
             ],
         )
         if not result.succeeded:
+            await cas.check_fence(self._store, fence)
             raise AlreadyExists(f"release {r.name!r} exists; releases are immutable (use a new name)")
         return stored
 

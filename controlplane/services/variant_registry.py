@@ -5,7 +5,8 @@ what it trained, using its own publisher key (generated there; only the public h
 job's status, over the site's own mTLS link). The federation registers that key as the publisher
 ``s-<site>`` for the site's country only (sites of other countries are never sent it:
 services/publisher_trust.py), then the variant (``Releases.create(variant=True)``: the signature
-must verify, the export rule must allow exactly the data's country). A site whose key changed is
+must verify, the export rule must allow exactly the data's country), every write under the leader's
+fence. A site whose key changed is
 refused: replacing a publisher's key is an admin's decision, not a site's.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import logging
+from collections.abc import Sequence
 
 from google.protobuf import json_format
 
@@ -23,6 +25,7 @@ from controlplane.services.directives import Directives
 from controlplane.services.publisher_trust import send_publishers
 from controlplane.services.registry import Registry
 from controlplane.services.releases import Releases
+from controlplane.store import Compare
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +36,12 @@ def publisher_name(site_id: str) -> str:
 
 
 async def register(
-    rec: JobRecord, releases: Releases, directives: Directives, registry: Registry, actor: str
+    rec: JobRecord,
+    releases: Releases,
+    directives: Directives,
+    registry: Registry,
+    actor: str,
+    fence: Sequence[Compare] = (),
 ) -> str:
     """Register ``rec``'s variant; returns its name. FailedPrecondition says why it cannot be."""
     p, site = rec.progress, rec.sites[0]
@@ -48,8 +56,8 @@ async def register(
     try:
         held = await releases.publisher_key(name)
     except NotFound:
-        await releases.add_publisher(actor, name, key, countries=[country])
-        await send_publishers(directives, registry, releases, actor)  # each site: its country's set
+        await releases.add_publisher(actor, name, key, countries=[country], fence=fence)
+        await send_publishers(directives, registry, releases, actor, fence)  # each site: its country's set
         held = key
     if held != key or await releases.publisher_countries(name) != [country]:
         raise FailedPrecondition(
@@ -60,7 +68,7 @@ async def register(
     release.digest = str(p["output_digest"])
     signed = rpb.SignedRelease(release=release, publisher=name, signature=signature)
     try:
-        await releases.create(actor, signed, variant=True)
+        await releases.create(actor, signed, variant=True, fence=fence)
     except AlreadyExists:
         existing, _ = await releases.get(release.name)
         if existing.release != release or existing.publisher != name:

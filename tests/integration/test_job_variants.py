@@ -20,8 +20,9 @@ from controlplane.api.v1 import rollouts_pb2 as opb
 from controlplane.api.v1 import types_pb2 as tpb
 from controlplane.domain import releases as rel
 from controlplane.domain.jobs import JobPhase
-from controlplane.errors import FailedPrecondition, PermissionDenied
+from controlplane.errors import FailedPrecondition, NotLeader, PermissionDenied
 from controlplane.pki.identity import Role
+from controlplane.store import Compare
 from operators.agent.handlers import exported_here
 from tests.integration.test_rollouts import spec as rollout_spec
 from tests.support.federation import Federation
@@ -169,3 +170,24 @@ def test_a_site_refuses_a_release_whose_signed_export_excludes_it() -> None:
     assert exported_here(payload, "FR") is None
     assert exported_here(payload, "DE") == "release: its signed export: DE not in allowCountries ['FR']"
     assert exported_here({"signed_release": {"release": {}}}, "DE") is None  # no rule: everywhere
+
+
+async def test_a_deposed_leader_cannot_register_a_variants_publisher_or_release(world: JobWorld) -> None:
+    """Every write of the variant's registration carries the leader's fence: with a fence that no
+    longer holds, it is NotLeader, and nothing is stored."""
+    rt = world.fed.cp.runtime  # type: ignore[union-attr]
+    await rt.store.put("/stargate/test-fence", b"term-1")
+    kv = await rt.store.get("/stargate/test-fence")
+    assert kv is not None
+    fence = [Compare.unchanged(kv)]
+    await rt.store.put("/stargate/test-fence", b"term-2")  # another leader since
+    with pytest.raises(NotLeader):
+        await rt.releases.add_publisher("controller/jobs@old", "s-elsewhere", b"\1" * 32, ["FR"], fence=fence)
+    assert "s-elsewhere" not in {p["name"] for p in await rt.releases.publishers()}
+    r = rpb.ModelRelease(
+        name="atlas-fenced", model="atlas", version="9", digest="sha256:" + "9a" * 32, risk_tier=1
+    )
+    signed = rpb.SignedRelease(release=r, publisher=PUBLISHER, signature=rel.sign(PUBLISHER_KEY, r))
+    with pytest.raises(NotLeader):
+        await rt.releases.create("controller/jobs@old", signed, fence=fence)
+    assert "atlas-fenced" not in {s.release.name for s in await rt.releases.list()}
