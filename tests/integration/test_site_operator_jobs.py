@@ -125,8 +125,9 @@ async def test_a_dataset_in_another_country_is_refused_at_the_site_and_never_off
     assert "reason" not in status_of(fr, "fr-news")
     # Outside the federation namespaces the operator neither reads nor writes (no RBAC there).
     assert status_of(fr, "fr-research", "research") == {}
-    warned = fr.events("DatasetRefused")
-    assert warned and "jurisdiction DE" in warned[0]["message"], warned
+    # kopf posts events from its own queue, after the status patch: wait for it.
+    warned = await until(lambda: fr.events("DatasetRefused"), 10, "the DatasetRefused event")
+    assert "jurisdiction DE" in warned[0]["message"], warned
 
     offered = await backend.datasets()
     assert [d.summary.name for d in offered] == ["fr-news"]
