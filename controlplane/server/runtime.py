@@ -61,6 +61,7 @@ from controlplane.services.witnesses import AdminWitnessList
 from controlplane.store import Store
 from controlplane.store.election import LeaderElection
 from controlplane.store.lease import LeaseKeeper
+from controlplane.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 #: Audit actor of the liveness controller; the replica id is appended (``controller/liveness@cp-a``)
@@ -220,8 +221,7 @@ class Runtime:
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
+            await cancel_and_wait(t)
         with contextlib.suppress(TimeoutError):  # what is still counted is written, if the store lets us
             await asyncio.wait_for(self.refusals.close(), 2.0)
         with contextlib.suppress(Exception):

@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 from controlplane.errors import LeaseNotFound, StoreError
 from controlplane.store.base import Store
+from controlplane.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -119,11 +120,8 @@ class LeaseKeeper:
 
     async def stop(self, *, revoke: bool = True) -> None:
         """Stop refreshing; with ``revoke``, expire the lease now (its keys vanish at once)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await cancel_and_wait(task)
         if revoke and self._lease_id is not None:
             with contextlib.suppress(StoreError):
                 await self._store.revoke_lease(self._lease_id)
