@@ -6,12 +6,11 @@ Both sides read this table: the federation to queue, sign and send a directive
 (operators/agent/link.py), which then runs the kind's handler from its own registry
 (operators/agent/handlers.py). A new kind is one registration here and one handler there::
 
-    directive_kinds.register(DirectiveKind("RunJob", tpb.DIRECTIVE_KIND_RUN_JOB, "run_job",
-                                           validate=check_run_job))
+    RUN_JOB = register(DirectiveKind("RunJob", tpb.DIRECTIVE_KIND_RUN_JOB, "run_job"))
 
-    @handlers.handler("RunJob")
-    async def run_job(site: SiteContext, d: tpb.Directive) -> None:
-        await site.backend.start_job(...)
+    @handler("RunJob")  # operators/agent/jobs.py
+    async def _run_job(site: SiteAgent, d: tpb.Directive, payload: dict[str, Any]) -> None:
+        await run_job(site.backend, site.policy, site.facts.country, d.run_job, site.variants)
 
 What a kind's directive is signed over needs no registration: the directive key signs the whole
 deterministic serialization of the Directive (controlplane/pki/directive_key.py), payload included.
